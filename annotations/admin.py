@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from .models import ImportJob, Judgment, Membership, Pair, Project
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "votes_per_pair", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role", "created_at"]
+    list_filter = ["role", "project"]
+    search_fields = ["user__username", "project__name"]
+
+
+@admin.register(Pair)
+class PairAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "project", "task", "model1", "model2", "reference_label", "created_at"]
+    list_filter = ["project", "task", "reference_label"]
+    search_fields = ["external_id", "prompt", "criterion"]
+    raw_id_fields = ["input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh"]
+    readonly_fields = ["import_job", "created_at"]
+    list_select_related = ["project"]
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    list_display = ["pair", "annotator", "label", "shown_order", "time_spent_ms", "created_at", "retracted_at"]
+    list_filter = ["label", "shown_order", "pair__project"]
+    search_fields = ["pair__external_id", "annotator__username"]
+    raw_id_fields = ["pair"]
+    list_select_related = ["pair", "annotator"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ["data_name", "project", "status", "problem_count", "created_by", "created_at", "finished_at"]
+    list_filter = ["status", "project"]
+    readonly_fields = ["summary", "problems", "problem_count", "message", "started_at", "finished_at"]

@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from media_pipeline.models import MediaAsset, MediaKind
+
+
+class Task(models.TextChoices):
+    T2T = "T2T", "Text to text"
+    TI2T = "TI2T", "Text + image to text"
+    TV2T = "TV2T", "Text + video to text"
+    TA2T = "TA2T", "Text + audio to text"
+    T2I = "T2I", "Text to image"
+    T2V = "T2V", "Text to video"
+    T2A = "T2A", "Text to audio"
+    T23D = "T23D", "Text to 3D"
+    TI2I = "TI2I", "Text + image to image"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: Task
+    config: str
+    input_field: str | None
+    input_kind: MediaKind | None
+    response_kinds: tuple[MediaKind, ...]  # empty: text responses
+
+    @property
+    def media_responses(self) -> bool:
+        return bool(self.response_kinds)
+
+
+TASK_SPECS: dict[str, TaskSpec] = {
+    spec.task.value: spec
+    for spec in (
+        TaskSpec(Task.T2T, "text_to_text", None, None, ()),
+        TaskSpec(Task.TI2T, "text_image_to_text", "image", MediaKind.IMAGE, ()),
+        TaskSpec(Task.TV2T, "text_video_to_text", "video", MediaKind.VIDEO, ()),
+        TaskSpec(Task.TA2T, "text_audio_to_text", "audio", MediaKind.AUDIO, ()),
+        TaskSpec(Task.T2I, "text_to_image", None, None, (MediaKind.IMAGE,)),
+        TaskSpec(Task.T2V, "text_to_video", None, None, (MediaKind.VIDEO,)),
+        TaskSpec(Task.T2A, "text_to_audio", None, None, (MediaKind.AUDIO,)),
+        # The release ships multi-view renders; real meshes are accepted too.
+        TaskSpec(Task.T23D, "text_to_3D", None, None, (MediaKind.IMAGE, MediaKind.MESH)),
+        TaskSpec(Task.TI2I, "text_image_to_image", "image", MediaKind.IMAGE, (MediaKind.IMAGE,)),
+    )
+}
+TASK_BY_CONFIG: dict[str, TaskSpec] = {spec.config.lower(): spec for spec in TASK_SPECS.values()}
+
+
+def task_spec(name: str) -> TaskSpec | None:
+    """Accept a task code (``TI2T``) or a release config name (``text_image_to_text``)."""
+    cleaned = name.strip()
+    return TASK_SPECS.get(cleaned.upper()) or TASK_BY_CONFIG.get(cleaned.lower())
+
+
+class Label(models.TextChoices):
+    RESPONSE1 = "response1", "Response 1"
+    RESPONSE2 = "response2", "Response 2"
+    TIE = "tie", "Tie"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    votes_per_pair = models.PositiveSmallIntegerField(
+        default=3, help_text="How many annotators should judge each pair (overlap k)."
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(votes_per_pair__gte=1), name="project_votes_per_pair_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    CURATOR = "curator", "Curator"
+    ANNOTATOR = "annotator", "Annotator"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_one_per_user_project"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A curator's import: the uploaded files, what happened, and the summary or the problems."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    data_file = models.FileField(
+        max_length=300, blank=True, help_text="Uploaded release zip, JSONL or parquet; removed once imported."
+    )
+    data_name = models.CharField(max_length=255, help_text="Name of the upload as the curator sent it.")
+    media_file = models.FileField(max_length=300, blank=True, help_text="Optional zip of media for JSONL.")
+    media_name = models.CharField(max_length=255, blank=True)
+    default_task = models.CharField(max_length=8, choices=Task.choices, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    problems = models.JSONField(default=list, blank=True, help_text="At most the first 1,000 problems.")
+    problem_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True, help_text="Why the job failed, in a sentence.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="importjob_status_valid"),
+            models.CheckConstraint(
+                condition=Q(default_task="") | Q(default_task__in=Task.values), name="importjob_default_task_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.data_name} into {self.project} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+
+class Pair(models.Model):
+    """A prompt, two responses and a free-form criterion: the unit a human labels A, B or tie."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
+    external_id = models.CharField(max_length=200, help_text="The `id` of the pair in its source data.")
+    task = models.CharField(max_length=8, choices=Task.choices)
+    prompt = models.TextField()
+    criterion = models.TextField(help_text="Free-form criterion the judgment must follow.")
+    input_media = models.ForeignKey(
+        MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="TI2T/TV2T/TA2T/TI2I."
+    )
+    response1_text = models.TextField(null=True, blank=True)
+    response1_media = models.ForeignKey(MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    response1_mesh = models.ForeignKey(
+        MediaAsset,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="T23D: the mesh behind a rendered response, found beside the render.",
+    )
+    response2_text = models.TextField(null=True, blank=True)
+    response2_media = models.ForeignKey(MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    response2_mesh = models.ForeignKey(MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    model1 = models.CharField(max_length=200, blank=True, help_text="Never shown to annotators.")
+    model2 = models.CharField(max_length=200, blank=True, help_text="Never shown to annotators.")
+    source = models.CharField(max_length=200, blank=True)
+    reference_label = models.CharField(
+        max_length=16, choices=Label.choices, null=True, blank=True, help_text="Label as imported, if any."
+    )
+    import_job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "external_id"]
+        indexes = [models.Index(fields=["project", "task"], name="pair_project_task")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="pair_unique_external_id"),
+            models.CheckConstraint(condition=Q(task__in=Task.values), name="pair_task_valid"),
+            models.CheckConstraint(
+                condition=Q(reference_label__isnull=True) | Q(reference_label__in=Label.values),
+                name="pair_reference_label_valid",
+            ),
+            models.CheckConstraint(condition=~Q(criterion=""), name="pair_criterion_not_empty"),
+            models.CheckConstraint(condition=~Q(external_id=""), name="pair_external_id_not_empty"),
+            # Each response is exactly one of: text, or a media asset.
+            models.CheckConstraint(
+                condition=Q(response1_text__isnull=True, response1_media__isnull=False)
+                | Q(response1_text__isnull=False, response1_media__isnull=True),
+                name="pair_response1_text_xor_media",
+            ),
+            models.CheckConstraint(
+                condition=Q(response2_text__isnull=True, response2_media__isnull=False)
+                | Q(response2_text__isnull=False, response2_media__isnull=True),
+                name="pair_response2_text_xor_media",
+            ),
+            models.CheckConstraint(
+                condition=Q(response1_mesh__isnull=True, response2_mesh__isnull=True) | Q(task=Task.T23D),
+                name="pair_mesh_only_for_3d",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.external_id}"
+
+
+class ShownOrder(models.TextChoices):
+    RESPONSE1_LEFT = "12", "Response 1 shown as A (left)"
+    RESPONSE2_LEFT = "21", "Response 2 shown as A (left)"
+
+
+class Judgment(models.Model):
+    """One annotator's A/B/tie, stored canonically with the side order they saw."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments")
+    label = models.CharField(max_length=16, choices=Label.choices)
+    shown_order = models.CharField(max_length=2, choices=ShownOrder.choices)
+    time_spent_ms = models.PositiveIntegerField(help_text="Time from the pair appearing to the vote.")
+    rationale = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retracted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the annotator undid this judgment; retracted ones are history."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pair", "annotator"],
+                condition=Q(retracted_at__isnull=True),
+                name="judgment_one_live_per_annotator_pair",
+            ),
+            models.CheckConstraint(condition=Q(label__in=Label.values), name="judgment_label_valid"),
+            models.CheckConstraint(condition=Q(shown_order__in=ShownOrder.values), name="judgment_shown_order_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.pair}: {self.label}"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Length
+
+models.CharField.register_lookup(Length)
+
+
+class MediaKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    MESH = "mesh", "3D mesh"
+
+
+# Extensions accepted per kind. Ogg is a container for both audio and video, so the field a file
+# arrives in (say `video` or `audio_path`) decides its kind, not the extension alone.
+EXTENSIONS: dict[str, frozenset[str]] = {
+    MediaKind.IMAGE: frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"}),
+    MediaKind.VIDEO: frozenset({"mp4", "m4v", "mov", "webm", "mkv", "ogv", "ogg", "avi"}),
+    MediaKind.AUDIO: frozenset({"wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "aac"}),
+    MediaKind.MESH: frozenset({"glb", "gltf", "obj", "ply", "stl"}),
+}
+
+
+class MediaAsset(models.Model):
+    """One media file, stored once per distinct content.
+
+    The storage key is derived from the content hash, never from the uploaded name, so a key
+    cannot reveal which model made the file. `original_name` is the first name the file was
+    imported under, for curators only.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True, help_text="Hex SHA-256 of the original bytes.")
+    kind = models.CharField(max_length=8, choices=MediaKind.choices)
+    extension = models.CharField(max_length=8, help_text="Lower-case extension of the original, without dot.")
+    file = models.FileField(max_length=200, help_text="Original bytes, unchanged, under an opaque key.")
+    size_bytes = models.BigIntegerField()
+    original_name = models.CharField(max_length=255, blank=True, help_text="First imported name; curators only.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(sha256__length=64), name="mediaasset_sha256_hex_length"),
+            models.CheckConstraint(condition=models.Q(kind__in=MediaKind.values), name="mediaasset_kind_valid"),
+            models.CheckConstraint(condition=models.Q(size_bytes__gte=0), name="mediaasset_size_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sha256[:12]}"
+
+    @staticmethod
+    def storage_key(sha256: str, extension: str) -> str:
+        return f"assets/{sha256[:2]}/{sha256}.{extension}"
