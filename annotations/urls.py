@@ -5,4 +5,8 @@ from . import views
 app_name = "annotations"
 urlpatterns = [
     path("projects/", views.project_list, name="project_list"),
+    path("projects/<slug:slug>/", views.project_detail, name="project_detail"),
+    path("projects/<slug:slug>/pairs/<int:pair_id>/", views.pair_detail, name="pair_detail"),
+    path("projects/<slug:slug>/import/", views.import_start, name="import_start"),
+    path("projects/<slug:slug>/imports/<uuid:job_id>/", views.import_detail, name="import_detail"),
 ]

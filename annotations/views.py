@@ -1,5 +1,96 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import selectors
+from .access import get_project_for_curator
+from .forms import ImportForm
+from .models import TASK_SPECS, ImportJob, Pair
+from .services.import_jobs import import_job_create, import_progress
+
+_PAIRS_PER_PAGE = 50
 
 
+@login_required
+@require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("")
+    return render(request, "annotations/project_list.html", {"rows": selectors.projects_for_user(request.user)})
+
+
+@login_required
+@require_GET
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    # Curators only: this page shows model names and imported labels, which annotators must never see.
+    project = get_project_for_curator(request.user, slug)
+    task = request.GET.get("task", "")
+    task = task if task in TASK_SPECS else ""
+    query = request.GET.get("q", "").strip()[:200]
+    page = Paginator(selectors.pair_list(project, task=task, query=query), _PAIRS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "project": project,
+        "task_counts": selectors.task_counts(project),
+        "media_counts": selectors.project_media_counts(project),
+        "imports": selectors.recent_imports(project, limit=5),
+        "page": page,
+        "task": task,
+        "query": query,
+    }
+    if request.htmx:
+        return render(request, "annotations/project_detail.html#pair-table", context)
+    return render(request, "annotations/project_detail.html", context)
+
+
+@login_required
+@require_GET
+def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    pair = get_object_or_404(
+        Pair.objects.select_related(
+            "input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh", "import_job"
+        ),
+        project=project,
+        id=pair_id,
+    )
+    return render(request, "annotations/pair_detail.html", {"project": project, "pair": pair})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_start(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = import_job_create(
+                project=project,
+                user=request.user,
+                data_upload=form.cleaned_data["data_file"],
+                media_upload=form.cleaned_data["media_file"],
+                default_task=form.cleaned_data["default_task"],
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            return redirect("annotations:import_detail", slug=project.slug, job_id=job.id)
+    context = {"project": project, "form": form, "imports": selectors.recent_imports(project, limit=20)}
+    return render(request, "annotations/import_form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def import_detail(request: HttpRequest, slug: str, job_id: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    job = get_object_or_404(ImportJob.objects.select_related("created_by"), project=project, id=job_id)
+    context = {"project": project, "job": job, "progress": import_progress(job)}
+    if request.htmx:
+        return render(request, "annotations/import_detail.html#job-status", context)
+    return render(request, "annotations/import_detail.html", context)

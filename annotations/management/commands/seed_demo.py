@@ -1,0 +1,32 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotations.services.demo import DEMO_PASSWORD, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo project with all nine tasks and real generated media. Idempotent."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--password", default=DEMO_PASSWORD, help="Password for the demo users.")
+        parser.add_argument("--force", action="store_true", help="Allow running with DJANGO_DEBUG=false.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError("Refusing to create demo users with known passwords in production; pass --force.")
+        seeded = demo_seed(password=options["password"])
+        if not seeded.result.ok:
+            for problem in seeded.result.problems:
+                self.stderr.write(str(problem))
+            raise CommandError("The generated demo data did not import; see the problems above.")
+        summary = seeded.result.summary
+        self.stdout.write(
+            f"Demo project '{seeded.project.name}' (/projects/{seeded.project.slug}/): "
+            f"{summary['new_pairs']} new pairs, {summary['existing_pairs']} already there, "
+            f"{summary['media']['files']} media files {summary['media']['by_kind']}."
+        )
+        self.stdout.write("Demo sign-ins (http://127.0.0.1:8000/accounts/login/):")
+        for username, password, role in seeded.credentials:
+            self.stdout.write(f"  {role:10} {username:12} password: {password}")

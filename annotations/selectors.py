@@ -1,0 +1,95 @@
+"""Reads shared by pages and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+
+from media_pipeline.models import MediaAsset
+
+from .models import TASK_SPECS, ImportJob, Membership, Pair, Project, Task
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    project: Project
+    role: str
+    pair_count: int
+
+
+def projects_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
+    if getattr(user, "is_staff", False):
+        projects = Project.objects.annotate(n_pairs=Count("pairs"))
+        return [ProjectRow(p, "curator", p.n_pairs) for p in projects]
+    memberships = (
+        Membership.objects.filter(user=user)
+        .select_related("project")
+        .annotate(n_pairs=Count("project__pairs"))
+        .order_by("project__name")
+    )
+    return [ProjectRow(m.project, m.role, m.n_pairs) for m in memberships]
+
+
+@dataclass(frozen=True)
+class TaskCount:
+    task: Task
+    config: str
+    pairs: int
+    labelled: int
+
+
+def task_counts(project: Project) -> list[TaskCount]:
+    rows = {
+        r["task"]: r
+        for r in Pair.objects.filter(project=project)
+        .values("task")
+        .annotate(pairs=Count("id"), labelled=Count("id", filter=Q(reference_label__isnull=False)))
+    }
+    return [
+        TaskCount(spec.task, spec.config, rows.get(code, {}).get("pairs", 0), rows.get(code, {}).get("labelled", 0))
+        for code, spec in TASK_SPECS.items()
+    ]
+
+
+def project_media_counts(project: Project) -> dict[str, int]:
+    ids: set[int] = set()
+    for column in ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh"):
+        ids.update(
+            Pair.objects.filter(project=project, **{f"{column}__isnull": False}).values_list(f"{column}_id", flat=True)
+        )
+    counts = dict(
+        MediaAsset.objects.filter(id__in=ids).values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
+    )
+    return counts
+
+
+def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[Pair]:
+    pairs = Pair.objects.filter(project=project).only(
+        "id", "external_id", "task", "prompt", "criterion", "reference_label", "model1", "model2"
+    )
+    if task:
+        pairs = pairs.filter(task=task)
+    if query:
+        pairs = pairs.filter(Q(external_id__icontains=query) | Q(prompt__icontains=query) | Q(criterion__icontains=query))
+    return pairs.order_by("task", "external_id")
+
+
+def recent_imports(project: Project, limit: int = 10) -> QuerySet[ImportJob]:
+    return ImportJob.objects.filter(project=project).select_related("created_by")[:limit]
+
+
+def user_may_view_asset(user: AbstractBaseUser, asset_id: int) -> bool:
+    """Members of a project with a pair that shows this asset may fetch it."""
+    if getattr(user, "is_staff", False):
+        return True
+    member_projects = Membership.objects.filter(user=user).values("project_id")
+    uses = (
+        Q(input_media_id=asset_id)
+        | Q(response1_media_id=asset_id)
+        | Q(response2_media_id=asset_id)
+        | Q(response1_mesh_id=asset_id)
+        | Q(response2_mesh_id=asset_id)
+    )
+    return Pair.objects.filter(uses, project_id__in=member_projects).exists()

@@ -1,0 +1,69 @@
+"""Media reach browsers only through here: a permission check, then the bytes.
+
+On S3 the browser is redirected to a short-lived presigned URL; on local disk the file is
+served with HTTP Range support so that video seeking works.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from annotations.selectors import user_may_view_asset
+
+from .models import MediaAsset
+
+_MAX_RANGE_BYTES = 8 * 1024 * 1024  # browsers ask again for the rest
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+mimetypes.add_type("model/gltf-binary", ".glb")
+mimetypes.add_type("model/gltf+json", ".gltf")
+mimetypes.add_type("model/obj", ".obj")
+mimetypes.add_type("model/stl", ".stl")
+mimetypes.add_type("application/x-ply", ".ply")
+mimetypes.add_type("video/ogg", ".ogv")
+mimetypes.add_type("image/webp", ".webp")
+
+
+@login_required
+@require_GET
+def asset_file(request: HttpRequest, asset_id: int) -> HttpResponse:
+    if not user_may_view_asset(request.user, asset_id):
+        raise Http404("No such media.")
+    asset = get_object_or_404(MediaAsset, id=asset_id)
+    if not isinstance(default_storage, FileSystemStorage):
+        return HttpResponseRedirect(default_storage.url(asset.file.name))
+    content_type = mimetypes.guess_type(f"x.{asset.extension}")[0] or "application/octet-stream"
+    try:
+        handle = default_storage.open(asset.file.name, "rb")
+    except FileNotFoundError:
+        raise Http404("The media file is missing from storage.") from None
+    size = asset.size_bytes
+    match = _RANGE.match(request.headers.get("Range", ""))
+    if match and (match.group(1) or match.group(2)):
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+        else:  # suffix range: the last N bytes
+            start, end = max(size - int(match.group(2)), 0), size - 1
+        if start > end or start >= size:
+            handle.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        end = min(end, start + _MAX_RANGE_BYTES - 1)
+        handle.seek(start)
+        response = HttpResponse(handle.read(end - start + 1), status=206, content_type=content_type)
+        handle.close()
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    else:
+        response = FileResponse(handle, content_type=content_type)
+        response["Content-Length"] = str(size)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
