@@ -12,6 +12,9 @@ from media_pipeline.models import MediaAsset
 from .models import TASK_SPECS, ImportJob, Membership, Pair, Project, Task
 
 
+MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
+
+
 @dataclass(frozen=True)
 class ProjectRow:
     project: Project
@@ -54,15 +57,11 @@ def task_counts(project: Project) -> list[TaskCount]:
 
 
 def project_media_counts(project: Project) -> dict[str, int]:
-    ids: set[int] = set()
-    for column in ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh"):
-        ids.update(
-            Pair.objects.filter(project=project, **{f"{column}__isnull": False}).values_list(f"{column}_id", flat=True)
-        )
-    counts = dict(
-        MediaAsset.objects.filter(id__in=ids).values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
-    )
-    return counts
+    pairs = Pair.objects.filter(project=project)
+    used = Q()
+    for column in MEDIA_COLUMNS:
+        used |= Q(id__in=pairs.values(column))
+    return dict(MediaAsset.objects.filter(used).values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
 
 
 def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[Pair]:

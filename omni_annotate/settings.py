@@ -160,7 +160,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_ROOT = Path(env_str("OMNI_MEDIA_ROOT") or DATA_DIR / "media")
 MEDIA_URL = "media/"
 
 S3_BUCKET = env_str("S3_BUCKET")

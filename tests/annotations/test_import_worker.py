@@ -1,0 +1,57 @@
+"""An import uploaded through the page is done by a real Celery worker over Redis."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from annotations.models import ImportJob, ImportStatus, Pair
+from tests.conftest import client_for
+from tests.services import celery_worker, unavailable
+
+pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
+
+
+def _worker_env(tmp_path) -> dict[str, str]:
+    if not settings.CELERY_BROKER_URL:
+        unavailable("CELERY_BROKER_URL is not set; a real worker needs Redis")
+    if connection.vendor != "postgresql":
+        unavailable("the worker shares the test database, which needs PostgreSQL (DATABASE_URL)")
+    db = connection.settings_dict
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "OMNI_DATA_DIR": str(tmp_path / "worker-data"),
+        # The worker must write where this process reads: the same MEDIA_ROOT.
+        "OMNI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+
+
+def test_uploaded_release_is_imported_by_the_worker(project, curator, release_zip, tmp_path):
+    env = _worker_env(tmp_path)
+    with celery_worker(env, tmp_path / "worker.log"):
+        client = client_for(curator)
+        with open(release_zip, "rb") as fh:
+            response = client.post(reverse("annotations:import_start", args=[project.slug]), {"data_file": fh})
+        assert response.status_code == 302
+        job = ImportJob.objects.get()
+        seen_running = False
+        deadline = time.monotonic() + 120
+        while job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            page = client.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
+            seen_running |= "<progress" in page
+            time.sleep(0.3)
+            job.refresh_from_db()
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert seen_running  # the page showed a progress bar while the worker ran
+    assert Pair.objects.filter(project=project).count() == 51
+    assert job.summary["media"]["files"] > 40
+    log = (tmp_path / "worker.log").read_text()
+    assert "annotations.import_job_run" in log and "succeeded" in log
