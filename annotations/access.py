@@ -5,22 +5,22 @@ An outsider gets 404 rather than 403 so project slugs do not leak.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from .models import Membership, Project, Role
 
 
-def role_in(project: Project, user: AbstractBaseUser | AnonymousUser) -> str | None:
+def role_in(project: Project, user: User | AnonymousUser) -> str | None:
     if not user.is_authenticated:
         return None
-    if getattr(user, "is_staff", False):
+    if user.is_staff:
         return Role.CURATOR
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
-def get_project_for_member(user: AbstractBaseUser | AnonymousUser, slug: str) -> tuple[Project, str]:
+def get_project_for_member(user: User | AnonymousUser, slug: str) -> tuple[Project, str]:
     project = Project.objects.filter(slug=slug).first()
     role = role_in(project, user) if project else None
     if project is None or role is None:
@@ -28,7 +28,7 @@ def get_project_for_member(user: AbstractBaseUser | AnonymousUser, slug: str) ->
     return project, role
 
 
-def get_project_for_curator(user: AbstractBaseUser | AnonymousUser, slug: str) -> Project:
+def get_project_for_curator(user: User | AnonymousUser, slug: str) -> Project:
     project, role = get_project_for_member(user, slug)
     if role != Role.CURATOR:
         raise PermissionDenied("Only the project's curators can do this.")

@@ -72,7 +72,6 @@ class Project(models.Model):
     votes_per_pair = models.PositiveSmallIntegerField(
         default=3, help_text="How many annotators should judge each pair (overlap k)."
     )
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -163,7 +162,8 @@ class Pair(models.Model):
     input_media = models.ForeignKey(
         MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="TI2T/TV2T/TA2T/TI2I."
     )
-    response1_text = models.TextField(null=True, blank=True)
+    # NULL (not "") marks a media response; the text-xor-media check constraint relies on it.
+    response1_text = models.TextField(null=True, blank=True)  # noqa: DJ001
     response1_media = models.ForeignKey(MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     response1_mesh = models.ForeignKey(
         MediaAsset,
@@ -173,13 +173,13 @@ class Pair(models.Model):
         related_name="+",
         help_text="T23D: the mesh behind a rendered response, found beside the render.",
     )
-    response2_text = models.TextField(null=True, blank=True)
+    response2_text = models.TextField(null=True, blank=True)  # noqa: DJ001
     response2_media = models.ForeignKey(MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     response2_mesh = models.ForeignKey(MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     model1 = models.CharField(max_length=200, blank=True, help_text="Never shown to annotators.")
     model2 = models.CharField(max_length=200, blank=True, help_text="Never shown to annotators.")
     source = models.CharField(max_length=200, blank=True)
-    reference_label = models.CharField(
+    reference_label = models.CharField(  # noqa: DJ001 -- NULL means "no label imported"
         max_length=16, choices=Label.choices, null=True, blank=True, help_text="Label as imported, if any."
     )
     import_job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Q, QuerySet
 
 from media_pipeline.models import MediaAsset
 
 from .models import TASK_SPECS, ImportJob, Membership, Pair, Project, Task
-
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
@@ -22,8 +21,10 @@ class ProjectRow:
     pair_count: int
 
 
-def projects_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
-    if getattr(user, "is_staff", False):
+def projects_for_user(user: User | AnonymousUser) -> list[ProjectRow]:
+    if not user.is_authenticated:
+        return []
+    if user.is_staff:
         projects = Project.objects.annotate(n_pairs=Count("pairs"))
         return [ProjectRow(p, "curator", p.n_pairs) for p in projects]
     memberships = (
@@ -71,7 +72,9 @@ def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[
     if task:
         pairs = pairs.filter(task=task)
     if query:
-        pairs = pairs.filter(Q(external_id__icontains=query) | Q(prompt__icontains=query) | Q(criterion__icontains=query))
+        pairs = pairs.filter(
+            Q(external_id__icontains=query) | Q(prompt__icontains=query) | Q(criterion__icontains=query)
+        )
     return pairs.order_by("task", "external_id")
 
 
@@ -79,9 +82,11 @@ def recent_imports(project: Project, limit: int = 10) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(project=project).select_related("created_by")[:limit]
 
 
-def user_may_view_asset(user: AbstractBaseUser, asset_id: int) -> bool:
+def user_may_view_asset(user: User | AnonymousUser, asset_id: int) -> bool:
     """Members of a project with a pair that shows this asset may fetch it."""
-    if getattr(user, "is_staff", False):
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
         return True
     member_projects = Membership.objects.filter(user=user).values("project_id")
     uses = (

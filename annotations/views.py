@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.middleware import HtmxDetails
 
 from . import selectors
 from .access import get_project_for_curator
@@ -16,15 +18,22 @@ from .services.import_jobs import import_job_create, import_progress
 _PAIRS_PER_PAGE = 50
 
 
+class AuthedHtmxRequest(HttpRequest):
+    """What our views receive: login_required ran, and django-htmx added `htmx`."""
+
+    htmx: HtmxDetails
+    user: User  # type: ignore[assignment]
+
+
 @login_required
 @require_GET
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: AuthedHtmxRequest) -> HttpResponse:
     return render(request, "annotations/project_list.html", {"rows": selectors.projects_for_user(request.user)})
 
 
 @login_required
 @require_GET
-def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def project_detail(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     # Curators only: this page shows model names and imported labels, which annotators must never see.
     project = get_project_for_curator(request.user, slug)
     task = request.GET.get("task", "")
@@ -49,7 +58,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
+def pair_detail(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
     pair = get_object_or_404(
         Pair.objects.select_related(
@@ -63,7 +72,7 @@ def pair_detail(request: HttpRequest, slug: str, pair_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def import_start(request: HttpRequest, slug: str) -> HttpResponse:
+def import_start(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -87,7 +96,7 @@ def import_start(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def import_detail(request: HttpRequest, slug: str, job_id: str) -> HttpResponse:
+def import_detail(request: AuthedHtmxRequest, slug: str, job_id: str) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
     job = get_object_or_404(ImportJob.objects.select_related("created_by"), project=project, id=job_id)
     context = {"project": project, "job": job, "progress": import_progress(job)}

@@ -12,6 +12,7 @@ import re
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -32,7 +33,7 @@ mimetypes.add_type("image/webp", ".webp")
 
 @login_required
 @require_GET
-def asset_file(request: HttpRequest, asset_id: int) -> HttpResponse:
+def asset_file(request: HttpRequest, asset_id: int) -> HttpResponseBase:
     if not user_may_view_asset(request.user, asset_id):
         raise Http404("No such media.")
     asset = get_object_or_404(MediaAsset, id=asset_id)
@@ -44,6 +45,7 @@ def asset_file(request: HttpRequest, asset_id: int) -> HttpResponse:
     except FileNotFoundError:
         raise Http404("The media file is missing from storage.") from None
     size = asset.size_bytes
+    response: HttpResponseBase
     match = _RANGE.match(request.headers.get("Range", ""))
     if match and (match.group(1) or match.group(2)):
         if match.group(1):

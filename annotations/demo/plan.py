@@ -59,7 +59,9 @@ AUDIO_SPACE = Space(
     values={"sound": ["high beep", "low hum", "rain-like noise", "chirp"], "seconds": [1, 3]},
     criteria={
         "sound": lambda v: f"Prefer the clip that sounds like a {v}.",
-        "seconds": lambda v: "Prefer the clip that lasts several seconds." if v == 3 else "Prefer the short, one-second clip.",
+        "seconds": lambda v: "Prefer the clip that lasts several seconds."
+        if v == 3
+        else "Prefer the short, one-second clip.",
     },
 )
 MESH_SPACE = Space(
@@ -83,14 +85,35 @@ MODELS = {
 }
 
 TOPICS = [
-    ("Explain what a hash table is.", "A hash table maps keys to values through a hash function, giving average O(1) lookups."),
-    ("Why is the sky blue?", "Air molecules scatter short blue wavelengths of sunlight more than red ones (Rayleigh scattering)."),
+    (
+        "Explain what a hash table is.",
+        "A hash table maps keys to values through a hash function, giving average O(1) lookups.",
+    ),
+    (
+        "Why is the sky blue?",
+        "Air molecules scatter short blue wavelengths of sunlight more than red ones (Rayleigh scattering).",
+    ),
     ("What does HTTP status 404 mean?", "The server was reached but has nothing at the requested path."),
-    ("How do vaccines work?", "They show the immune system a harmless piece or copy of a germ so it learns to fight the real one."),
-    ("What is a Python list comprehension?", "A compact expression that builds a list from an iterable: [x * 2 for x in xs]."),
-    ("Why do we have leap years?", "A year is about 365.2422 days, so an extra day every four years keeps calendars aligned."),
-    ("What is the difference between RAM and disk?", "RAM is fast, temporary working memory; disk is slower but keeps data without power."),
-    ("How does a refrigerator keep food cold?", "A refrigerant absorbs heat inside as it evaporates and releases it outside as it condenses."),
+    (
+        "How do vaccines work?",
+        "They show the immune system a harmless piece or copy of a germ so it learns to fight the real one.",
+    ),
+    (
+        "What is a Python list comprehension?",
+        "A compact expression that builds a list from an iterable: [x * 2 for x in xs].",
+    ),
+    (
+        "Why do we have leap years?",
+        "A year is about 365.2422 days, so an extra day every four years keeps calendars aligned.",
+    ),
+    (
+        "What is the difference between RAM and disk?",
+        "RAM is fast, temporary working memory; disk is slower but keeps data without power.",
+    ),
+    (
+        "How does a refrigerator keep food cold?",
+        "A refrigerant absorbs heat inside as it evaporates and releases it outside as it condenses.",
+    ),
     ("What is photosynthesis?", "Plants turn light, water and carbon dioxide into sugar and oxygen."),
     ("What is version control?", "A system such as Git that records changes to files so you can review and undo them."),
     ("What causes tides?", "Mostly the Moon's gravity pulling the oceans, with a smaller pull from the Sun."),
@@ -100,28 +123,29 @@ TOPICS = [
 def _long_answer(short: str, topic: str) -> str:
     return (
         f"Great question! Let's go through it step by step.\n\n**Short answer:** {short}\n\n"
-        f"**Why it works:**\n1. Start from the basic idea behind \"{topic.rstrip('?.')}\".\n"
+        f'**Why it works:**\n1. Start from the basic idea behind "{topic.rstrip("?.")}".\n'
         "2. Look at the mechanism in a concrete example.\n3. Check the edge cases people usually miss.\n\n"
         "In practice this matters because the details change how you would apply it, so it's worth "
         "remembering the mechanism and not only the one-line summary."
     )
 
 
-def _variant_pair(space: Space, rng: random.Random) -> tuple[Attrs, Attrs, list[str]]:
+def _variant_pair(space: Space, rng: random.Random, *, tie: bool) -> tuple[Attrs, Attrs, list[str]]:
     first = {k: rng.choice(v) for k, v in space.values.items()}
     keys = list(space.values)
-    changed = rng.sample(keys, 2)
+    # A tie needs an attribute both responses share; with two attributes, change only one.
+    changed = rng.sample(keys, 1 if tie and len(keys) <= 2 else 2)
     second = dict(first)
     for key in changed:
         second[key] = rng.choice([v for v in space.values[key] if v != first[key]])
     return first, second, changed
 
 
-def _criteria(space: Space, first: Attrs, second: Attrs, changed: list[str], index: int) -> list[tuple[str, str]]:
+def _criteria(space: Space, first: Attrs, second: Attrs, changed: list[str], *, tie: bool) -> list[tuple[str, str]]:
     """Two criteria for one comparison: opposite winners, or a winner and a tie."""
     criteria = [(space.criteria[changed[0]](first[changed[0]]), "response1")]
     shared = [k for k in space.values if first[k] == second[k]]
-    if index % 5 == 4 and shared:
+    if tie and shared:
         criteria.append((space.criteria[shared[0]](first[shared[0]]), "tie"))
     else:
         criteria.append((space.criteria[changed[1]](second[changed[1]]), "response2"))
@@ -178,19 +202,24 @@ class DemoWriter:
                 }
             )
 
-    def media_task(self, task: str, space: Space, make: Callable[[Attrs, int], str], prompt: Callable[[Attrs], str]) -> None:
+    def media_task(
+        self, task: str, space: Space, make: Callable[[Attrs, int], str], prompt: Callable[[Attrs], str]
+    ) -> None:
         for i in range(COMPARISONS_PER_TASK):
-            first, second, changed = _variant_pair(space, self.rng)
+            tie = i % 5 == 4
+            first, second, changed = _variant_pair(space, self.rng, tie=tie)
             self.add(
                 task,
                 i,
                 prompt(first),
-                _criteria(space, first, second, changed, i),
+                _criteria(space, first, second, changed, tie=tie),
                 response1=make(first, i),
                 response2=make(second, i + 1),
             )
 
-    def described_input_task(self, task: str, space: Space, make: Callable[[Attrs], str], field: str, noun: str) -> None:
+    def described_input_task(
+        self, task: str, space: Space, make: Callable[[Attrs], str], field: str, noun: str
+    ) -> None:
         """TI2T/TV2T/TA2T: a correct terse answer against a detailed one that gets the content wrong."""
         for i in range(COMPARISONS_PER_TASK):
             attrs = {k: self.rng.choice(v) for k, v in space.values.items()}
@@ -201,12 +230,17 @@ class DemoWriter:
                 f"{noun} is clean, with no visible artefacts; overall it is a simple, well-made example."
             )
             criteria = [
-                (f"Accuracy about the {noun} matters most: prefer the answer that describes it correctly.", "response1"),
+                (
+                    f"Accuracy about the {noun} matters most: prefer the answer that describes it correctly.",
+                    "response1",
+                ),
                 (f"Prefer the more thorough answer that comments on the quality of the {noun}.", "response2"),
             ]
             if i % 5 == 4:
                 criteria[1] = ("Prefer the answer written in English.", "tie")
-            self.add(task, i, f"Describe this {noun}.", criteria, response1=terse, response2=detailed, **{field: make(attrs)})
+            self.add(
+                task, i, f"Describe this {noun}.", criteria, response1=terse, response2=detailed, **{field: make(attrs)}
+            )
 
     def build(self) -> Path:
         for i, (topic, short) in enumerate(TOPICS[:COMPARISONS_PER_TASK]):
@@ -221,18 +255,32 @@ class DemoWriter:
         self.described_input_task("TI2T", IMAGE_SPACE, lambda a: self.image(a, "jpg"), "image_path", "image")
         self.described_input_task("TV2T", VIDEO_SPACE, self.video, "video", "video")
         self.described_input_task(
-            "TA2T", AUDIO_SPACE, lambda a: self.audio(a, self.rng.choice(["wav", "mp3", "flac"])), "audio_path", "recording"
+            "TA2T",
+            AUDIO_SPACE,
+            lambda a: self.audio(a, self.rng.choice(["wav", "mp3", "flac"])),
+            "audio_path",
+            "recording",
         )
         self.media_task(
-            "T2I", IMAGE_SPACE, lambda a, i: self.image(a, "png" if i % 2 else "jpg"), lambda a: f"A simple {a['shape']} icon."
+            "T2I",
+            IMAGE_SPACE,
+            lambda a, i: self.image(a, "png" if i % 2 else "jpg"),
+            lambda a: f"A simple {a['shape']} icon.",
         )
         self.media_task(
-            "T2V", VIDEO_SPACE, lambda a, i: self.video(a, "webm" if i % 3 == 0 else "mp4"), lambda a: "A looping abstract clip."
+            "T2V",
+            VIDEO_SPACE,
+            lambda a, i: self.video(a, "webm" if i % 3 == 0 else "mp4"),
+            lambda a: "A looping abstract clip.",
         )
         audio_ext = ["wav", "mp3", "flac", "ogg"]
-        self.media_task("T2A", AUDIO_SPACE, lambda a, i: self.audio(a, audio_ext[i % 4]), lambda a: "A short sound effect.")
+        self.media_task(
+            "T2A", AUDIO_SPACE, lambda a, i: self.audio(a, audio_ext[i % 4]), lambda a: "A short sound effect."
+        )
         mesh_ext = ["glb", "obj", "ply"]
-        self.media_task("T23D", MESH_SPACE, lambda a, i: self.mesh(a, mesh_ext[i % 3]), lambda a: "A simple toy-like 3D object.")
+        self.media_task(
+            "T23D", MESH_SPACE, lambda a, i: self.mesh(a, mesh_ext[i % 3]), lambda a: "A simple toy-like 3D object."
+        )
         self._edit_task()
 
         self.media.mkdir(parents=True, exist_ok=True)

@@ -50,29 +50,51 @@ def image(path: Path, *, shape: str, colour: str, size: str, background: str, ed
     else:
         draw.polygon([(c, c - half), (c + half, c + half), (c - half, c + half)], fill=fill)
     # A faint gradient so images are not flat colour fields (and compress like photos do).
-    noise = np.random.default_rng(zlib.crc32(f"{shape}{colour}{size}{background}".encode())).integers(0, 12, (edge, edge, 3))
+    noise = np.random.default_rng(zlib.crc32(f"{shape}{colour}{size}{background}".encode())).integers(
+        0, 12, (edge, edge, 3)
+    )
     arr = np.clip(np.asarray(img, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "PNG" if path.suffix == ".png" else "JPEG"
     Image.fromarray(arr).save(path, fmt, **({"quality": 88} if fmt == "JPEG" else {}))
 
 
-_PATTERNS = {"test pattern": "testsrc2", "colour bars": "smptebars", "fractal": "mandelbrot", "cellular automaton": "life"}
+_PATTERNS = {
+    "test pattern": "testsrc2",
+    "colour bars": "smptebars",
+    "fractal": "mandelbrot",
+    "cellular automaton": "life",
+}
 
 
 def video(path: Path, *, pattern: str, seconds: int, tone_hz: int = 440) -> None:
     source = _PATTERNS[pattern]
     extra = ":mold=10:life_color=#00ff88" if source == "life" else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    codec = ["-c:v", "libvpx-vp9", "-b:v", "300k", "-c:a", "libvorbis"] if path.suffix == ".webm" else [
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"
-    ]
+    codec = (
+        ["-c:v", "libvpx-vp9", "-b:v", "300k", "-c:a", "libvorbis"]
+        if path.suffix == ".webm"
+        else ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"]
+    )
     _run(
         [
-            require_ffmpeg(), "-y", "-loglevel", "error",
-            "-f", "lavfi", "-i", f"{source}=size=320x240:rate=24{extra}",
-            "-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=44100",
-            "-t", str(seconds), *codec, "-shortest", str(path),
+            require_ffmpeg(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{source}=size=320x240:rate=24{extra}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={tone_hz}:sample_rate=44100",
+            "-t",
+            str(seconds),
+            *codec,
+            "-shortest",
+            str(path),
         ]
     )
 
@@ -87,7 +109,23 @@ def audio(path: Path, *, sound: str, seconds: int) -> None:
     else:  # "chirp": a rising tone
         source = "aevalsrc=0.5*sin(2*PI*(200+300*t)*t):s=44100"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run([require_ffmpeg(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", source, "-t", str(seconds), "-ac", "1", str(path)])
+    _run(
+        [
+            require_ffmpeg(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-t",
+            str(seconds),
+            "-ac",
+            "1",
+            str(path),
+        ]
+    )
 
 
 def mesh(path: Path, *, shape: str, colour: str) -> None:

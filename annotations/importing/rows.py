@@ -196,4 +196,3 @@ class RowChecker:
         except MediaError as exc:
             problem(field, str(exc))
             return None
-

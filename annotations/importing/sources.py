@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -175,8 +174,3 @@ def _resolve_media(media_path: Path, workdir: Path, limits: ArchiveLimits, label
     else:
         raise _reject(label, "media must be a folder or a zip archive.")
     return _media_root(folder, workdir, limits, label)
-
-
-def copy_stream(src: object, dest: Path) -> None:
-    with open(dest, "wb") as out:
-        shutil.copyfileobj(src, out, _COPY_CHUNK)  # type: ignore[misc]

@@ -15,8 +15,13 @@ from annotations.models import Membership, Project, Role
 from .pair_import import ImportResult, pair_import
 
 DEMO_SLUG = "omni-demo"
-DEMO_PASSWORD = "omni-demo-pass"
-DEMO_USERS = [("curator", Role.CURATOR), ("annotator1", Role.ANNOTATOR), ("annotator2", Role.ANNOTATOR), ("annotator3", Role.ANNOTATOR)]
+DEMO_PASSWORD = "omni-demo-pass"  # noqa: S105 -- printed by seed_demo; refused when DEBUG is off
+DEMO_USERS = [
+    ("curator", Role.CURATOR),
+    ("annotator1", Role.ANNOTATOR),
+    ("annotator2", Role.ANNOTATOR),
+    ("annotator3", Role.ANNOTATOR),
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,8 @@ def demo_seed(*, password: str = DEMO_PASSWORD) -> DemoSeeded:
             slug=DEMO_SLUG,
             defaults={
                 "name": "Omni demo benchmark",
-                "description": "Generated on this machine: nine tasks, about 20 pairs each, criteria that flip preferences.",
+                "description": "Generated on this machine: nine tasks, about 20 pairs each, "
+                "criteria that flip preferences.",
             },
         )
         credentials = []

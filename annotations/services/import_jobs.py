@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -46,7 +46,7 @@ def _check_upload(upload: UploadedFile, *, field: str, suffixes: tuple[str, ...]
 def import_job_create(
     *,
     project: Project,
-    user: AbstractBaseUser,
+    user: User,
     data_upload: UploadedFile,
     media_upload: UploadedFile | None = None,
     default_task: str = "",

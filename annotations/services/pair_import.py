@@ -109,11 +109,17 @@ def pair_import(
             _delete_unreferenced(written_keys)
             raise
 
+    warning_lines = [f"{message} ({count}x)" for message, count in sorted(warnings.items())]
+    existing = tally.rows - sum(created.values())
+    if existing:
+        warning_lines.append(
+            f"{existing} rows have ids already in the project and were skipped; existing pairs are never overwritten."
+        )
     media_kinds = Counter(str(info.kind.value) for info in catalog.by_sha.values())
     summary = {
         "rows": tally.rows,
         "new_pairs": sum(created.values()),
-        "existing_pairs": tally.rows - sum(created.values()),
+        "existing_pairs": existing,
         "tasks": {
             task: {"rows": rows, "new": created.get(task, 0), "existing": rows - created.get(task, 0)}
             for task, rows in sorted(tally.per_task.items())
@@ -124,13 +130,8 @@ def pair_import(
             "already_stored": len(catalog.by_sha) - len(written_keys),
             "by_kind": dict(sorted(media_kinds.items())),
         },
-        "warnings": [f"{message} ({count}x)" for message, count in sorted(warnings.items())],
+        "warnings": warning_lines,
     }
-    if summary["existing_pairs"]:
-        summary["warnings"].append(
-            f"{summary['existing_pairs']} rows have ids already in the project and were skipped; "
-            "existing pairs are never overwritten."
-        )
     return ImportResult(ok=True, summary=summary)
 
 
@@ -281,4 +282,3 @@ def _write_pairs(
             Pair.objects.bulk_create(batch, ignore_conflicts=True)
         progress("writing pairs", done, total)
     return created
-

@@ -197,7 +197,9 @@ def test_failed_import_leaves_earlier_data_untouched(project, release_dir, relea
     table = pq.read_table(release_copy / "text_to_text" / "test-00000-of-00001.parquet")
     rows = table.to_pylist()
     rows[2]["criteria_preference"] = "both"
-    pq.write_table(table.from_pylist(rows, schema=table.schema), release_copy / "text_to_text/test-00000-of-00001.parquet")
+    pq.write_table(
+        table.from_pylist(rows, schema=table.schema), release_copy / "text_to_text/test-00000-of-00001.parquet"
+    )
 
     result = pair_import(project=project, data_path=release_copy)
 

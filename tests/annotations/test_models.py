@@ -55,9 +55,13 @@ def test_pair_constraints():
 def test_mesh_only_on_3d_pairs():
     from media_pipeline.models import MediaAsset
 
-    mesh = MediaAsset.objects.create(sha256="a" * 64, kind="mesh", extension="glb", file="assets/aa/x.glb", size_bytes=3)
+    mesh = MediaAsset.objects.create(
+        sha256="a" * 64, kind="mesh", extension="glb", file="assets/aa/x.glb", size_bytes=3
+    )
     assert _violates(lambda: PairFactory(task=Task.T2T, response1_mesh=mesh))
-    img = MediaAsset.objects.create(sha256="b" * 64, kind="image", extension="png", file="assets/bb/x.png", size_bytes=3)
+    img = MediaAsset.objects.create(
+        sha256="b" * 64, kind="image", extension="png", file="assets/bb/x.png", size_bytes=3
+    )
     PairFactory(task=Task.T23D, response1_text=None, response1_media=img, response1_mesh=mesh,
                 response2_text=None, response2_media=img)  # fmt: skip
 
@@ -65,7 +69,9 @@ def test_mesh_only_on_3d_pairs():
 def test_media_asset_constraints():
     from media_pipeline.models import MediaAsset
 
-    assert _violates(lambda: MediaAsset.objects.create(sha256="abc", kind="image", extension="png", file="f", size_bytes=1))
+    assert _violates(
+        lambda: MediaAsset.objects.create(sha256="abc", kind="image", extension="png", file="f", size_bytes=1)
+    )
     assert _violates(
         lambda: MediaAsset.objects.create(sha256="c" * 64, kind="pdf", extension="pdf", file="f", size_bytes=1)
     )

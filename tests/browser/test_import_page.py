@@ -41,7 +41,10 @@ def test_curator_uploads_a_release_and_browses_its_pairs(page, project, curator,
 
 def test_bad_upload_shows_located_problems(page, project, curator, tmp_path):
     bad = tmp_path / "pairs.jsonl"
-    bad.write_text('{"id": "a1", "task": "T2T", "prompt": "p", "response1": "x", "response2": "y", "criteria": "c", "criteria_preference": "A"}\n')
+    bad.write_text(
+        '{"id": "a1", "task": "T2T", "prompt": "p", "response1": "x", "response2": "y", '
+        '"criteria": "c", "criteria_preference": "A"}\n'
+    )
     sign_in(page, curator.username)
     page.goto(f"/projects/{project.slug}/import/")
     page.set_input_files("input[name=data_file]", str(bad))

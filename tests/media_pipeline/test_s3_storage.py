@@ -46,12 +46,20 @@ def _options(server: S3Server, **extra) -> dict:
 
 @pytest.fixture
 def s3_settings(settings, s3_server):
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _options(s3_server)}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _options(s3_server)},
+    }
     return s3_server
 
 
 def test_storage_round_trip_and_multipart_upload(s3_server):
-    storage = S3Storage(**_options(s3_server, transfer_config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)))
+    storage = S3Storage(
+        **_options(
+            s3_server,
+            transfer_config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024),
+        )
+    )
     payload = os.urandom(17 * 1024 * 1024)  # four parts of 5 MB
     name = storage.save("tests/big.bin", ContentFile(payload))
     assert storage.exists(name) and storage.size(name) == len(payload)
@@ -80,4 +88,7 @@ def test_import_stores_media_on_s3_and_serves_presigned_urls(s3_settings, projec
     assert hashlib.sha256(fetched.content).hexdigest() == pair.response1_media.sha256
     # Without the signature the bucket refuses.
     assert requests.get(signed.split("?")[0], timeout=10).status_code in (401, 403)
-    assert client_for(outsider).get(reverse("media_pipeline:asset_file", args=[pair.response1_media_id])).status_code == 404
+    assert (
+        client_for(outsider).get(reverse("media_pipeline:asset_file", args=[pair.response1_media_id])).status_code
+        == 404
+    )

@@ -48,11 +48,14 @@ class Command(BaseCommand):
             return
         summary = result.summary
         self.stdout.write(
-            f"{summary['rows']:,} rows: {summary['new_pairs']:,} new pairs, {summary['existing_pairs']:,} already present."
+            f"{summary['rows']:,} rows: {summary['new_pairs']:,} new pairs, "
+            f"{summary['existing_pairs']:,} already present."
         )
         for task, counts in summary["tasks"].items():
             self.stdout.write(f"  {task:5} {counts['rows']:>8,} rows  {counts['new']:>8,} new")
         media = summary["media"]
-        self.stdout.write(f"Media: {media['files']:,} files, {media['new']:,} newly stored, by kind {media['by_kind']}.")
+        self.stdout.write(
+            f"Media: {media['files']:,} files, {media['new']:,} newly stored, by kind {media['by_kind']}."
+        )
         for warning in summary["warnings"]:
             self.stdout.write(self.style.WARNING(f"warning: {warning}"))

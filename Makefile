@@ -1,0 +1,16 @@
+.PHONY: demo test install lint bench
+
+demo:  ## install, migrate, seed the demo benchmark and serve on 127.0.0.1:8000
+	./scripts/demo.sh
+
+test:  ## install and run the whole test suite (CI=true: real PostgreSQL, Redis, S3, Chromium)
+	./scripts/test.sh
+
+install:
+	./scripts/install.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+
+bench:
+	.venv/bin/python bench/import_bench.py

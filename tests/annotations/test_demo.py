@@ -1,0 +1,56 @@
+"""The demo a newcomer gets: nine tasks, real media, criteria that flip the preference."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from annotations.models import Membership, Pair, Role, Task
+from media_pipeline.models import MediaAsset
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_refuses_known_passwords_in_production(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="pass --force"):
+        call_command("seed_demo")
+    assert Pair.objects.count() == 0
+
+
+def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(settings):
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    printed = out.getvalue()
+
+    per_task = Counter(Pair.objects.values_list("task", flat=True))
+    assert set(per_task) == set(Task.values) and all(n == 20 for n in per_task.values())
+    assert set(MediaAsset.objects.values_list("kind", flat=True)) == {"image", "video", "audio", "mesh"}
+    assert {"glb", "obj", "ply"} <= set(MediaAsset.objects.filter(kind="mesh").values_list("extension", flat=True))
+    for asset in MediaAsset.objects.filter(kind__in=["video", "audio"]):
+        with asset.file.open("rb") as fh:
+            assert len(fh.read()) == asset.size_bytes > 1000
+
+    # Each comparison appears under two criteria and its label depends on the criterion.
+    labels = defaultdict(list)
+    for pair in Pair.objects.all():
+        labels[pair.external_id.rsplit("-", 1)[0]].append(pair.reference_label)
+    assert all(len(set(pair_labels)) == 2 for pair_labels in labels.values())
+    assert Pair.objects.filter(reference_label="tie").count() >= 18
+
+    roles = dict(Membership.objects.values_list("user__username", "role"))
+    assert roles == {"curator": Role.CURATOR, "annotator1": Role.ANNOTATOR, "annotator2": Role.ANNOTATOR,
+                     "annotator3": Role.ANNOTATOR}  # fmt: skip
+    for username in roles:
+        assert f"{username:12} password: omni-demo-pass" in printed
+        assert authenticate(username=username, password="omni-demo-pass") is not None
+
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "0 new pairs, 180 already there" in again.getvalue()
+    assert Pair.objects.count() == 180
