@@ -27,10 +27,11 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("real_worker"):
         yield
         return
+    # The app reads Django settings under the CELERY_ namespace, so that is the key to change.
     previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
+    celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
     yield
-    celery_app.conf.task_always_eager = previous
+    celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=previous)
 
 
 @pytest.fixture
