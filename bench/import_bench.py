@@ -46,6 +46,8 @@ def _make_media(media: Path) -> dict[str, list[str]]:
     import trimesh
     from PIL import Image
 
+    from annotations.demo import synth
+
     media.mkdir(parents=True)
     pool: dict[str, list[str]] = {"image": [], "audio": [], "video": [], "mesh": []}
     for i in range(60):
@@ -66,20 +68,7 @@ def _make_media(media: Path) -> dict[str, list[str]]:
     for i in range(4):
         rel = f"vid/{i}.mp4"
         source = f"testsrc2=size=160x120:rate=12:duration={i + 1}"
-        cmd = [
-            "ffmpeg",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            source,
-            "-pix_fmt",
-            "yuv420p",
-            str(media / rel),
-        ]
-        subprocess.run(cmd, check=True)
+        synth.lavfi(media / rel, [source], ["-pix_fmt", "yuv420p"])
         pool["video"].append(rel)
     (media / "mesh").mkdir()
     for i, shape in enumerate([trimesh.creation.box(), trimesh.creation.icosphere(), trimesh.creation.cone(0.5, 1)]):

@@ -61,6 +61,17 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
     return False
 
 
+def _stop_group(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM the process group (servers and workers fork), SIGKILL it if it will not go."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
@@ -91,11 +102,7 @@ def seaweed_s3(workdir: Path) -> Iterator[S3Server]:
         _wait_for_bucket(server)
         yield server
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _stop_group(proc, timeout=20)
         log.close()
 
 
@@ -139,10 +146,5 @@ def celery_worker(env: dict[str, str], logfile: Path) -> Iterator[subprocess.Pop
             time.sleep(0.3)
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        _stop_group(proc, timeout=30)
         log.close()

@@ -76,26 +76,10 @@ def video(path: Path, *, pattern: str, seconds: int, tone_hz: int = 440) -> None
         if path.suffix == ".webm"
         else ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"]
     )
-    _run(
-        [
-            require_ffmpeg(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            f"{source}=size=320x240:rate=24{extra}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency={tone_hz}:sample_rate=44100",
-            "-t",
-            str(seconds),
-            *codec,
-            "-shortest",
-            str(path),
-        ]
+    lavfi(
+        path,
+        [f"{source}=size=320x240:rate=24{extra}", f"sine=frequency={tone_hz}:sample_rate=44100"],
+        ["-t", str(seconds), *codec, "-shortest"],
     )
 
 
@@ -109,23 +93,7 @@ def audio(path: Path, *, sound: str, seconds: int) -> None:
     else:  # "chirp": a rising tone
         source = "aevalsrc=0.5*sin(2*PI*(200+300*t)*t):s=44100"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run(
-        [
-            require_ffmpeg(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            source,
-            "-t",
-            str(seconds),
-            "-ac",
-            "1",
-            str(path),
-        ]
-    )
+    lavfi(path, [source], ["-t", str(seconds), "-ac", "1"])
 
 
 def mesh(path: Path, *, shape: str, colour: str) -> None:
@@ -141,6 +109,12 @@ def mesh(path: Path, *, shape: str, colour: str) -> None:
     body.visual.vertex_colors = np.tile(rgba, (len(body.vertices), 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     body.export(path)
+
+
+def lavfi(path: Path, sources: list[str], options: list[str]) -> None:
+    """Render ffmpeg's synthetic lavfi sources into `path`."""
+    inputs = [arg for source in sources for arg in ("-f", "lavfi", "-i", source)]
+    _run([require_ffmpeg(), "-y", "-loglevel", "error", *inputs, *options, str(path)])
 
 
 def _run(cmd: list[str]) -> None:

@@ -50,9 +50,7 @@ def _looks_like(kind: MediaKind, head: bytes) -> bool:
             or head[4:8] == b"ftyp"
             or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)  # MPEG / ADTS frame sync
         )
-    if kind == MediaKind.MESH:
-        return True
-    return True  # images are decoded by Pillow instead
+    return True  # images are decoded by Pillow; GLB/PLY headers are checked by the caller
 
 
 def _check_content(path: Path, kind: MediaKind, extension: str) -> None:
