@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Task
+from .models import SkipReason, Task
 
 
 class ImportForm(forms.Form):
@@ -20,3 +20,31 @@ class ImportForm(forms.Form):
         required=False,
         choices=[("", "— rows name their task —"), *Task.choices],
     )
+
+
+class VoteForm(forms.Form):
+    """What the workspace posts for a vote; the sides are mapped on the server, never by the client."""
+
+    pair = forms.IntegerField(min_value=1)
+    choice = forms.ChoiceField(choices=[("A", "A"), ("B", "B"), ("tie", "Tie")])
+    submission_id = forms.UUIDField()
+    elapsed_ms = forms.IntegerField(required=False, min_value=0, max_value=24 * 3600 * 1000)
+    rationale = forms.CharField(required=False, max_length=5000, strip=True)
+    coverage = forms.JSONField(required=False)
+
+    def clean_coverage(self) -> dict[str, float]:
+        raw = self.cleaned_data.get("coverage") or {}
+        if not isinstance(raw, dict):
+            raise forms.ValidationError('Coverage must be an object like {"A": 0.9, "B": 1.0}.')
+        cleaned: dict[str, float] = {}
+        for side, value in raw.items():
+            if side not in ("A", "B") or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise forms.ValidationError(f"Coverage for {side!r} must be a number from 0 to 1.")
+            cleaned[side] = round(float(value), 4)
+        return cleaned
+
+
+class SkipForm(forms.Form):
+    pair = forms.IntegerField(min_value=1)
+    reason = forms.ChoiceField(choices=SkipReason.choices)
+    note = forms.CharField(required=False, max_length=500, strip=True)

@@ -72,12 +72,30 @@ class Project(models.Model):
     votes_per_pair = models.PositiveSmallIntegerField(
         default=3, help_text="How many annotators should judge each pair (overlap k)."
     )
+    reservation_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="How long a pair handed to an annotator stays reserved for them."
+    )
+    gold_share = models.FloatField(
+        default=0.1, help_text="Share of queue turns that serve an unjudged gold pair when one is left (0 to 1)."
+    )
+    must_view_share = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Must-view gating: votes unlock only after both videos/audios played this share (0 to 1) "
+        "and 3D models were orbited. Empty turns gating off.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(votes_per_pair__gte=1), name="project_votes_per_pair_positive"),
+            models.CheckConstraint(condition=Q(reservation_minutes__gte=1), name="project_reservation_positive"),
+            models.CheckConstraint(condition=Q(gold_share__gte=0, gold_share__lte=1), name="project_gold_share_range"),
+            models.CheckConstraint(
+                condition=Q(must_view_share__isnull=True) | Q(must_view_share__gt=0, must_view_share__lte=1),
+                name="project_must_view_share_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -182,6 +200,13 @@ class Pair(models.Model):
     reference_label = models.CharField(  # noqa: DJ001 -- NULL means "no label imported"
         max_length=16, choices=Label.choices, null=True, blank=True, help_text="Label as imported, if any."
     )
+    gold_label = models.CharField(  # noqa: DJ001 -- NULL means "not a gold pair"
+        max_length=16,
+        choices=Label.choices,
+        null=True,
+        blank=True,
+        help_text="Known answer: makes this a gold pair, served to every annotator unannounced.",
+    )
     import_job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -194,6 +219,9 @@ class Pair(models.Model):
             models.CheckConstraint(
                 condition=Q(reference_label__isnull=True) | Q(reference_label__in=Label.values),
                 name="pair_reference_label_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_label__isnull=True) | Q(gold_label__in=Label.values), name="pair_gold_label_valid"
             ),
             models.CheckConstraint(condition=~Q(criterion=""), name="pair_criterion_not_empty"),
             models.CheckConstraint(condition=~Q(external_id=""), name="pair_external_id_not_empty"),
@@ -232,6 +260,12 @@ class Judgment(models.Model):
     shown_order = models.CharField(max_length=2, choices=ShownOrder.choices)
     time_spent_ms = models.PositiveIntegerField(help_text="Time from the pair appearing to the vote.")
     rationale = models.TextField(blank=True)
+    submission_id = models.UUIDField(
+        null=True, blank=True, unique=True, help_text="Sent with the vote; a retried or doubled request stores once."
+    )
+    view_coverage = models.JSONField(
+        default=dict, blank=True, help_text="Must-view gating: share played / orbited per side when the vote was cast."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     retracted_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the annotator undid this judgment; retracted ones are history."
@@ -251,3 +285,59 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.pair}: {self.label}"
+
+
+class Reservation(models.Model):
+    """A pair handed to one annotator: it counts against the pair's open slots until it expires."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="reservations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reservations")
+    shown_order = models.CharField(max_length=2, choices=ShownOrder.choices)
+    created_at = models.DateTimeField(help_text="When the annotator was handed the pair (the vote timer's start).")
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="reservation_one_per_annotator_pair"),
+            models.CheckConstraint(condition=Q(shown_order__in=ShownOrder.values), name="reservation_order_valid"),
+        ]
+        indexes = [models.Index(fields=["annotator", "project", "expires_at"], name="reservation_mine")]
+
+    def __str__(self) -> str:
+        return f"{self.pair} reserved for {self.annotator} until {self.expires_at:%H:%M}"
+
+
+class SkipKind(models.TextChoices):
+    SKIP = "skip", "Skipped"
+    FLAG = "flag", "Flagged: broken media"
+
+
+class SkipReason(models.TextChoices):
+    UNSURE = "unsure", "I cannot judge this criterion"
+    EXPERTISE = "expertise", "Needs expertise I do not have"
+    CRITERION = "criterion", "The criterion is unclear"
+    BROKEN_MEDIA = "broken_media", "Media does not load or play"
+    OTHER = "other", "Other"
+
+
+class PairSkip(models.Model):
+    """An annotator passed on a pair, or flagged its media as broken; curators see both."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    kind = models.CharField(max_length=8, choices=SkipKind.choices)
+    reason = models.CharField(max_length=16, choices=SkipReason.choices)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="skip_one_per_annotator_pair"),
+            models.CheckConstraint(condition=Q(kind__in=SkipKind.values), name="skip_kind_valid"),
+            models.CheckConstraint(condition=Q(reason__in=SkipReason.values), name="skip_reason_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} {self.get_kind_display().lower()} {self.pair}"

@@ -1,11 +1,15 @@
 from django.urls import path
 
-from . import views
+from . import annotate_views, views
 
 app_name = "annotations"
 urlpatterns = [
     path("projects/", views.project_list, name="project_list"),
     path("projects/<slug:slug>/", views.project_detail, name="project_detail"),
+    path("projects/<slug:slug>/annotate/", annotate_views.annotate, name="annotate"),
+    path("projects/<slug:slug>/annotate/vote/", annotate_views.vote, name="vote"),
+    path("projects/<slug:slug>/annotate/skip/", annotate_views.skip, name="skip"),
+    path("projects/<slug:slug>/annotate/undo/", annotate_views.undo, name="undo"),
     path("projects/<slug:slug>/pairs/<int:pair_id>/", views.pair_detail, name="pair_detail"),
     path("projects/<slug:slug>/import/", views.import_start, name="import_start"),
     path("projects/<slug:slug>/imports/<uuid:job_id>/", views.import_detail, name="import_detail"),

@@ -44,7 +44,8 @@ def test_annotators_never_see_the_curator_pages(project, annotator, release_dir)
     for url in _urls(project, Pair.objects.first()):
         assert client.get(url).status_code == 403
     listing = client.get(reverse("annotations:project_list")).content.decode()
-    assert "Bench" in listing and reverse("annotations:project_detail", args=[project.slug]) not in listing
+    assert "Bench" in listing and f'href="{reverse("annotations:project_detail", args=[project.slug])}"' not in listing
+    assert reverse("annotations:annotate", args=[project.slug]) in listing
 
 
 def test_curator_sees_pairs_per_task_and_pair_detail(project, curator, release_dir, django_assert_max_num_queries):

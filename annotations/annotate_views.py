@@ -1,0 +1,170 @@
+"""The annotator's workspace: one pair at a time, A/B/Tie from the keyboard, swapped in by htmx.
+
+Everything here is per annotator: the page never carries other annotators' labels, model names,
+model votes, imported labels or media file names. Without JavaScript the forms still work (POST,
+then redirect back to the workspace).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from media_pipeline.models import MediaAsset
+
+from .access import get_project_for_member
+from .forms import SkipForm, VoteForm
+from .models import Label, Pair, Project, SkipReason
+from .services.queue import (
+    Assignment,
+    QueueError,
+    Vote,
+    progress_for,
+    record_skip,
+    record_vote,
+    undo_last,
+)
+from .services.queue import next_assignment as queue_next
+from .views import AuthedHtmxRequest
+
+_MESH_FORMATS = {"glb", "gltf", "obj", "ply", "stl"}
+
+
+@dataclass(frozen=True)
+class Side:
+    letter: str
+    text: str | None
+    media: MediaAsset | None
+    mesh: MediaAsset | None
+
+
+def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:
+    one = (pair.response1_text, pair.response1_media, pair.response1_mesh)
+    two = (pair.response2_text, pair.response2_media, pair.response2_mesh)
+    left, right = (two, one) if assignment.swapped else (one, two)
+    return Side("A", *left), Side("B", *right)
+
+
+def _viewer_kind(a: Side, b: Side) -> str:
+    if a.mesh and b.mesh and a.mesh.extension in _MESH_FORMATS and b.mesh.extension in _MESH_FORMATS:
+        return "mesh"
+    if a.media and b.media and a.media.kind == b.media.kind:
+        return "mesh" if a.media.kind == "mesh" else a.media.kind
+    return "text" if a.text is not None and b.text is not None else "mixed"
+
+
+def _earlier_choice(label: str, shown_order: str) -> str:
+    if label == Label.TIE:
+        return "Tie"
+    return "A" if (label == Label.RESPONSE1) == (shown_order == "12") else "B"
+
+
+def _workspace(
+    request: AuthedHtmxRequest, project: Project, *, notice: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
+    assignment = queue_next(project, request.user)
+    context: dict[str, Any] = {
+        "project": project,
+        "progress": progress_for(project, request.user),
+        "notice": notice,
+        "error": error,
+        "skip_reasons": SkipReason.choices,
+    }
+    if assignment is not None:
+        pair = Pair.objects.select_related(
+            "input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh"
+        ).get(pk=assignment.pair.pk)
+        side_a, side_b = _sides(pair, assignment)
+        kind = _viewer_kind(side_a, side_b)
+        context.update(
+            pair=pair,
+            sides=(side_a, side_b),
+            viewer=kind,
+            gated=project.must_view_share is not None and kind in ("video", "audio", "mesh"),
+            submission_id=uuid.uuid4(),
+        )
+    template = "annotations/annotate.html#workspace" if request.htmx else "annotations/annotate.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_GET
+def annotate(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project, _ = get_project_for_member(request.user, slug)
+    return _workspace(request, project)
+
+
+def _done(request: AuthedHtmxRequest, project: Project, *, notice: str = "", error: str = "") -> HttpResponse:
+    """htmx gets the next pair in place; a plain form post is redirected back (post/redirect/get)."""
+    if request.htmx:
+        return _workspace(request, project, notice=notice, error=error)
+    if error:
+        messages.error(request, error)
+    elif notice:
+        messages.info(request, notice)
+    return redirect("annotations:annotate", slug=project.slug)
+
+
+def _form_error(form: VoteForm | SkipForm) -> str:
+    return "; ".join(f"{field}: {' '.join(str(e) for e in errs)}" for field, errs in form.errors.items())
+
+
+@login_required
+@require_POST
+def vote(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project, _ = get_project_for_member(request.user, slug)
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(f"Vote refused: {_form_error(form)}", status=400, content_type="text/plain")
+    data = form.cleaned_data
+    try:
+        record_vote(
+            project,
+            request.user,
+            Vote(
+                pair_id=data["pair"],
+                choice=data["choice"],
+                submission_id=data["submission_id"],
+                elapsed_ms=data["elapsed_ms"],
+                rationale=data["rationale"],
+                coverage=data["coverage"],
+            ),
+        )
+    except QueueError as exc:
+        return _done(request, project, error=str(exc))
+    return _done(request, project)
+
+
+@login_required
+@require_POST
+def skip(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project, _ = get_project_for_member(request.user, slug)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(f"Skip refused: {_form_error(form)}", status=400, content_type="text/plain")
+    data = form.cleaned_data
+    try:
+        made = record_skip(project, request.user, pair_id=data["pair"], reason=data["reason"], note=data["note"])
+    except QueueError as exc:
+        return _done(request, project, error=str(exc))
+    what = "Flagged as broken media" if made.kind == "flag" else "Skipped"
+    return _done(request, project, notice=f"{what}. The curators will see it.")
+
+
+@login_required
+@require_POST
+def undo(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project, _ = get_project_for_member(request.user, slug)
+    try:
+        undone = undo_last(project, request.user)
+    except QueueError as exc:
+        return _done(request, project, error=str(exc))
+    earlier = _earlier_choice(undone.label, undone.shown_order)
+    return _done(request, project, notice=f"Vote withdrawn (you had chosen {earlier}). Vote again on this pair.")

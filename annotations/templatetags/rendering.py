@@ -1,0 +1,47 @@
+"""Render untrusted text (model responses, prompts) as safe HTML.
+
+markdown-it-py runs with raw HTML off, so tags in the text come out escaped; nh3 (Ammonia) then
+keeps only a small allow-list of tags and attributes as a second line of defence.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import nh3
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+register = template.Library()
+
+_TAGS = {
+    "p", "br", "hr", "em", "strong", "del", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a",
+}  # fmt: skip
+_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
+_MAX_CHARS = 200_000
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+def markdown_to_safe_html(text: str) -> str:
+    rendered = _parser().render(text[:_MAX_CHARS])
+    return nh3.clean(
+        rendered,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        filter_style_properties={"text-align"},
+    )
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str | None) -> SafeString:
+    return mark_safe(markdown_to_safe_html(text or ""))  # noqa: S308 -- sanitised by nh3 just above

@@ -1,0 +1,232 @@
+"""The annotator queue: who gets which pair, side randomisation, votes, skips and undo."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotations.models import Judgment, Label, PairSkip, Reservation, ShownOrder, SkipKind
+from annotations.services.queue import (
+    QueueError,
+    Vote,
+    canonical_label,
+    next_assignment,
+    progress_for,
+    record_skip,
+    record_vote,
+    shown_order_for,
+    undo_last,
+)
+from tests.factories import MembershipFactory, PairFactory, UserFactory
+
+
+def _annotators(project, n):
+    return [MembershipFactory(project=project, user=UserFactory(username=f"a{i}")).user for i in range(n)]
+
+
+def _vote(project, user, assignment, choice="A", **extra):
+    return record_vote(
+        project, user, Vote(pair_id=assignment.pair.pk, choice=choice, submission_id=uuid.uuid4(), **extra)
+    )
+
+
+@pytest.mark.django_db
+def test_each_pair_gets_exactly_k_votes_then_queues_run_dry(project):
+    project.votes_per_pair = 2
+    project.save()
+    pairs = PairFactory.create_batch(5, project=project)
+    people = _annotators(project, 3)
+    served = {p.pk: 0 for p in people}
+    while True:
+        progressed = False
+        for person in people:
+            assignment = next_assignment(project, person)
+            if assignment:
+                _vote(project, person, assignment)
+                served[person.pk] += 1
+                progressed = True
+        if not progressed:
+            break
+    counts = [Judgment.objects.filter(pair=p).count() for p in pairs]
+    assert counts == [2] * 5
+    assert sum(served.values()) == 10
+    for person in people:
+        assert progress_for(project, person).remaining == 0
+
+
+@pytest.mark.django_db
+def test_reserved_pair_is_not_handed_to_a_second_annotator_until_it_expires(project):
+    project.votes_per_pair = 1
+    project.save()
+    (pair,) = PairFactory.create_batch(1, project=project)
+    first, second = _annotators(project, 2)
+    held = next_assignment(project, first)
+    assert held.pair == pair
+    assert next_assignment(project, second) is None
+    # Reloading gives the holder the same pair, not a new reservation.
+    assert next_assignment(project, first).pair == pair
+    assert Reservation.objects.count() == 1
+    Reservation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert next_assignment(project, second).pair == pair
+
+
+@pytest.mark.django_db
+def test_side_order_is_stable_per_annotator_and_pair_and_varies_across_pairs(project):
+    pairs = PairFactory.create_batch(40, project=project)
+    (person,) = _annotators(project, 1)
+    orders = {shown_order_for(person.pk, p.pk) for p in pairs}
+    assert orders == {ShownOrder.RESPONSE1_LEFT, ShownOrder.RESPONSE2_LEFT}
+    assert all(shown_order_for(person.pk, p.pk) == shown_order_for(person.pk, p.pk) for p in pairs)
+    assignment = next_assignment(project, person)
+    assert assignment.shown_order == shown_order_for(person.pk, assignment.pair.pk)
+
+
+@pytest.mark.parametrize(
+    ("choice", "order", "label"),
+    [
+        ("A", ShownOrder.RESPONSE1_LEFT, Label.RESPONSE1),
+        ("B", ShownOrder.RESPONSE1_LEFT, Label.RESPONSE2),
+        ("A", ShownOrder.RESPONSE2_LEFT, Label.RESPONSE2),
+        ("B", ShownOrder.RESPONSE2_LEFT, Label.RESPONSE1),
+        ("tie", ShownOrder.RESPONSE2_LEFT, Label.TIE),
+    ],
+)
+def test_button_maps_to_canonical_label(choice, order, label):
+    assert canonical_label(choice, order) == label
+
+
+@pytest.mark.django_db
+def test_vote_stores_canonical_label_order_and_time_once(project):
+    PairFactory(project=project)
+    (person,) = _annotators(project, 1)
+    assignment = next_assignment(project, person)
+    submission = uuid.uuid4()
+    vote = Vote(pair_id=assignment.pair.pk, choice="A", submission_id=submission, elapsed_ms=1200, rationale=" why ")
+    first = record_vote(project, person, vote)
+    again = record_vote(project, person, vote)
+    assert first.created and not again.created
+    assert again.judgment.pk == first.judgment.pk
+    stored = Judgment.objects.get()
+    expected = Label.RESPONSE1 if assignment.shown_order == ShownOrder.RESPONSE1_LEFT else Label.RESPONSE2
+    assert (stored.label, stored.shown_order, stored.rationale) == (expected, assignment.shown_order, "why")
+    assert stored.time_spent_ms == 1200 or stored.time_spent_ms < 5000
+    # A second, different submission for the same pair (two tabs) does not add a judgment either.
+    twin = record_vote(project, person, Vote(pair_id=assignment.pair.pk, choice="B", submission_id=uuid.uuid4()))
+    assert not twin.created and Judgment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_client_time_larger_than_the_server_saw_is_not_believed(project):
+    PairFactory(project=project)
+    (person,) = _annotators(project, 1)
+    assignment = next_assignment(project, person)
+    _vote(project, person, assignment, elapsed_ms=10 * 3600 * 1000)
+    assert Judgment.objects.get().time_spent_ms < 60_000
+
+
+@pytest.mark.django_db
+def test_vote_on_a_pair_never_handed_out_is_refused(project):
+    pair = PairFactory(project=project)
+    (person,) = _annotators(project, 1)
+    with pytest.raises(QueueError, match="not in your queue"):
+        record_vote(project, person, Vote(pair_id=pair.pk, choice="A", submission_id=uuid.uuid4()))
+    assert not Judgment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_reused_submission_id_for_another_pair_is_refused(project):
+    PairFactory.create_batch(2, project=project)
+    (person,) = _annotators(project, 1)
+    submission = uuid.uuid4()
+    first = next_assignment(project, person)
+    record_vote(project, person, Vote(pair_id=first.pair.pk, choice="A", submission_id=submission))
+    second = next_assignment(project, person)
+    with pytest.raises(QueueError, match="already used"):
+        record_vote(project, person, Vote(pair_id=second.pair.pk, choice="A", submission_id=submission))
+
+
+@pytest.mark.django_db
+def test_skip_and_flag_take_the_pair_out_of_that_annotators_queue_only(project):
+    PairFactory.create_batch(2, project=project)
+    me, other = _annotators(project, 2)
+    first = next_assignment(project, me)
+    record_skip(project, me, pair_id=first.pair.pk, reason="unsure", note="no idea")
+    second = next_assignment(project, me)
+    assert second.pair != first.pair
+    flag = record_skip(project, me, pair_id=second.pair.pk, reason="broken_media")
+    assert flag.kind == SkipKind.FLAG
+    assert next_assignment(project, me) is None
+    assert PairSkip.objects.filter(annotator=me).count() == 2
+    assert next_assignment(project, other) is not None
+    with pytest.raises(QueueError, match="Unknown skip reason"):
+        record_skip(project, me, pair_id=first.pair.pk, reason="bored")
+
+
+@pytest.mark.django_db
+def test_undo_retracts_the_last_vote_and_brings_its_pair_back_with_the_same_sides(project):
+    PairFactory.create_batch(3, project=project)
+    (person,) = _annotators(project, 1)
+    first = next_assignment(project, person)
+    _vote(project, person, first, "A")
+    second = next_assignment(project, person)
+    _vote(project, person, second, "tie")
+    third = next_assignment(project, person)  # now held
+    undone = undo_last(project, person)
+    assert undone.pair == second.pair and undone.retracted_at is not None
+    back = next_assignment(project, person)
+    assert back.pair == second.pair and back.shown_order == second.shown_order
+    _vote(project, person, back, "B")
+    assert Judgment.objects.filter(pair=second.pair).count() == 2  # history kept
+    assert Judgment.objects.filter(pair=second.pair, retracted_at__isnull=True).count() == 1
+    assert next_assignment(project, person).pair == third.pair
+
+
+@pytest.mark.django_db
+def test_undo_with_nothing_recent_says_so(project):
+    PairFactory(project=project)
+    (person,) = _annotators(project, 1)
+    with pytest.raises(QueueError, match="Nothing to undo"):
+        undo_last(project, person)
+    assignment = next_assignment(project, person)
+    _vote(project, person, assignment)
+    Judgment.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    with pytest.raises(QueueError, match="Nothing to undo"):
+        undo_last(project, person)
+
+
+@pytest.mark.django_db
+def test_gold_pairs_reach_every_annotator_beyond_k(project):
+    project.votes_per_pair = 1
+    project.gold_share = 0.5
+    project.save()
+    gold = PairFactory(project=project, gold_label=Label.RESPONSE1)
+    PairFactory.create_batch(6, project=project)
+    people = _annotators(project, 3)
+    for person in people:
+        while (assignment := next_assignment(project, person)) is not None:
+            _vote(project, person, assignment)
+    assert Judgment.objects.filter(pair=gold).count() == 3
+    assert Judgment.objects.exclude(pair=gold).count() == 6
+
+
+@pytest.mark.django_db
+def test_must_view_gating_refuses_votes_without_coverage_and_stores_it(project):
+    from media_pipeline.models import MediaAsset
+
+    project.must_view_share = 0.8
+    project.save()
+    clip1 = MediaAsset.objects.create(sha256="1" * 64, kind="audio", extension="wav", size_bytes=1, file="x1.wav")
+    clip2 = MediaAsset.objects.create(sha256="2" * 64, kind="audio", extension="wav", size_bytes=1, file="x2.wav")
+    PairFactory(
+        project=project, task="T2A", response1_text=None, response2_text=None, response1_media=clip1,
+        response2_media=clip2,
+    )  # fmt: skip
+    (person,) = _annotators(project, 1)
+    assignment = next_assignment(project, person)
+    with pytest.raises(QueueError, match="Play both"):
+        _vote(project, person, assignment, coverage={"A": 1.0, "B": 0.5})
+    _vote(project, person, assignment, coverage={"A": 1.0, "B": 0.85})
+    assert Judgment.objects.get().view_coverage == {"A": 1.0, "B": 0.85}
