@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ImportJob, Judgment, Membership, Pair, Project
+from .models import ImportJob, Judgment, Membership, Pair, PairSkip, Project, Reservation
 
 
 class MembershipInline(admin.TabularInline):
@@ -11,7 +11,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "votes_per_pair", "created_at"]
+    list_display = ["name", "slug", "votes_per_pair", "must_view_share", "gold_share", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
@@ -26,8 +26,8 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Pair)
 class PairAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "project", "task", "model1", "model2", "reference_label", "created_at"]
-    list_filter = ["project", "task", "reference_label"]
+    list_display = ["external_id", "project", "task", "model1", "model2", "reference_label", "gold_label", "created_at"]
+    list_filter = ["project", "task", "reference_label", "gold_label"]
     search_fields = ["external_id", "prompt", "criterion"]
     raw_id_fields = ["input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh"]
     readonly_fields = ["import_job", "created_at"]
@@ -48,3 +48,20 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["data_name", "project", "status", "problem_count", "created_by", "created_at", "finished_at"]
     list_filter = ["status", "project"]
     readonly_fields = ["summary", "problems", "problem_count", "message", "started_at", "finished_at"]
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["pair", "annotator", "shown_order", "created_at", "expires_at"]
+    list_filter = ["project"]
+    raw_id_fields = ["pair"]
+    list_select_related = ["pair", "annotator"]
+
+
+@admin.register(PairSkip)
+class PairSkipAdmin(admin.ModelAdmin):
+    list_display = ["pair", "annotator", "kind", "reason", "note", "created_at"]
+    list_filter = ["kind", "reason", "pair__project"]
+    search_fields = ["pair__external_id", "annotator__username", "note"]
+    raw_id_fields = ["pair"]
+    list_select_related = ["pair", "annotator"]

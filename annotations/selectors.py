@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from media_pipeline.models import MediaAsset
 
-from .models import TASK_SPECS, ImportJob, Membership, Pair, Project, Task
+from .models import TASK_SPECS, ImportJob, Membership, Pair, PairSkip, Project, SkipKind, Task
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
@@ -97,3 +97,33 @@ def user_may_view_asset(user: User | AnonymousUser, asset_id: int) -> bool:
         | Q(response2_mesh_id=asset_id)
     )
     return Pair.objects.filter(uses, project_id__in=member_projects).exists()
+
+
+@dataclass(frozen=True)
+class AnnotationOverview:
+    judgments: int
+    complete_pairs: int
+    skips: int
+    flags: list[PairSkip]
+    flag_count: int
+
+
+def annotation_overview(project: Project, flag_limit: int = 20) -> AnnotationOverview:
+    """Curator's view of the labelling so far: live votes, pairs at k, skips and broken-media flags."""
+    votes = (
+        Pair.objects.filter(project=project)
+        .annotate(n=Count("judgments", filter=Q(judgments__retracted_at__isnull=True)))
+        .aggregate(judgments=Sum("n", default=0), complete=Count("id", filter=Q(n__gte=project.votes_per_pair)))
+    )
+    skips = PairSkip.objects.filter(pair__project=project)
+    counts = skips.aggregate(
+        skips=Count("id", filter=Q(kind=SkipKind.SKIP)), flags=Count("id", filter=Q(kind=SkipKind.FLAG))
+    )
+    flags = skips.filter(kind=SkipKind.FLAG).select_related("pair", "annotator")
+    return AnnotationOverview(
+        judgments=votes["judgments"],
+        complete_pairs=votes["complete"],
+        skips=counts["skips"],
+        flags=list(flags[:flag_limit]),
+        flag_count=counts["flags"],
+    )

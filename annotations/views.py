@@ -47,6 +47,7 @@ def project_detail(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "task_counts": selectors.task_counts(project),
         "media_counts": selectors.project_media_counts(project),
         "imports": selectors.recent_imports(project, limit=5),
+        "labelling": selectors.annotation_overview(project),
         "page": page,
         "task": task,
         "query": query,

@@ -153,8 +153,9 @@ def _criteria(space: Space, first: Attrs, second: Attrs, changed: list[str], *, 
 
 
 class DemoWriter:
-    def __init__(self, root: Path, seed: int = 7) -> None:
+    def __init__(self, root: Path, seed: int = 7, comparisons: int = COMPARISONS_PER_TASK) -> None:
         self.root = root
+        self.comparisons = comparisons
         self.media = root / "media_data"
         self.rng = random.Random(seed)
         self.rows: list[dict[str, Any]] = []
@@ -205,7 +206,7 @@ class DemoWriter:
     def media_task(
         self, task: str, space: Space, make: Callable[[Attrs, int], str], prompt: Callable[[Attrs], str]
     ) -> None:
-        for i in range(COMPARISONS_PER_TASK):
+        for i in range(self.comparisons):
             tie = i % 5 == 4
             first, second, changed = _variant_pair(space, self.rng, tie=tie)
             self.add(
@@ -221,7 +222,7 @@ class DemoWriter:
         self, task: str, space: Space, make: Callable[[Attrs], str], field: str, noun: str
     ) -> None:
         """TI2T/TV2T/TA2T: a correct terse answer against a detailed one that gets the content wrong."""
-        for i in range(COMPARISONS_PER_TASK):
+        for i in range(self.comparisons):
             attrs = {k: self.rng.choice(v) for k, v in space.values.items()}
             wrong = {k: self.rng.choice([x for x in v if x != attrs[k]]) for k, v in space.values.items()}
             terse = f"It is {_describe(attrs)}."
@@ -243,7 +244,7 @@ class DemoWriter:
             )
 
     def build(self) -> Path:
-        for i, (topic, short) in enumerate(TOPICS[:COMPARISONS_PER_TASK]):
+        for i, (topic, short) in enumerate(TOPICS[: self.comparisons]):
             criteria = [
                 ("Brevity is what matters: prefer the answer that gets to the point in one sentence.", "response1"),
                 ("Prefer the answer that explains the reasoning step by step.", "response2"),
@@ -291,7 +292,7 @@ class DemoWriter:
         return out
 
     def _edit_task(self) -> None:
-        for i in range(COMPARISONS_PER_TASK):
+        for i in range(self.comparisons):
             source = {k: self.rng.choice(v) for k, v in IMAGE_SPACE.values.items()}
             source["size"] = "small"
             target_colour = self.rng.choice([c for c in IMAGE_SPACE.values["colour"] if c != source["colour"]])

@@ -51,7 +51,7 @@ def test_annotators_never_see_the_curator_pages(project, annotator, release_dir)
 def test_curator_sees_pairs_per_task_and_pair_detail(project, curator, release_dir, django_assert_max_num_queries):
     pair_import(project=project, data_path=release_dir)
     client = client_for(curator)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):
         page = client.get(reverse("annotations:project_detail", args=[project.slug]) + "?task=T2V")
     html = page.content.decode()
     assert "t2v_0001" in html and "t2i_0001" not in html

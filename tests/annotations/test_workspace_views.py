@@ -202,3 +202,15 @@ def test_gated_project_locks_the_buttons_until_played(project, annotator, releas
     html = client_for(annotator).get(_url(project)).content.decode()
     assert 'data-must-view="0.75"' in html and "75% of each" in html
     assert len(re.findall(r'class="vote-btn"[^>]*disabled', html)) == 3
+
+
+def test_curator_sees_votes_skips_and_broken_media_flags(project, annotator, curator):
+    PairFactory.create_batch(3, project=project)
+    client = client_for(annotator)
+    first, submission = _shown(client.get(_url(project)).content.decode())
+    client.post(_url(project, "vote"), {"pair": first, "choice": "A", "submission_id": submission})
+    second, _ = _shown(client.get(_url(project)).content.decode())
+    client.post(_url(project, "skip"), {"pair": second, "reason": "broken_media", "note": "<b>black frames</b>"})
+    html = client_for(curator).get(reverse("annotations:project_detail", args=[project.slug])).content.decode()
+    assert "1 vote · 0 pairs with all 3 votes · 0 skipped · 1 flagged as broken media" in html
+    assert Pair.objects.get(pk=second).external_id in html and "&lt;b&gt;black frames&lt;/b&gt;" in html

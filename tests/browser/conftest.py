@@ -24,7 +24,15 @@ def browser() -> Iterator[object]:
     with sync_playwright() as p:
         instance = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                # WebGL (the 3D viewer) on the CPU, and media that may start without a click.
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
         )
         yield instance
         instance.close()

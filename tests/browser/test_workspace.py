@@ -1,0 +1,154 @@
+"""An annotator labels one pair of every task in real Chromium, using only the keyboard."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from annotations.demo.plan import DemoWriter
+from annotations.models import Judgment, Label, Pair, PairSkip, Project, Role, Task
+from annotations.services.pair_import import pair_import
+from tests.browser.conftest import screenshot, sign_in
+from tests.factories import MembershipFactory, PairFactory, ProjectFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# What each key means, and the keys the test uses in turn: every key gets pressed at least once.
+KEY_CHOICE = {"1": "A", "2": "B", "3": "tie", "ArrowLeft": "A", "ArrowRight": "B", "ArrowDown": "tie"}
+KEY_ORDER = ["1", "2", "3", "ArrowLeft", "ArrowRight", "ArrowDown", "2", "1", "3"]
+
+MEDIA_LOADED = """
+(root) => {
+  const items = [...root.querySelectorAll('.viewer-media')];
+  const checks = items.map((el) => {
+    if (el.dataset.error) return 'error: ' + el.dataset.error;
+    if (el.dataset.ready !== '1') return 'not ready';
+    if (el.tagName === 'IMG') return el.complete && el.naturalWidth > 0 ? 'ok' : 'image not decoded';
+    if (el.tagName === 'VIDEO') return el.readyState >= 2 && el.videoWidth > 0 ? 'ok' : 'video not ready';
+    if (el.classList.contains('viewer-audio')) return parseFloat(el.dataset.duration) > 0 ? 'ok' : 'audio not decoded';
+    if (el.classList.contains('viewer-3d')) {
+      const canvas = el.querySelector('canvas');
+      if (!canvas) return 'no canvas';
+      const probe = document.createElement('canvas');
+      probe.width = 64; probe.height = 64;
+      const ctx = probe.getContext('2d');
+      ctx.drawImage(canvas, 0, 0, 64, 64);
+      const px = ctx.getImageData(0, 0, 64, 64).data;
+      const colours = new Set();
+      for (let i = 0; i < px.length; i += 4) colours.add(px[i] + ',' + px[i + 1] + ',' + px[i + 2]);
+      return colours.size > 4 && parseInt(el.dataset.triangles, 10) > 0 ? 'ok' : 'blank canvas';
+    }
+    return 'unknown viewer';
+  });
+  return checks;
+}
+"""
+
+
+@pytest.fixture
+def nine_task_project(tmp_path: Path) -> Project:
+    """One pair per task, with media generated on this machine (mp4, wav/mp3/flac/ogg, png/jpg, glb/obj)."""
+    project = ProjectFactory(slug="nine", name="Nine tasks", votes_per_pair=1, gold_share=0)
+    data = DemoWriter(tmp_path, comparisons=1).build()
+    pair_import(project=project, data_path=data, data_label="demo.jsonl")
+    keep = [Pair.objects.filter(project=project, task=task).order_by("external_id").first().pk for task in Task.values]
+    Pair.objects.filter(project=project).exclude(pk__in=keep).delete()
+    assert Pair.objects.filter(project=project).count() == 9
+    return project
+
+
+def _side_a_is_response1(page, pair: Pair) -> bool:
+    """Decide from what the page shows on the left which response the annotator saw as A."""
+    side_a = page.locator('.side[data-side="A"] .viewer-slot')
+    if pair.response1_media_id is None:
+        return side_a.inner_text().strip()[:40] in _plain(pair.response1_text)
+    html = side_a.inner_html()
+    urls = {n: reverse("media_pipeline:asset_file", args=[getattr(pair, f"response{n}_media_id")]) for n in (1, 2)}
+    assert (urls[1] in html) != (urls[2] in html), html
+    return urls[1] in html
+
+
+def _plain(markdown: str) -> str:
+    return re.sub(r"[*_`#]", "", markdown)
+
+
+def _expected(choice: str, a_is_1: bool) -> str:
+    if choice == "tie":
+        return Label.TIE
+    return Label.RESPONSE1 if (choice == "A") == a_is_1 else Label.RESPONSE2
+
+
+def test_annotator_labels_all_nine_tasks_by_keyboard(page, nine_task_project):
+    project = nine_task_project
+    person = MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username="kim")).user
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, person.username)
+    page.goto(reverse("annotations:annotate", args=[project.slug]))
+
+    expected: dict[int, str] = {}
+    seen_tasks: list[str] = []
+    for step in range(9):
+        workspace = page.locator("#workspace[data-pair]")
+        pair_id = int(workspace.get_attribute("data-pair"))
+        pair = Pair.objects.get(pk=pair_id)
+        seen_tasks.append(pair.task)
+        assert pair.criterion in page.inner_text("#criterion")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#workspace .viewer-media')]"
+            ".every(el => el.dataset.ready === '1' || el.dataset.error)",
+            timeout=30_000,
+        )
+        checks = page.eval_on_selector("#workspace", MEDIA_LOADED)
+        media_count = sum(1 for c in ("input_media_id", "response1_media_id", "response2_media_id") if getattr(pair, c))
+        assert checks == ["ok"] * media_count, (pair.task, checks)
+        screenshot(page, f"workspace-{step + 1}-{pair.task}")
+
+        key = KEY_ORDER[step]
+        expected[pair_id] = _expected(KEY_CHOICE[key], _side_a_is_response1(page, pair))
+        page.keyboard.press(key)
+        if step < 8:
+            page.wait_for_function(f"() => document.querySelector('#workspace').dataset.pair !== '{pair_id}'")
+            assert page.locator('[data-progress="done"]').inner_text() == str(step + 1)
+
+    page.wait_for_selector("text=Your queue is empty")
+    screenshot(page, "workspace-queue-empty")
+    assert sorted(seen_tasks) == sorted(Task.values)
+    stored = dict(Judgment.objects.filter(annotator=person).values_list("pair_id", "label"))
+    assert stored == expected
+    assert all(ms > 0 for ms in Judgment.objects.values_list("time_spent_ms", flat=True))
+    assert not errors, errors
+
+
+def test_undo_skip_and_rationale_from_the_keyboard(page):
+    project = ProjectFactory(slug="keys", name="Keys", votes_per_pair=1, gold_share=0)
+    PairFactory.create_batch(3, project=project)
+    person = MembershipFactory(project=project, user=UserFactory(username="lee")).user
+    sign_in(page, person.username)
+    page.goto(reverse("annotations:annotate", args=[project.slug]))
+
+    first = page.get_attribute("#workspace", "data-pair")
+    page.keyboard.press("r")
+    page.keyboard.type("clearer answer")
+    page.keyboard.press("Escape")
+    page.keyboard.press("3")
+    page.wait_for_function(f"() => document.querySelector('#workspace').dataset.pair !== '{first}'")
+    assert Judgment.objects.get().rationale == "clearer answer"
+
+    page.keyboard.press("u")
+    page.wait_for_selector("text=Vote withdrawn (you had chosen Tie)")
+    assert page.get_attribute("#workspace", "data-pair") == first
+    assert not Judgment.objects.filter(retracted_at__isnull=True).exists()
+
+    page.keyboard.press("s")
+    page.wait_for_selector("dialog.skip-dialog[open]")
+    page.keyboard.press("ArrowDown")  # the next reason in the list
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Skipped. The curators will see it.")
+    assert page.get_attribute("#workspace", "data-pair") != first
+    screenshot(page, "workspace-after-skip")
+    skip = PairSkip.objects.get()
+    assert (skip.pair_id, skip.reason) == (int(first), "expertise")
