@@ -104,6 +104,28 @@
       if (window.OmniViewers) window.OmniViewers.destroy(old);
     }
   });
+  // A refused or lost request leaves the pair on screen; say why. Votes carry a submission id,
+  // so pressing the key again after a network error cannot store a second judgment.
+  function complain(text) {
+    const root = document.getElementById("workspace");
+    if (!root) return;
+    let box = root.querySelector(".notice.client");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "notice bad client";
+      box.setAttribute("role", "alert");
+      root.querySelector(".ws-head").after(box);
+    }
+    box.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    const detail = (xhr.getResponseHeader("Content-Type") || "").startsWith("text/plain") ? xhr.responseText : "";
+    complain(detail || `The server refused this (HTTP ${xhr.status}). Reload the page if it happens again.`);
+  });
+  document.addEventListener("htmx:sendError", () => {
+    complain("Could not reach the server. Nothing was lost: press the key again when you are back online.");
+  });
   document.addEventListener("htmx:load", (event) => {
     if (event.detail.elt && event.detail.elt.id === "workspace") init(event.detail.elt);
   });

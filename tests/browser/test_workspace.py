@@ -152,3 +152,64 @@ def test_undo_skip_and_rationale_from_the_keyboard(page):
     screenshot(page, "workspace-after-skip")
     skip = PairSkip.objects.get()
     assert (skip.pair_id, skip.reason) == (int(first), "expertise")
+
+
+def test_a_vote_whose_answer_was_lost_is_stored_once_when_retried(page):
+    project = ProjectFactory(slug="flaky", name="Flaky", votes_per_pair=1, gold_share=0)
+    PairFactory.create_batch(2, project=project)
+    person = MembershipFactory(project=project, user=UserFactory(username="ray")).user
+    sign_in(page, person.username)
+    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    first = page.get_attribute("#workspace", "data-pair")
+
+    lost = []
+
+    def drop_the_answer(route):
+        if not lost:
+            route.fetch()  # the server stores the vote...
+            lost.append(True)
+            route.abort("connectionreset")  # ...but the browser never hears back
+        else:
+            route.continue_()
+
+    page.route("**/annotate/vote/", drop_the_answer)
+    page.keyboard.press("2")
+    page.wait_for_selector("text=Could not reach the server")
+    assert page.get_attribute("#workspace", "data-pair") == first
+    assert Judgment.objects.count() == 1
+    page.keyboard.press("2")  # the annotator tries again
+    page.wait_for_function(f"() => document.querySelector('#workspace').dataset.pair !== '{first}'")
+    assert Judgment.objects.count() == 1
+    assert page.locator('[data-progress="done"]').inner_text() == "1"
+
+
+def test_must_view_gating_unlocks_votes_only_after_both_clips_played(page, nine_task_project):
+    project = nine_task_project
+    Pair.objects.filter(project=project).exclude(task=Task.T2A).delete()
+    project.must_view_share = 0.6
+    project.save()
+    person = MembershipFactory(project=project, user=UserFactory(username="gus")).user
+    sign_in(page, person.username)
+    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#workspace .viewer-audio')].every(el => el.dataset.ready === '1')"
+    )
+    assert page.locator(".vote-btn:disabled").count() == 3
+    page.keyboard.press("1")
+    page.wait_for_timeout(300)
+    assert not Judgment.objects.exists()
+
+    page.keyboard.press("a")  # play A to the end, then B
+    page.wait_for_function(
+        "() => { const m = (document.querySelector('[data-gate]').dataset.progress || '').match(/^A (\\d+)%/);"
+        " return m && Number(m[1]) >= 60; }",
+        timeout=15_000,
+    )
+    assert page.locator(".vote-btn:disabled").count() == 3  # B not played yet
+    page.keyboard.press("b")
+    page.wait_for_selector(".vote-btn:not(:disabled)", timeout=15_000)
+    screenshot(page, "workspace-gated-unlocked")
+    page.keyboard.press("1")
+    page.wait_for_selector("text=Your queue is empty")
+    coverage = Judgment.objects.get().view_coverage
+    assert coverage["A"] >= 0.6 and coverage["B"] >= 0.6
