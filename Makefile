@@ -14,3 +14,4 @@ lint:
 
 bench:
 	.venv/bin/python bench/import_bench.py
+	.venv/bin/python bench/annotate_bench.py
