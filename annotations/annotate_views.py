@@ -21,20 +21,21 @@ from media_pipeline.models import MediaAsset
 
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
-from .models import Label, Pair, Project, SkipReason
+from .models import Pair, Project, SkipReason
 from .services.queue import (
+    GATED_VIEWERS,
     Assignment,
     QueueError,
     Vote,
     progress_for,
     record_skip,
     record_vote,
+    response_viewer,
+    shown_choice,
     undo_last,
 )
 from .services.queue import next_assignment as queue_next
 from .views import AuthedHtmxRequest
-
-_MESH_FORMATS = {"glb", "gltf", "obj", "ply", "stl"}
 
 
 @dataclass(frozen=True)
@@ -52,27 +53,14 @@ def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:
     return Side("A", *left), Side("B", *right)
 
 
-def _viewer_kind(a: Side, b: Side) -> str:
-    if a.mesh and b.mesh and a.mesh.extension in _MESH_FORMATS and b.mesh.extension in _MESH_FORMATS:
-        return "mesh"
-    if a.media and b.media and a.media.kind == b.media.kind:
-        return "mesh" if a.media.kind == "mesh" else a.media.kind
-    return "text" if a.text is not None and b.text is not None else "mixed"
-
-
-def _earlier_choice(label: str, shown_order: str) -> str:
-    if label == Label.TIE:
-        return "Tie"
-    return "A" if (label == Label.RESPONSE1) == (shown_order == "12") else "B"
-
-
 def _workspace(
     request: AuthedHtmxRequest, project: Project, *, notice: str = "", error: str = "", status: int = 200
 ) -> HttpResponse:
-    assignment = queue_next(project, request.user)
+    progress = progress_for(project, request.user)  # own reservations do not change it
+    assignment = queue_next(project, request.user, done=progress.done)
     context: dict[str, Any] = {
         "project": project,
-        "progress": progress_for(project, request.user),
+        "progress": progress,
         "notice": notice,
         "error": error,
         "skip_reasons": SkipReason.choices,
@@ -81,13 +69,12 @@ def _workspace(
         pair = Pair.objects.select_related(
             "input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh"
         ).get(pk=assignment.pair.pk)
-        side_a, side_b = _sides(pair, assignment)
-        kind = _viewer_kind(side_a, side_b)
+        viewer = response_viewer(pair)
         context.update(
             pair=pair,
-            sides=(side_a, side_b),
-            viewer=kind,
-            gated=project.must_view_share is not None and kind in ("video", "audio", "mesh"),
+            sides=_sides(pair, assignment),
+            viewer=viewer,
+            gated=project.must_view_share is not None and viewer in GATED_VIEWERS,
             submission_id=uuid.uuid4(),
         )
     template = "annotations/annotate.html#workspace" if request.htmx else "annotations/annotate.html"
@@ -166,5 +153,5 @@ def undo(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         undone = undo_last(project, request.user)
     except QueueError as exc:
         return _done(request, project, error=str(exc))
-    earlier = _earlier_choice(undone.label, undone.shown_order)
+    earlier = shown_choice(undone.label, undone.shown_order).replace("tie", "Tie")
     return _done(request, project, notice=f"Vote withdrawn (you had chosen {earlier}). Vote again on this pair.")

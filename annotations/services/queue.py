@@ -60,6 +60,25 @@ def canonical_label(choice: str, shown_order: str) -> str:
     raise QueueError(f"Unknown choice {choice!r}: expected A, B or tie.")
 
 
+def shown_choice(label: str, shown_order: str) -> str:
+    """The button (A, B or tie) that stores `label` under `shown_order`: the inverse of canonical_label."""
+    return next(choice for choice in CHOICES if canonical_label(choice, shown_order) == label)
+
+
+# What the page shows the two responses with; must-view gating watches the time-based and 3D ones.
+GATED_VIEWERS = frozenset({"video", "audio", "mesh"})
+
+
+def response_viewer(pair: Pair) -> str:
+    """text, image, video, audio or mesh when both responses are alike; mixed otherwise."""
+    if pair.response1_mesh_id and pair.response2_mesh_id:
+        return "mesh"
+    one, two = pair.response1_media, pair.response2_media
+    if one is not None and two is not None and one.kind == two.kind:
+        return one.kind
+    return "text" if pair.response1_text is not None and pair.response2_text is not None else "mixed"
+
+
 def _live_votes() -> Subquery:
     return Subquery(
         Judgment.objects.filter(pair=OuterRef("pk"), retracted_at__isnull=True)
@@ -83,11 +102,15 @@ def _held_by_others(user: User, now: Any) -> Subquery:
     )
 
 
+def _judged_or_skipped(user: User, pair: OuterRef) -> Q:
+    """The annotator has a live judgment on, or skipped, the pair `pair` refers to."""
+    judged = Judgment.objects.filter(pair=pair, annotator=user, retracted_at__isnull=True)
+    return Q(Exists(judged)) | Q(Exists(PairSkip.objects.filter(pair=pair, annotator=user)))
+
+
 def _open_to(project: Project, user: User) -> QuerySet[Pair]:
     """Pairs this annotator has neither judged (live) nor skipped."""
-    judged = Judgment.objects.filter(pair=OuterRef("pk"), annotator=user, retracted_at__isnull=True)
-    skipped = PairSkip.objects.filter(pair=OuterRef("pk"), annotator=user)
-    return Pair.objects.filter(project=project).exclude(Exists(judged)).exclude(Exists(skipped))
+    return Pair.objects.filter(project=project).exclude(_judged_or_skipped(user, OuterRef("pk")))
 
 
 def _needing_votes(project: Project, user: User, now: Any) -> QuerySet[Pair]:
@@ -133,21 +156,20 @@ def _current(project: Project, user: User, now: Any) -> Reservation | None:
     """The pair this annotator already holds (the newest, so an undone pair comes back first)."""
     return (
         Reservation.objects.filter(project=project, annotator=user, expires_at__gt=now)
-        .exclude(Exists(Judgment.objects.filter(pair=OuterRef("pair"), annotator=user, retracted_at__isnull=True)))
-        .exclude(Exists(PairSkip.objects.filter(pair=OuterRef("pair"), annotator=user)))
+        .exclude(_judged_or_skipped(user, OuterRef("pair")))
         .select_related("pair")
         .order_by("-created_at", "-id")
         .first()
     )
 
 
-def _reserve(project: Project, user: User, pair: Pair, now: Any) -> Reservation:
+def _reserve(project: Project, user: User, pair: Pair, now: Any, shown_order: str | None = None) -> Reservation:
     reservation, _ = Reservation.objects.update_or_create(
         pair=pair,
         annotator=user,
         defaults={
             "project": project,
-            "shown_order": shown_order_for(user.pk, pair.pk),
+            "shown_order": shown_order or shown_order_for(user.pk, pair.pk),
             "created_at": now,
             "expires_at": now + timedelta(minutes=project.reservation_minutes),
         },
@@ -155,10 +177,17 @@ def _reserve(project: Project, user: User, pair: Pair, now: Any) -> Reservation:
     return reservation
 
 
-def next_assignment(project: Project, user: User) -> Assignment | None:
-    """The pair to show this annotator now, reserved for them; None when their queue is empty."""
+def _done(project: Project, user: User) -> int:
+    return Judgment.objects.filter(pair__project=project, annotator=user, retracted_at__isnull=True).count()
+
+
+def next_assignment(project: Project, user: User, *, done: int | None = None) -> Assignment | None:
+    """The pair to show this annotator now, reserved for them; None when their queue is empty.
+
+    `done` is the annotator's live judgment count in the project, if the caller already has it.
+    """
     for attempt in range(_LOCK_RETRIES):
-        outcome = _try_assign(project, user)
+        outcome = _try_assign(project, user, done)
         if not isinstance(outcome, _Busy):
             return outcome
         # Every open pair was locked by annotators being served this instant; their transactions
@@ -171,13 +200,14 @@ class _Busy:
     """Open pairs exist, but other annotators hold their row locks right now."""
 
 
-def _try_assign(project: Project, user: User) -> Assignment | None | _Busy:
+def _try_assign(project: Project, user: User, done: int | None) -> Assignment | None | _Busy:
     now = timezone.now()
     with transaction.atomic():
         held = _current(project, user, now)
         if held is not None:
             return Assignment(held.pair, held)
-        done = Judgment.objects.filter(pair__project=project, annotator=user, retracted_at__isnull=True).count()
+        if done is None:
+            done = _done(project, user)
         # A per-annotator order spreads annotators over different pairs (fewer lock collisions) while
         # pairs that already have votes come first, so pairs complete rather than all sitting at k-1.
         spread = Mod(F("id") * 7919 + Value(user.pk * 104729), Value(1_000_003))
@@ -221,20 +251,13 @@ class VoteResult:
 
 
 def _coverage_ok(project: Project, coverage: dict[str, Any], pair: Pair) -> bool:
-    if project.must_view_share is None or not _gated_kind(pair):
+    share = project.must_view_share
+    if share is None or response_viewer(pair) not in GATED_VIEWERS:
         return True
     try:
-        return all(float(coverage[side]) >= project.must_view_share - 1e-6 for side in ("A", "B"))
+        return all(float(coverage[side]) >= share - 1e-6 for side in ("A", "B"))
     except (KeyError, TypeError, ValueError):
         return False
-
-
-def _gated_kind(pair: Pair) -> str | None:
-    """The kind must-view gating watches on this pair's responses, if any."""
-    if pair.response1_mesh_id or pair.response2_mesh_id:
-        return "mesh"
-    kind = pair.response1_media.kind if pair.response1_media_id and pair.response1_media else None
-    return kind if kind in ("video", "audio") else None
 
 
 def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
@@ -250,7 +273,7 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
     with transaction.atomic():
         reservation = (
             Reservation.objects.select_for_update(of=("self",))
-            .select_related("pair", "pair__response1_media")
+            .select_related("pair", "pair__response1_media", "pair__response2_media")
             .filter(project=project, annotator=user, pair_id=vote.pair_id)
             .first()
         )
@@ -319,10 +342,7 @@ def undo_last(project: Project, user: User) -> Judgment:
             raise QueueError("Nothing to undo: undo reaches back 30 minutes.")
         last.retracted_at = now
         last.save(update_fields=["retracted_at"])
-        reservation = _reserve(project, user, last.pair, now)
-        if reservation.shown_order != last.shown_order:
-            reservation.shown_order = last.shown_order
-            reservation.save(update_fields=["shown_order"])
+        _reserve(project, user, last.pair, now, shown_order=last.shown_order)
     return last
 
 
@@ -335,12 +355,8 @@ class Progress:
     def total(self) -> int:
         return self.done + self.remaining
 
-    @property
-    def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 100
-
 
 def progress_for(project: Project, user: User) -> Progress:
     now = timezone.now()
-    done = Judgment.objects.filter(pair__project=project, annotator=user, retracted_at__isnull=True).count()
+    done = _done(project, user)
     return Progress(done=done, remaining=_needing_votes(project, user, now).count())

@@ -17,6 +17,7 @@ from annotations.services.queue import (
     progress_for,
     record_skip,
     record_vote,
+    shown_choice,
     shown_order_for,
     undo_last,
 )
@@ -94,8 +95,9 @@ def test_side_order_is_stable_per_annotator_and_pair_and_varies_across_pairs(pro
         ("tie", ShownOrder.RESPONSE2_LEFT, Label.TIE),
     ],
 )
-def test_button_maps_to_canonical_label(choice, order, label):
+def test_button_maps_to_canonical_label_and_back(choice, order, label):
     assert canonical_label(choice, order) == label
+    assert shown_choice(label, order) == choice
 
 
 @pytest.mark.django_db
@@ -230,3 +232,23 @@ def test_must_view_gating_refuses_votes_without_coverage_and_stores_it(project):
         _vote(project, person, assignment, coverage={"A": 1.0, "B": 0.5})
     _vote(project, person, assignment, coverage={"A": 1.0, "B": 0.85})
     assert Judgment.objects.get().view_coverage == {"A": 1.0, "B": 0.85}
+
+
+@pytest.mark.django_db
+def test_must_view_gating_holds_for_3d_responses_as_the_page_shows_them(project):
+    from media_pipeline.models import MediaAsset
+
+    project.must_view_share = 0.5
+    project.save()
+    cube = MediaAsset.objects.create(sha256="3" * 64, kind="mesh", extension="glb", size_bytes=1, file="c.glb")
+    cone = MediaAsset.objects.create(sha256="4" * 64, kind="mesh", extension="obj", size_bytes=1, file="c.obj")
+    PairFactory(
+        project=project, task="T23D", response1_text=None, response2_text=None, response1_media=cube,
+        response2_media=cone,
+    )  # fmt: skip
+    (person,) = _annotators(project, 1)
+    assignment = next_assignment(project, person)
+    with pytest.raises(QueueError, match="Play both"):
+        _vote(project, person, assignment)
+    _vote(project, person, assignment, coverage={"A": 0.5, "B": 0.5})
+    assert Judgment.objects.get().view_coverage == {"A": 0.5, "B": 0.5}

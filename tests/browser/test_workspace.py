@@ -60,6 +60,14 @@ def nine_task_project(tmp_path: Path) -> Project:
     return project
 
 
+def _open_workspace(page, project: Project, username: str):
+    """A new annotator of `project`, signed in and looking at their workspace."""
+    person = MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username=username)).user
+    sign_in(page, person.username)
+    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    return person
+
+
 def _side_a_is_response1(page, pair: Pair) -> bool:
     """Decide from what the page shows on the left which response the annotator saw as A."""
     side_a = page.locator('.side[data-side="A"] .viewer-slot')
@@ -83,11 +91,9 @@ def _expected(choice: str, a_is_1: bool) -> str:
 
 def test_annotator_labels_all_nine_tasks_by_keyboard(page, nine_task_project):
     project = nine_task_project
-    person = MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username="kim")).user
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(page, person.username)
-    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    person = _open_workspace(page, project, "kim")
 
     expected: dict[int, str] = {}
     seen_tasks: list[str] = []
@@ -126,9 +132,7 @@ def test_annotator_labels_all_nine_tasks_by_keyboard(page, nine_task_project):
 def test_undo_skip_and_rationale_from_the_keyboard(page):
     project = ProjectFactory(slug="keys", name="Keys", votes_per_pair=1, gold_share=0)
     PairFactory.create_batch(3, project=project)
-    person = MembershipFactory(project=project, user=UserFactory(username="lee")).user
-    sign_in(page, person.username)
-    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    _open_workspace(page, project, "lee")
 
     first = page.get_attribute("#workspace", "data-pair")
     page.keyboard.press("r")
@@ -157,9 +161,7 @@ def test_undo_skip_and_rationale_from_the_keyboard(page):
 def test_a_vote_whose_answer_was_lost_is_stored_once_when_retried(page):
     project = ProjectFactory(slug="flaky", name="Flaky", votes_per_pair=1, gold_share=0)
     PairFactory.create_batch(2, project=project)
-    person = MembershipFactory(project=project, user=UserFactory(username="ray")).user
-    sign_in(page, person.username)
-    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    _open_workspace(page, project, "ray")
     first = page.get_attribute("#workspace", "data-pair")
 
     lost = []
@@ -188,9 +190,7 @@ def test_must_view_gating_unlocks_votes_only_after_both_clips_played(page, nine_
     Pair.objects.filter(project=project).exclude(task=Task.T2A).delete()
     project.must_view_share = 0.6
     project.save()
-    person = MembershipFactory(project=project, user=UserFactory(username="gus")).user
-    sign_in(page, person.username)
-    page.goto(reverse("annotations:annotate", args=[project.slug]))
+    _open_workspace(page, project, "gus")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#workspace .viewer-audio')].every(el => el.dataset.ready === '1')"
     )
