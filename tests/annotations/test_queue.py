@@ -21,6 +21,7 @@ from annotations.services.queue import (
     shown_order_for,
     undo_last,
 )
+from media_pipeline.models import MediaAsset
 from tests.factories import MembershipFactory, PairFactory, UserFactory
 
 
@@ -214,20 +215,24 @@ def test_gold_pairs_reach_every_annotator_beyond_k(project):
     assert Judgment.objects.exclude(pair=gold).count() == 6
 
 
+def _gated_media_pair(project, share, task, kind, extensions):
+    """A gated project's only pair, whose two responses are media files of `kind`."""
+    project.must_view_share = share
+    project.save()
+    one, two = (
+        MediaAsset.objects.create(sha256=str(n) * 64, kind=kind, extension=ext, size_bytes=1, file=f"x{n}.{ext}")
+        for n, ext in enumerate(extensions, start=1)
+    )
+    PairFactory(
+        project=project, task=task, response1_text=None, response2_text=None, response1_media=one, response2_media=two
+    )
+    (person,) = _annotators(project, 1)
+    return person, next_assignment(project, person)
+
+
 @pytest.mark.django_db
 def test_must_view_gating_refuses_votes_without_coverage_and_stores_it(project):
-    from media_pipeline.models import MediaAsset
-
-    project.must_view_share = 0.8
-    project.save()
-    clip1 = MediaAsset.objects.create(sha256="1" * 64, kind="audio", extension="wav", size_bytes=1, file="x1.wav")
-    clip2 = MediaAsset.objects.create(sha256="2" * 64, kind="audio", extension="wav", size_bytes=1, file="x2.wav")
-    PairFactory(
-        project=project, task="T2A", response1_text=None, response2_text=None, response1_media=clip1,
-        response2_media=clip2,
-    )  # fmt: skip
-    (person,) = _annotators(project, 1)
-    assignment = next_assignment(project, person)
+    person, assignment = _gated_media_pair(project, 0.8, "T2A", "audio", ("wav", "wav"))
     with pytest.raises(QueueError, match="Play both"):
         _vote(project, person, assignment, coverage={"A": 1.0, "B": 0.5})
     _vote(project, person, assignment, coverage={"A": 1.0, "B": 0.85})
@@ -236,18 +241,7 @@ def test_must_view_gating_refuses_votes_without_coverage_and_stores_it(project):
 
 @pytest.mark.django_db
 def test_must_view_gating_holds_for_3d_responses_as_the_page_shows_them(project):
-    from media_pipeline.models import MediaAsset
-
-    project.must_view_share = 0.5
-    project.save()
-    cube = MediaAsset.objects.create(sha256="3" * 64, kind="mesh", extension="glb", size_bytes=1, file="c.glb")
-    cone = MediaAsset.objects.create(sha256="4" * 64, kind="mesh", extension="obj", size_bytes=1, file="c.obj")
-    PairFactory(
-        project=project, task="T23D", response1_text=None, response2_text=None, response1_media=cube,
-        response2_media=cone,
-    )  # fmt: skip
-    (person,) = _annotators(project, 1)
-    assignment = next_assignment(project, person)
+    person, assignment = _gated_media_pair(project, 0.5, "T23D", "mesh", ("glb", "obj"))
     with pytest.raises(QueueError, match="Play both"):
         _vote(project, person, assignment)
     _vote(project, person, assignment, coverage={"A": 0.5, "B": 0.5})
