@@ -10,4 +10,4 @@ COPY . .
 ENV DJANGO_DEBUG=false PYTHONUNBUFFERED=1
 RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "omni_annotate.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "omni_annotate.wsgi:application", "--config", "gunicorn.conf.py"]

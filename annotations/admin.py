@@ -1,6 +1,22 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import ImportJob, Judgment, Membership, Pair, PairSkip, Project, Reservation
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Rows the annotator queue writes and counts (Pair.claimed): shown here, changed only through the queue."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,12 +46,12 @@ class PairAdmin(admin.ModelAdmin):
     list_filter = ["project", "task", "reference_label", "gold_label"]
     search_fields = ["external_id", "prompt", "criterion"]
     raw_id_fields = ["input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh"]
-    readonly_fields = ["import_job", "created_at"]
+    readonly_fields = ["import_job", "created_at", "claimed"]
     list_select_related = ["project"]
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(ViewOnlyAdmin):
     list_display = ["pair", "annotator", "label", "shown_order", "time_spent_ms", "created_at", "retracted_at"]
     list_filter = ["label", "shown_order", "pair__project"]
     search_fields = ["pair__external_id", "annotator__username"]
@@ -51,7 +67,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ViewOnlyAdmin):
     list_display = ["pair", "annotator", "shown_order", "created_at", "expires_at"]
     list_filter = ["project"]
     raw_id_fields = ["pair"]

@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
 
 from .access import get_project_for_member
@@ -56,7 +57,7 @@ def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:
 def _workspace(
     request: AuthedHtmxRequest, project: Project, *, notice: str = "", error: str = "", status: int = 200
 ) -> HttpResponse:
-    progress = progress_for(project, request.user)  # own reservations do not change it
+    progress = progress_for(project, request.user)
     assignment = queue_next(project, request.user, done=progress.done)
     context: dict[str, Any] = {
         "project": project,
@@ -66,9 +67,7 @@ def _workspace(
         "skip_reasons": SkipReason.choices,
     }
     if assignment is not None:
-        pair = Pair.objects.select_related(
-            "input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh"
-        ).get(pk=assignment.pair.pk)
+        pair = assignment.pair
         viewer = response_viewer(pair)
         context.update(
             pair=pair,
@@ -77,6 +76,11 @@ def _workspace(
             gated=project.must_view_share is not None and viewer in GATED_VIEWERS,
             submission_id=uuid.uuid4(),
         )
+    else:
+        waiting = Pair.objects.filter(project=project, media_ready=False)
+        if waiting.exists() and pipeline.refresh_waiting(waiting):  # a missed refresh: look again
+            return _workspace(request, project, notice=notice, error=error, status=status)
+        context["waiting_for_media"] = waiting.count()
     template = "annotations/annotate.html#workspace" if request.htmx else "annotations/annotate.html"
     return render(request, template, context, status=status)
 

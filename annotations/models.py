@@ -209,10 +209,37 @@ class Pair(models.Model):
     )
     import_job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairs")
     created_at = models.DateTimeField(auto_now_add=True)
+    claimed = models.PositiveIntegerField(
+        default=0,
+        db_default=0,  # the importer inserts with COPY and plain SQL
+        editable=False,
+        help_text="Live judgments plus reservations (until released): the queue's slot count, kept by its services.",
+    )
+
+    media_ready = models.BooleanField(
+        default=True,
+        db_default=True,
+        editable=False,
+        help_text="Every asset the pair shows is processed; until then the pair stays out of annotation queues.",
+    )
 
     class Meta:
         ordering = ["task", "external_id"]
-        indexes = [models.Index(fields=["project", "task"], name="pair_project_task")]
+        indexes = [
+            models.Index(fields=["project", "task"], name="pair_project_task"),
+            # The queue's candidate scan: fullest open pairs first, so pairs complete instead of idling at k-1.
+            # Pairs waiting for media are left out, so a large import being transcoded costs nothing here.
+            models.Index(
+                fields=["project", "-claimed", "id"],
+                condition=Q(gold_label__isnull=True, media_ready=True),
+                name="pair_queue_ready",
+            ),
+            models.Index(
+                fields=["project", "id"],
+                condition=Q(gold_label__isnull=False, media_ready=True),
+                name="pair_gold_ready",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="pair_unique_external_id"),
             models.CheckConstraint(condition=Q(task__in=Task.values), name="pair_task_valid"),

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Q, QuerySet, Sum
 
-from media_pipeline.models import MediaAsset
+from media_pipeline.models import AssetStatus, MediaAsset
 
-from .models import TASK_SPECS, ImportJob, Membership, Pair, PairSkip, Project, SkipKind, Task
+from .models import TASK_SPECS, ImportJob, Membership, Pair, PairSkip, Project, Role, SkipKind, Task
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
@@ -58,11 +58,46 @@ def task_counts(project: Project) -> list[TaskCount]:
 
 
 def project_media_counts(project: Project) -> dict[str, int]:
+    return dict(project_assets(project).values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+
+
+def project_assets(project: Project) -> QuerySet[MediaAsset]:
+    """Every asset a pair of the project shows."""
     pairs = Pair.objects.filter(project=project)
     used = Q()
     for column in MEDIA_COLUMNS:
         used |= Q(id__in=pairs.values(column))
-    return dict(MediaAsset.objects.filter(used).values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+    return MediaAsset.objects.filter(used)
+
+
+@dataclass(frozen=True)
+class PipelineOverview:
+    counts: dict[str, int]
+    waiting_pairs: int
+    failures: list[MediaAsset]
+    running: list[MediaAsset]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.counts.get(AssetStatus.QUEUED) or self.counts.get(AssetStatus.RUNNING))
+
+
+def pipeline_overview(project: Project, limit: int = 50) -> PipelineOverview:
+    """The media pipeline for one project: assets per state, pairs held back, failures and running jobs."""
+    assets = project_assets(project)
+    counts = {status: 0 for status in AssetStatus.values}
+    counts.update(dict(assets.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+    only = ("id", "kind", "extension", "original_name", "size_bytes", "status", "error", "attempts", "lease_until")
+    return PipelineOverview(
+        counts=counts,
+        waiting_pairs=Pair.objects.filter(project=project, media_ready=False).count(),
+        failures=list(assets.filter(status=AssetStatus.FAILED).only(*only).order_by("id")[:limit]),
+        running=list(assets.filter(status=AssetStatus.RUNNING).only(*only).order_by("id")[:limit]),
+    )
 
 
 def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[Pair]:
@@ -82,13 +117,15 @@ def recent_imports(project: Project, limit: int = 10) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(project=project).select_related("created_by")[:limit]
 
 
-def user_may_view_asset(user: User | AnonymousUser, asset_id: int) -> bool:
-    """Members of a project with a pair that shows this asset may fetch it."""
+def asset_role(user: User | AnonymousUser, asset_id: int) -> str | None:
+    """The best role the user has in a project with a pair that shows this asset; None: no access.
+
+    Staff count as curators everywhere.
+    """
     if not user.is_authenticated:
-        return False
+        return None
     if user.is_staff:
-        return True
-    member_projects = Membership.objects.filter(user=user).values("project_id")
+        return Role.CURATOR
     uses = (
         Q(input_media_id=asset_id)
         | Q(response1_media_id=asset_id)
@@ -96,7 +133,11 @@ def user_may_view_asset(user: User | AnonymousUser, asset_id: int) -> bool:
         | Q(response1_mesh_id=asset_id)
         | Q(response2_mesh_id=asset_id)
     )
-    return Pair.objects.filter(uses, project_id__in=member_projects).exists()
+    projects = Pair.objects.filter(uses).values("project_id")
+    roles = set(Membership.objects.filter(user=user, project_id__in=projects).values_list("role", flat=True))
+    if Role.CURATOR in roles:
+        return Role.CURATOR
+    return next(iter(roles), None)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
+
+from media_pipeline import pipeline
 
 from . import selectors
 from .access import get_project_for_curator
@@ -104,3 +107,36 @@ def import_detail(request: AuthedHtmxRequest, slug: str, job_id: str) -> HttpRes
     if request.htmx:
         return render(request, "annotations/import_detail.html#job-status", context)
     return render(request, "annotations/import_detail.html", context)
+
+
+@login_required
+@require_GET
+def media_status(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    """The media pipeline for this project; htmx polls the status block while jobs are queued or running."""
+    project = get_project_for_curator(request.user, slug)
+    pipeline.refresh_waiting(Pair.objects.filter(project=project))
+    context = {"project": project, "pipeline": selectors.pipeline_overview(project)}
+    if request.htmx:
+        return render(request, "annotations/media_status.html#pipeline", context)
+    return render(request, "annotations/media_status.html", context)
+
+
+@login_required
+@require_POST
+def media_retry(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    """Send failed assets (one, or all of the project's) and those whose worker died back to the queue."""
+    project = get_project_for_curator(request.user, slug)
+    assets = selectors.project_assets(project)
+    asset_id = request.POST.get("asset", "")
+    if asset_id:
+        if not (asset_id.isascii() and asset_id.isdigit()):
+            return HttpResponse(
+                f"Retry refused: asset: {asset_id[:50]!r} is not an asset number.",
+                status=400,
+                content_type="text/plain",
+            )
+        assets = assets.filter(pk=int(asset_id))
+    retried = pipeline.retry(assets.values_list("pk", flat=True))
+    plural = "s" if retried != 1 else ""
+    messages.info(request, f"{retried} file{plural} queued again." if retried else "Nothing to retry.")
+    return redirect("annotations:media_status", slug=project.slug)

@@ -23,12 +23,23 @@ EXTENSIONS: dict[str, frozenset[str]] = {
 }
 
 
+class AssetStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class MediaAsset(models.Model):
     """One media file, stored once per distinct content.
 
     The storage key is derived from the content hash, never from the uploaded name, so a key
     cannot reveal which model made the file. `original_name` is the first name the file was
     imported under, for curators only.
+
+    The pipeline (media_pipeline.pipeline) moves it queued -> running -> ready or failed. A running
+    job holds a lease it renews while ffmpeg works; a job whose worker died leaves the lease to run
+    out, and the asset can then be taken again.
     """
 
     sha256 = models.CharField(max_length=64, unique=True, help_text="Hex SHA-256 of the original bytes.")
@@ -38,12 +49,19 @@ class MediaAsset(models.Model):
     size_bytes = models.BigIntegerField()
     original_name = models.CharField(max_length=255, blank=True, help_text="First imported name; curators only.")
     created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, choices=AssetStatus.choices, default=AssetStatus.QUEUED, db_index=True)
+    error = models.TextField(blank=True, help_text="Why processing failed, in words a curator can act on.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Processing runs started.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A running job owns the asset until then.")
+    probe = models.JSONField(default=dict, blank=True, help_text="What ffprobe (or Pillow, trimesh) found.")
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(sha256__length=64), name="mediaasset_sha256_hex_length"),
             models.CheckConstraint(condition=models.Q(kind__in=MediaKind.values), name="mediaasset_kind_valid"),
             models.CheckConstraint(condition=models.Q(size_bytes__gte=0), name="mediaasset_size_nonnegative"),
+            models.CheckConstraint(condition=models.Q(status__in=AssetStatus.values), name="mediaasset_status_valid"),
         ]
 
     def __str__(self) -> str:
@@ -52,3 +70,34 @@ class MediaAsset(models.Model):
     @staticmethod
     def storage_key(sha256: str, extension: str) -> str:
         return f"assets/{sha256[:2]}/{sha256}.{extension}"
+
+
+class RenditionRole(models.TextChoices):
+    WEB = "web", "Browser-ready file"  # H.264/AAC MP4, loudness-normalised AAC, WebP/JPEG image, GLB
+    POSTER = "poster", "Video poster frame"
+    FRAME = "frame", "Evenly sampled video frame"  # what model judges receive, in order
+    THUMB = "thumb", "Thumbnail"
+    PEAKS = "peaks", "Waveform peaks (JSON)"
+
+
+class Rendition(models.Model):
+    """A file made from an asset's original. Rows appear only once every rendition is stored."""
+
+    asset = models.ForeignKey(MediaAsset, on_delete=models.CASCADE, related_name="renditions")
+    role = models.CharField(max_length=8, choices=RenditionRole.choices)
+    index = models.PositiveSmallIntegerField(default=0, help_text="Order among frames; 0 otherwise.")
+    file = models.FileField(max_length=200)
+    content_type = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["asset", "role", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "role", "index"], name="rendition_unique_role_index"),
+            models.CheckConstraint(condition=models.Q(role__in=RenditionRole.values), name="rendition_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} {self.role}{self.index or ''}"

@@ -206,6 +206,9 @@ OMNI_IMPORT_MAX_UNPACKED_MB = env_int("OMNI_IMPORT_MAX_UNPACKED_MB", 20480, mini
 OMNI_IMPORT_MAX_ARCHIVE_MEMBERS = env_int("OMNI_IMPORT_MAX_ARCHIVE_MEMBERS", 200_000, minimum=1)
 # One media file may not exceed this.
 OMNI_MEDIA_MAX_FILE_MB = env_int("OMNI_MEDIA_MAX_FILE_MB", 1024, minimum=1)
+# A media job owns its asset for this long and renews the lease while it works; a job whose
+# worker died is taken over once the lease runs out.
+MEDIA_LEASE_SECONDS = env_int("MEDIA_LEASE_SECONDS", 60, minimum=2)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env_str("OMNI_UPLOAD_TEMP_DIR") or None
 

@@ -133,7 +133,7 @@ def celery_worker(env: dict[str, str], logfile: Path) -> Iterator[subprocess.Pop
     """A real `celery worker` process, so that tasks cross Redis and a process boundary."""
     cmd = [
         sys.executable, "-m", "celery", "-A", "omni_annotate", "worker",
-        "--loglevel=INFO", "--concurrency=2", "--pool=prefork", "--without-gossip", "--without-mingle",
+        "--loglevel=INFO", "--concurrency=2", "--pool=prefork", "--without-gossip", "--without-mingle", "--purge",
         "--hostname", f"test-{os.getpid()}@%h",
     ]  # fmt: skip
     log = open(logfile, "wb")
@@ -148,3 +148,24 @@ def celery_worker(env: dict[str, str], logfile: Path) -> Iterator[subprocess.Pop
     finally:
         _stop_group(proc, timeout=30)
         log.close()
+
+
+def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a real worker that shares this test run's database and MEDIA_ROOT."""
+    from django.conf import settings
+    from django.db import connection
+
+    if not settings.CELERY_BROKER_URL:
+        unavailable("CELERY_BROKER_URL is not set; a real worker needs Redis")
+    if connection.vendor != "postgresql":
+        unavailable("the worker shares the test database, which needs PostgreSQL (DATABASE_URL)")
+    db = connection.settings_dict
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "OMNI_DATA_DIR": str(tmp_path / "worker-data"),
+        # The worker must write where this process reads: the same MEDIA_ROOT.
+        "OMNI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **extra,
+    }

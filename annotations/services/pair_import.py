@@ -33,6 +33,7 @@ from annotations.importing.readers import count_rows, iter_rows
 from annotations.importing.rows import PairDraft, RowChecker
 from annotations.importing.sources import ArchiveLimits, DataFile, locate
 from annotations.models import ImportJob, Pair, Project, TaskSpec
+from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
 
 logger = logging.getLogger(__name__)
@@ -331,5 +332,11 @@ def _write_pairs(
                 if done % _PAIR_BATCH == 0:
                     progress("writing pairs", done, total)
         sink.finish()
+        # New pairs wait for their media; each asset still queued gets a pipeline job after commit.
+        ids = list(asset_ids.values())
+        pipeline.refresh_pairs(ids)
+        # Again once committed: a worker may finish a shared asset before this import is visible.
+        transaction.on_commit(lambda: pipeline.refresh_pairs(ids))
+        pipeline.enqueue(ids)
         progress("writing pairs", done, total)
     return created

@@ -1,10 +1,14 @@
 """The annotator's queue: which pair comes next, who holds it, and what a vote, skip or undo stores.
 
-A pair is open to an annotator while they have not judged or skipped it and its live votes plus other
-annotators' unexpired reservations are fewer than the project's overlap k. Handing a pair out
-creates a reservation, so two annotators never race for the last slot: candidates are locked with
-``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and the slot count is read again under the lock.
-Gold pairs have no cap: every annotator gets them, mixed in at the project's ``gold_share``.
+A pair is open to an annotator while they have not judged or skipped it and its slot count
+(``Pair.claimed``: live judgments plus reservations) is under the project's overlap k. The count is
+kept by the functions here, in the same transaction as the rows it counts, so the next pair comes
+from an index scan whatever the project's size. Handing a pair out takes a slot and creates a
+reservation, so two annotators never race for the last slot: the candidate row is locked with
+``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` (PostgreSQL) and the slot is taken with a conditional
+``UPDATE``. Reservations that run out keep their slot until ``release_expired`` gives it back, which
+happens before anyone is told their queue is empty; their holder gets them renewed if they return
+first. Gold pairs have no cap: every annotator gets them, mixed in at the project's ``gold_share``.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import hashlib
 import hmac
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Mod
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..models import Judgment, Label, Pair, PairSkip, Project, Reservation, ShownOrder, SkipKind, SkipReason
@@ -79,56 +84,72 @@ def response_viewer(pair: Pair) -> str:
     return "text" if pair.response1_text is not None and pair.response2_text is not None else "mixed"
 
 
-def _live_votes() -> Subquery:
-    return Subquery(
-        Judgment.objects.filter(pair=OuterRef("pk"), retracted_at__isnull=True)
-        .order_by()
-        .values("pair")
-        .annotate(n=Count("id"))
-        .values("n"),
-        output_field=IntegerField(),
-    )
+# The queue's hot statements, written in SQL because they run on every vote and the ORM spent more
+# time building them than the database spent running them (docs/benchmarks.md). They run unchanged
+# on PostgreSQL and SQLite: `p` is the pair; %(user)s, %(project)s and %(k)s are bound parameters;
+# {names} are filled in once with table names and fixed fragments.
+_NOT_DONE = (
+    "NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.pair_id = p.id AND j.annotator_id = %(user)s"
+    " AND j.retracted_at IS NULL)"
+    " AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.pair_id = p.id AND s.annotator_id = %(user)s)"
+)
+# Take a slot in the next pair. Pairs whose media is still being processed wait (media_ready).
+# Regular pairs need a slot under k and come fullest first, so pairs
+# complete rather than all idling at k-1 (index pair_queue_open); gold pairs have no cap. The
+# annotator's own reservations are served before a claim is tried, so none can turn up here.
+_CLAIM = (
+    "UPDATE {pair} SET claimed = claimed + 1 WHERE id = ("
+    " SELECT p.id FROM {pair} p WHERE p.project_id = %(project)s AND {open} AND {not_done}"
+    " ORDER BY {order} LIMIT 1 {lock}"
+    ") RETURNING id"
+)
+_OPEN = {
+    False: "p.gold_label IS NULL AND p.claimed < %(k)s AND p.media_ready",
+    True: "p.gold_label IS NOT NULL AND p.media_ready",
+}
+_ORDER = {False: "p.claimed DESC, p.id", True: "p.id"}
+_ANY_OPEN = (
+    "SELECT EXISTS (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s"
+    " AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND {not_done})"
+)
+# What is left for the annotator: open pairs they have not done (counted up to a cap, so the cost
+# does not grow with the project) plus pairs they hold that are full only because of their own hold.
+_PROGRESS = (
+    "SELECT"
+    " (SELECT COUNT(*) FROM {judgment} j JOIN {pair} p ON p.id = j.pair_id"
+    "  WHERE p.project_id = %(project)s AND j.annotator_id = %(user)s AND j.retracted_at IS NULL),"
+    " (SELECT COUNT(*) FROM (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s"
+    "  AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND {not_done}"
+    "  LIMIT %(cap)s) AS open_pairs),"
+    " (SELECT COUNT(*) FROM {reservation} r JOIN {pair} p ON p.id = r.pair_id"
+    "  WHERE r.project_id = %(project)s AND r.annotator_id = %(user)s AND p.gold_label IS NULL"
+    "  AND p.claimed >= %(k)s)"
+)
+REMAINING_CAP = 500
 
 
-def _held_by_others(user: User, now: Any) -> Subquery:
-    return Subquery(
-        Reservation.objects.filter(pair=OuterRef("pk"), expires_at__gt=now)
-        .exclude(annotator=user)
-        .order_by()
-        .values("pair")
-        .annotate(n=Count("id"))
-        .values("n"),
-        output_field=IntegerField(),
-    )
+@cache
+def _sql(template: str, vendor: str, gold: bool = False) -> str:
+    """`template` with its {names} filled in for this database vendor."""
+    # PostgreSQL: lock the candidate row, skipping rows other annotators are being handed right now.
+    # SQLite has no row locks; its IMMEDIATE transactions serialise writers instead.
+    lock = connection.ops.for_update_sql(skip_locked=True, no_key=True) if vendor == "postgresql" else ""
+    names = {
+        "pair": Pair._meta.db_table,
+        "judgment": Judgment._meta.db_table,
+        "skip": PairSkip._meta.db_table,
+        "reservation": Reservation._meta.db_table,
+    }
+    names["not_done"] = _NOT_DONE.format(**names)
+    return template.format(open=_OPEN[gold], order=_ORDER[gold], lock=lock, **names)
 
 
-def _judged_or_skipped(user: User, pair: OuterRef) -> Q:
-    """The annotator has a live judgment on, or skipped, the pair `pair` refers to."""
-    judged = Judgment.objects.filter(pair=pair, annotator=user, retracted_at__isnull=True)
-    return Q(Exists(judged)) | Q(Exists(PairSkip.objects.filter(pair=pair, annotator=user)))
-
-
-def _open_to(project: Project, user: User) -> QuerySet[Pair]:
-    """Pairs this annotator has neither judged (live) nor skipped."""
-    return Pair.objects.filter(project=project).exclude(_judged_or_skipped(user, OuterRef("pk")))
-
-
-def _needing_votes(project: Project, user: User, now: Any) -> QuerySet[Pair]:
-    taken = Coalesce(_live_votes(), Value(0)) + Coalesce(_held_by_others(user, now), Value(0))
-    return (
-        _open_to(project, user)
-        .annotate(taken=taken)
-        .filter(Q(gold_label__isnull=False) | Q(taken__lt=project.votes_per_pair))
-    )
-
-
-def _slot_open(pair: Pair, user: User, project: Project, now: Any) -> bool:
-    """Re-read under the row lock: the candidate query's snapshot may predate another annotator's commit."""
-    if pair.gold_label:
-        return True
-    votes = Judgment.objects.filter(pair=pair, retracted_at__isnull=True).count()
-    held = Reservation.objects.filter(pair=pair, expires_at__gt=now).exclude(annotator=user).count()
-    return votes + held < project.votes_per_pair
+def _run(template: str, project: Project, user: User, *, gold: bool = False) -> tuple[Any, ...] | None:
+    """Run one of the statements above; its first row."""
+    params = {"project": project.pk, "user": user.pk, "k": project.votes_per_pair, "cap": REMAINING_CAP}
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(template, connection.vendor, gold), params)
+        return cursor.fetchone()
 
 
 def _gold_turn(project: Project, user: User, done: int) -> bool:
@@ -152,33 +173,44 @@ class Assignment:
         return self.reservation.shown_order == ShownOrder.RESPONSE2_LEFT
 
 
+_PAIR_VIEW = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
+
+
 def _current(project: Project, user: User, now: Any) -> Reservation | None:
-    """The pair this annotator already holds (the newest, so an undone pair comes back first)."""
-    return (
-        Reservation.objects.filter(project=project, annotator=user, expires_at__gt=now)
-        .exclude(_judged_or_skipped(user, OuterRef("pair")))
-        .select_related("pair")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    """The pair this annotator already holds (the newest, so an undone pair comes back first).
+
+    A reservation that ran out but was not yet released is still theirs: it is renewed, so an annotator
+    back from a break finds the pair they left.
+    """
+    held = Reservation.objects.filter(project=project, annotator=user).order_by("-created_at", "-id").first()
+    if held is None:
+        return None
+    if held.expires_at <= now:
+        renewed = now + timedelta(minutes=project.reservation_minutes)
+        if not Reservation.objects.filter(pk=held.pk).update(expires_at=renewed):
+            return None  # released a moment ago
+        held.expires_at = renewed
+    held.pair = Pair.objects.select_related(*_PAIR_VIEW).get(pk=held.pair_id)
+    return held
 
 
-def _reserve(project: Project, user: User, pair: Pair, now: Any, shown_order: str | None = None) -> Reservation:
-    reservation, _ = Reservation.objects.update_or_create(
-        pair=pair,
-        annotator=user,
-        defaults={
-            "project": project,
-            "shown_order": shown_order or shown_order_for(user.pk, pair.pk),
-            "created_at": now,
-            "expires_at": now + timedelta(minutes=project.reservation_minutes),
-        },
-    )
-    return reservation
-
-
-def _done(project: Project, user: User) -> int:
-    return Judgment.objects.filter(pair__project=project, annotator=user, retracted_at__isnull=True).count()
+def release_expired(project: Project, now: Any | None = None) -> int:
+    """Give the slots of reservations that ran out back to their pairs; returns how many were released."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Reservation.objects.filter(project=project, expires_at__lte=now)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", "pair_id")
+        )
+        if not expired:
+            return 0
+        Reservation.objects.filter(pk__in=[pk for pk, _ in expired]).delete()
+        per_pair = Counter(pair_id for _, pair_id in expired)
+        for released in sorted(set(per_pair.values())):
+            ids = sorted(pair_id for pair_id, n in per_pair.items() if n == released)
+            Pair.objects.filter(pk__in=ids).update(claimed=F("claimed") - released)
+    return len(expired)
 
 
 def next_assignment(project: Project, user: User, *, done: int | None = None) -> Assignment | None:
@@ -186,52 +218,65 @@ def next_assignment(project: Project, user: User, *, done: int | None = None) ->
 
     `done` is the annotator's live judgment count in the project, if the caller already has it.
     """
+    released = False
     for attempt in range(_LOCK_RETRIES):
         outcome = _try_assign(project, user, done)
-        if not isinstance(outcome, _Busy):
+        if isinstance(outcome, Assignment):
             return outcome
-        # Every open pair was locked by annotators being served this instant; their transactions
-        # last milliseconds, so look again rather than report an empty queue.
+        if outcome is _EMPTY:
+            # Slots held by reservations that ran out come back before the queue is reported empty.
+            if released or not release_expired(project):
+                return None
+            released = True
+            continue
+        # Open pairs exist, but annotators being served this instant hold their row locks; those
+        # transactions last milliseconds, so look again rather than report an empty queue.
         time.sleep(0.005 * (attempt + 1))
     return None
 
 
-class _Busy:
-    """Open pairs exist, but other annotators hold their row locks right now."""
+_EMPTY = object()  # nothing open to the annotator
+_BUSY = object()  # open pairs exist, but other annotators hold their row locks right now
 
 
-def _try_assign(project: Project, user: User, done: int | None) -> Assignment | None | _Busy:
+def _try_assign(project: Project, user: User, done: int | None) -> Assignment | object:
+    try:
+        return _assign(project, user, done)
+    except IntegrityError:
+        return _BUSY  # the same annotator's other tab took that pair this instant; look again
+
+
+def _assign(project: Project, user: User, done: int | None) -> Assignment | object:
     now = timezone.now()
     with transaction.atomic():
         held = _current(project, user, now)
         if held is not None:
             return Assignment(held.pair, held)
         if done is None:
-            done = _done(project, user)
-        # A per-annotator order spreads annotators over different pairs (fewer lock collisions) while
-        # pairs that already have votes come first, so pairs complete rather than all sitting at k-1.
-        spread = Mod(F("id") * 7919 + Value(user.pk * 104729), Value(1_000_003))
-        base = _needing_votes(project, user, now).annotate(spread=spread)
-        gold, regular = base.filter(gold_label__isnull=False), base.filter(gold_label__isnull=True)
+            done = progress_for(project, user).done
         # Gold pairs come in unannounced on a share of turns, and fill in once nothing else is left.
-        pools = [gold, regular] if _gold_turn(project, user, done) else [regular, gold]
-        tried: set[int] = set()
-        for pool in pools:
-            while True:
-                batch = list(
-                    pool.exclude(id__in=tried)
-                    .order_by("-taken", "spread")
-                    .select_for_update(skip_locked=True, of=("self",))[:_CANDIDATE_BATCH]
-                )
-                if not batch:
-                    break
-                for pair in batch:
-                    tried.add(pair.pk)
-                    if _slot_open(pair, user, project, now):
-                        return Assignment(pair, _reserve(project, user, pair, now))
-        if base.exclude(id__in=tried).exists():
-            return _Busy()
-    return None
+        for gold in (True, False) if _gold_turn(project, user, done) else (False, True):
+            claimed = _run(_CLAIM, project, user, gold=gold)
+            if claimed is not None:
+                return _reserve(project, user, claimed[0], now)
+        # Nothing was free: either nothing is open, or what is open is locked by annotators being served.
+        any_open = _run(_ANY_OPEN, project, user)
+        return _BUSY if any_open and any_open[0] else _EMPTY
+
+
+def _reserve(project: Project, user: User, pair_id: int, now: Any) -> Assignment:
+    """The reservation for a slot just taken. A second tab of the same annotator reserving the same
+    pair at the same instant makes the insert fail, which rolls back the whole attempt, slot included.
+    """
+    reservation = Reservation.objects.create(
+        project=project,
+        pair_id=pair_id,
+        annotator=user,
+        shown_order=shown_order_for(user.pk, pair_id),
+        created_at=now,
+        expires_at=now + timedelta(minutes=project.reservation_minutes),
+    )
+    return Assignment(Pair.objects.select_related(*_PAIR_VIEW).get(pk=pair_id), reservation)
 
 
 @dataclass(frozen=True)
@@ -261,55 +306,58 @@ def _coverage_ok(project: Project, coverage: dict[str, Any], pair: Pair) -> bool
 
 
 def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
-    """Store the vote once. A repeated submission (same id, or the same pair again) returns the first."""
+    """Store the vote once. A repeated submission (same id, or the same pair again) returns the first.
+
+    The reservation becomes the judgment, so the pair's slot count does not change.
+    """
     if vote.choice not in CHOICES:
         raise QueueError(f"Unknown choice {vote.choice!r}: expected A, B or tie.")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            reservations = Reservation.objects.select_for_update(of=("self",))
+            if project.must_view_share is not None:
+                reservations = reservations.select_related("pair", "pair__response1_media", "pair__response2_media")
+            reservation = reservations.filter(project=project, annotator=user, pair_id=vote.pair_id).first()
+            if reservation is None:
+                # Either this request repeats one already stored (the vote used up the reservation), or
+                # the pair was never handed to this annotator: refuse rather than guess the sides.
+                return VoteResult(_stored_twin(user, vote), created=False)
+            coverage = vote.coverage or {}
+            if not _coverage_ok(project, coverage, reservation.pair):
+                raise QueueError("Play both responses (and orbit 3D models) before voting on this project.")
+            server_ms = int((now - reservation.created_at).total_seconds() * 1000)
+            claimed = vote.elapsed_ms
+            elapsed = claimed if claimed is not None and 0 <= claimed <= server_ms + 5000 else server_ms
+            judgment = Judgment.objects.create(
+                pair_id=vote.pair_id,
+                annotator=user,
+                label=canonical_label(vote.choice, reservation.shown_order),
+                shown_order=reservation.shown_order,
+                time_spent_ms=min(elapsed, _MAX_TIME_MS),
+                rationale=vote.rationale.strip()[:5000],
+                submission_id=vote.submission_id,
+                view_coverage=coverage,
+            )
+            Reservation.objects.filter(pk=reservation.pk).delete()
+    except IntegrityError:
+        # The submission id was used before, or a live judgment of this pair exists already: the
+        # transaction is rolled back, reservation and all, and the earlier vote stands.
+        return VoteResult(_stored_twin(user, vote), created=False)
+    return VoteResult(judgment, created=True)
+
+
+def _stored_twin(user: User, vote: Vote) -> Judgment:
+    """The judgment an earlier copy of this vote stored, or a QueueError saying why there is none."""
     earlier = Judgment.objects.filter(submission_id=vote.submission_id).first()
     if earlier is not None:
         if earlier.annotator_id != user.pk or earlier.pair_id != vote.pair_id:
             raise QueueError("This submission id was already used for another vote.")
-        return VoteResult(earlier, created=False)
-    now = timezone.now()
-    with transaction.atomic():
-        reservation = (
-            Reservation.objects.select_for_update(of=("self",))
-            .select_related("pair", "pair__response1_media", "pair__response2_media")
-            .filter(project=project, annotator=user, pair_id=vote.pair_id)
-            .first()
-        )
-        live = Judgment.objects.filter(pair_id=vote.pair_id, annotator=user, retracted_at__isnull=True).first()
-        if live is not None:
-            return VoteResult(live, created=False)
-        if reservation is None:
-            # Never handed out to this annotator (or it was skipped and cleared): refuse rather than guess the sides.
-            raise QueueError("This pair is not in your queue any more. The next pair is shown instead.")
-        coverage = vote.coverage or {}
-        if not _coverage_ok(project, coverage, reservation.pair):
-            raise QueueError("Play both responses (and orbit 3D models) before voting on this project.")
-        server_ms = int((now - reservation.created_at).total_seconds() * 1000)
-        elapsed = vote.elapsed_ms if vote.elapsed_ms is not None and 0 <= vote.elapsed_ms <= server_ms + 5000 else None
-        try:
-            with transaction.atomic():
-                judgment = Judgment.objects.create(
-                    pair_id=vote.pair_id,
-                    annotator=user,
-                    label=canonical_label(vote.choice, reservation.shown_order),
-                    shown_order=reservation.shown_order,
-                    time_spent_ms=min(elapsed if elapsed is not None else server_ms, _MAX_TIME_MS),
-                    rationale=vote.rationale.strip()[:5000],
-                    submission_id=vote.submission_id,
-                    view_coverage=coverage,
-                )
-        except IntegrityError:
-            # A concurrent twin of this request won the race; return what it stored.
-            twin = Judgment.objects.filter(
-                Q(submission_id=vote.submission_id) | Q(pair_id=vote.pair_id, annotator=user, retracted_at__isnull=True)
-            ).first()
-            if twin is None:
-                raise
-            return VoteResult(twin, created=False)
-        reservation.delete()
-    return VoteResult(judgment, created=True)
+        return earlier
+    live = Judgment.objects.filter(pair_id=vote.pair_id, annotator=user, retracted_at__isnull=True).first()
+    if live is None:
+        raise QueueError("This pair is not in your queue any more. The next pair is shown instead.")
+    return live
 
 
 def record_skip(project: Project, user: User, *, pair_id: int, reason: str, note: str = "") -> PairSkip:
@@ -318,23 +366,26 @@ def record_skip(project: Project, user: User, *, pair_id: int, reason: str, note
         raise QueueError(f"Unknown skip reason {reason!r}: choose one of {', '.join(SkipReason.values)}.")
     kind = SkipKind.FLAG if reason == SkipReason.BROKEN_MEDIA else SkipKind.SKIP
     with transaction.atomic():
-        if not Reservation.objects.filter(project=project, annotator=user, pair_id=pair_id).exists():
+        released, _ = Reservation.objects.filter(project=project, annotator=user, pair_id=pair_id).delete()
+        if not released:
             raise QueueError("This pair is not in your queue any more.")
+        Pair.objects.filter(pk=pair_id).update(claimed=F("claimed") - 1)
         skip, _ = PairSkip.objects.get_or_create(
             pair_id=pair_id, annotator=user, defaults={"kind": kind, "reason": reason, "note": note.strip()[:500]}
         )
-        Reservation.objects.filter(pair_id=pair_id, annotator=user).delete()
     return skip
 
 
 def undo_last(project: Project, user: User) -> Judgment:
-    """Retract the annotator's newest live judgment in the project and hand its pair back to them."""
+    """Retract the annotator's newest live judgment in the project and hand its pair back to them.
+
+    The judgment's slot turns back into a reservation, so the pair's slot count does not change.
+    """
     now = timezone.now()
     with transaction.atomic():
         last = (
             Judgment.objects.select_for_update()
             .filter(pair__project=project, annotator=user, retracted_at__isnull=True, created_at__gte=now - UNDO_WINDOW)
-            .select_related("pair")
             .order_by("-created_at", "-id")
             .first()
         )
@@ -342,14 +393,30 @@ def undo_last(project: Project, user: User) -> Judgment:
             raise QueueError("Nothing to undo: undo reaches back 30 minutes.")
         last.retracted_at = now
         last.save(update_fields=["retracted_at"])
-        _reserve(project, user, last.pair, now, shown_order=last.shown_order)
+        Reservation.objects.create(
+            project=project,
+            pair_id=last.pair_id,
+            annotator=user,
+            shown_order=last.shown_order,
+            created_at=now,
+            expires_at=now + timedelta(minutes=project.reservation_minutes),
+        )
     return last
+
+
+def release_user(user: User) -> None:
+    """Give back the slots a user's reservations hold (before the user is deleted with them)."""
+    with transaction.atomic():
+        for pair_id in Reservation.objects.filter(annotator=user).values_list("pair_id", flat=True):
+            Pair.objects.filter(pk=pair_id).update(claimed=F("claimed") - 1)
+        Reservation.objects.filter(annotator=user).delete()
 
 
 @dataclass(frozen=True)
 class Progress:
     done: int
     remaining: int
+    more: bool = False  # there are more than `remaining` left: counting stopped at REMAINING_CAP
 
     @property
     def total(self) -> int:
@@ -357,6 +424,10 @@ class Progress:
 
 
 def progress_for(project: Project, user: User) -> Progress:
-    now = timezone.now()
-    done = _done(project, user)
-    return Progress(done=done, remaining=_needing_votes(project, user, now).count())
+    """Live judgments so far, and the pairs still open to the annotator (the one on screen included).
+
+    One statement. Handing out a pair does not change `remaining` (it moves from open to held), so
+    the workspace reads this before asking for the next pair and passes `done` on.
+    """
+    done, open_pairs, held_full = _run(_PROGRESS, project, user) or (0, 0, 0)
+    return Progress(done=done, remaining=open_pairs + held_full, more=open_pairs >= REMAINING_CAP)

@@ -21,6 +21,9 @@ _TAGS = {
 }  # fmt: skip
 _ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
 _MAX_CHARS = 200_000
+# Pairs do not change once imported and every annotator of a pair sees the same text, so short texts
+# are rendered once per process; long ones are rendered each time to keep the cache's memory small.
+_CACHED_CHARS = 16_000
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +34,15 @@ def _parser() -> MarkdownIt:
 
 
 def markdown_to_safe_html(text: str) -> str:
+    return _render_cached(text) if len(text) <= _CACHED_CHARS else _render(text)
+
+
+@lru_cache(maxsize=1024)
+def _render_cached(text: str) -> str:
+    return _render(text)
+
+
+def _render(text: str) -> str:
     rendered = _parser().render(text[:_MAX_CHARS])
     return nh3.clean(
         rendered,

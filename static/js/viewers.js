@@ -366,11 +366,14 @@
 
     for (const it of items) {
       const [wave, prog] = colors[it.side] || colors.A;
+      const pk = await peaksFor(it.el); // precomputed by the media pipeline: drawn at once, nothing decoded
+      if (ctx.dead) return;
       let ws;
       try {
         ws = WaveSurfer.create({
           container: it.el, url: it.el.dataset.src, height: 96, waveColor: wave, progressColor: prog,
           cursorColor: prog, cursorWidth: 2, barWidth: 2, barGap: 1, barRadius: 2, normalize: true, dragToSeek: true,
+          ...(pk ? { peaks: [pk.peaks], duration: pk.duration } : {}),
         });
       } catch (e) {
         fail(it.el, e);
@@ -397,6 +400,18 @@
     }
     ctx.fns.push(() => { for (const s in S) { try { S[s].pause(); S[s].destroy(); } catch (e) { /* already gone */ } } });
     ui();
+  }
+
+  async function peaksFor(el) {
+    if (!el.dataset.peaks) return null;
+    try {
+      const r = await fetch(el.dataset.peaks, { credentials: 'same-origin' });
+      if (!r.ok) return null;
+      const pk = await r.json();
+      return Array.isArray(pk.peaks) && pk.peaks.length && pk.duration > 0 ? pk : null;
+    } catch (e) {
+      return null; // wavesurfer decodes the audio itself instead
+    }
   }
 
   // -- 3D (the three.js scene code lives in the lazy bundle, see vendor-src/viewer3d.entry.js)

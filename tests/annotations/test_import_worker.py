@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from annotations.models import ImportJob, ImportStatus, Pair
 from tests.conftest import client_for
-from tests.services import celery_worker, unavailable
+from tests.services import celery_worker, worker_env
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
 
-def _worker_env(tmp_path) -> dict[str, str]:
-    if not settings.CELERY_BROKER_URL:
-        unavailable("CELERY_BROKER_URL is not set; a real worker needs Redis")
-    if connection.vendor != "postgresql":
-        unavailable("the worker shares the test database, which needs PostgreSQL (DATABASE_URL)")
-    db = connection.settings_dict
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "OMNI_DATA_DIR": str(tmp_path / "worker-data"),
-        # The worker must write where this process reads: the same MEDIA_ROOT.
-        "OMNI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
-
-
 def test_uploaded_release_is_imported_by_the_worker(project, curator, release_zip, tmp_path):
-    env = _worker_env(tmp_path)
+    env = worker_env(tmp_path)
     with celery_worker(env, tmp_path / "worker.log"):
         client = client_for(curator)
         with open(release_zip, "rb") as fh:

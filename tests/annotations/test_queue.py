@@ -9,7 +9,9 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Judgment, Label, PairSkip, Reservation, ShownOrder, SkipKind
+from annotations.services import queue
 from annotations.services.queue import (
+    Progress,
     QueueError,
     Vote,
     canonical_label,
@@ -17,6 +19,7 @@ from annotations.services.queue import (
     progress_for,
     record_skip,
     record_vote,
+    release_expired,
     shown_choice,
     shown_order_for,
     undo_last,
@@ -246,3 +249,73 @@ def test_must_view_gating_holds_for_3d_responses_as_the_page_shows_them(project)
         _vote(project, person, assignment)
     _vote(project, person, assignment, coverage={"A": 0.5, "B": 0.5})
     assert Judgment.objects.get().view_coverage == {"A": 0.5, "B": 0.5}
+
+
+def _slot_counts_match(project):
+    """Every pair's stored slot count equals its live judgments plus its reservations."""
+    for pair in project.pairs.all():
+        live = Judgment.objects.filter(pair=pair, retracted_at__isnull=True).count()
+        held = Reservation.objects.filter(pair=pair).count()
+        assert pair.claimed == live + held, (pair.external_id, pair.claimed, live, held)
+
+
+@pytest.mark.django_db
+def test_slot_counts_stay_true_through_votes_skips_undos_expiry_and_user_deletion(project):
+    project.votes_per_pair = 2
+    project.save()
+    pairs = PairFactory.create_batch(6, project=project)
+    first, second, third, leaver = _annotators(project, 4)
+    _vote(project, first, next_assignment(project, first))
+    record_skip(project, first, pair_id=next_assignment(project, first).pair.pk, reason="unsure")
+    _vote(project, second, next_assignment(project, second), choice="B")
+    undo_last(project, second)
+    next_assignment(project, third)
+    _slot_counts_match(project)
+
+    # A reservation that ran out keeps its slot until released, then gives it back.
+    Reservation.objects.filter(annotator=third).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert release_expired(project) == 1
+    assert not Reservation.objects.filter(annotator=third).exists()
+    _slot_counts_match(project)
+
+    # Deleting a user who holds a pair hands its slot back.
+    next_assignment(project, leaver)
+    leaver.delete()
+    _slot_counts_match(project)
+
+    # Everyone working to the end fills each pair exactly k times (first skipped one pair).
+    people = [first, second, third]
+    while assignments := [(p, a) for p in people if (a := next_assignment(project, p))]:
+        for person, assignment in assignments:
+            _vote(project, person, assignment)
+    _slot_counts_match(project)
+    assert [Judgment.objects.filter(pair=p, retracted_at__isnull=True).count() for p in pairs] == [2] * 6
+
+
+@pytest.mark.django_db
+def test_a_holder_back_after_expiry_gets_the_same_pair_renewed(project):
+    project.votes_per_pair = 1
+    project.save()
+    PairFactory.create_batch(2, project=project)
+    (person,) = _annotators(project, 1)
+    first = next_assignment(project, person)
+    Reservation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    again = next_assignment(project, person)
+    assert again.pair == first.pair
+    assert again.reservation.expires_at > timezone.now() + timedelta(minutes=project.reservation_minutes - 1)
+    assert Reservation.objects.get().expires_at == again.reservation.expires_at
+
+
+@pytest.mark.django_db
+def test_progress_counts_the_held_pair_and_stops_counting_at_the_cap(project, monkeypatch):
+    project.votes_per_pair = 1
+    project.save()
+    PairFactory.create_batch(5, project=project)
+    first, second = _annotators(project, 2)
+    held = next_assignment(project, first)  # full now (k = 1), but only through first's own hold
+    assert progress_for(project, first) == Progress(done=0, remaining=5)
+    assert progress_for(project, second) == Progress(done=0, remaining=4)
+    _vote(project, first, held)
+    assert progress_for(project, first) == Progress(done=1, remaining=4)
+    monkeypatch.setattr(queue, "REMAINING_CAP", 3)
+    assert progress_for(project, second) == Progress(done=0, remaining=3, more=True)

@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from annotations.models import ImportJob, ImportStatus, Pair
 from annotations.services.pair_import import pair_import
+from media_pipeline import pipeline
+from media_pipeline.models import AssetStatus, Rendition
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -66,18 +68,33 @@ def test_media_view_checks_membership_and_serves_ranges(project, curator, annota
     pair_import(project=project, data_path=release_dir)
     asset = Pair.objects.get(external_id="t2v_0001").response1_media
     url = reverse("media_pipeline:asset_file", args=[asset.id])
+    original_url = reverse("media_pipeline:asset_rendition", args=[asset.id, "original"])
     assert client_for(outsider).get(url).status_code == 404
     with asset.file.open("rb") as fh:
         original = fh.read()
+    # Not processed yet: curators browse the original, annotators get nothing.
+    assert client_for(annotator).get(url).status_code == 404
+    assert b"".join(client_for(curator).get(url).streaming_content) == original
+
+    assert pipeline.run(asset.id) == AssetStatus.READY
+    web = Rendition.objects.get(asset=asset, role="web")
+    with web.file.open("rb") as fh:
+        rendition = fh.read()
     whole = client_for(annotator).get(url)
-    assert whole.status_code == 200 and b"".join(whole.streaming_content) == original
-    part = client_for(curator).get(url, HTTP_RANGE="bytes=100-199")
+    assert whole.status_code == 200 and whole["Content-Type"] == "video/mp4"
+    assert b"".join(whole.streaming_content) == rendition
+    # Originals may carry metadata naming the model: curators only.
+    assert client_for(annotator).get(original_url).status_code == 404
+    assert b"".join(client_for(curator).get(original_url).streaming_content) == original
+    part = client_for(annotator).get(url, HTTP_RANGE="bytes=100-199")
     assert part.status_code == 206
-    assert part["Content-Range"] == f"bytes 100-199/{len(original)}"
-    assert part.content == original[100:200]
+    assert part["Content-Range"] == f"bytes 100-199/{len(rendition)}"
+    assert part.content == rendition[100:200]
     tail = client_for(curator).get(url, HTTP_RANGE="bytes=-50")
-    assert tail.content == original[-50:]
-    assert client_for(curator).get(url, HTTP_RANGE=f"bytes={len(original) + 5}-").status_code == 416
+    assert tail.content == rendition[-50:]
+    assert client_for(curator).get(url, HTTP_RANGE=f"bytes={len(rendition) + 5}-").status_code == 416
+    poster = client_for(annotator).get(reverse("media_pipeline:asset_rendition", args=[asset.id, "poster"]))
+    assert poster.status_code == 200 and poster["Content-Type"] == "image/jpeg"
 
 
 def test_upload_import_runs_the_job_and_shows_the_summary(

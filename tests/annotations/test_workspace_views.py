@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from annotations.models import Judgment, Label, Pair, PairSkip, Reservation, ShownOrder
 from annotations.services.pair_import import pair_import
+from media_pipeline import pipeline
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PairFactory, UserFactory
 
@@ -29,6 +30,10 @@ def _shown(html):
     return pair, submission
 
 
+def _shown_nothing(html):
+    return 'name="pair"' not in html and "Your queue is empty" in html
+
+
 def test_anonymous_and_outsiders_get_nothing(client, project, outsider):
     PairFactory(project=project)
     for name in ("annotate", "vote", "skip", "undo"):
@@ -41,9 +46,16 @@ def test_anonymous_and_outsiders_get_nothing(client, project, outsider):
 
 def test_annotator_sees_criterion_prompt_and_sides_but_no_models_labels_or_file_names(project, annotator, release_dir):
     pair_import(project=project, data_path=release_dir)
-    Pair.objects.filter(project=project).exclude(task="T2V").delete()
+    kept = Pair.objects.filter(project=project, task="T2V").order_by("external_id").first()
+    Pair.objects.filter(project=project).exclude(pk=kept.pk).delete()
     client = client_for(annotator)
+    waiting = client.get(_url(project)).content.decode()
+    assert _shown_nothing(waiting)  # held back until its media is ready
+    assert "1 more pair will arrive once its media is processed." in waiting
+    for asset_id in (kept.response1_media_id, kept.response2_media_id):
+        pipeline.run(asset_id)
     html = client.get(_url(project)).content.decode()
+    assert 'poster="/media-files/' in html
     pair_id, _ = _shown(html)
     pair = Pair.objects.select_related("response1_media", "response2_media").get(pk=pair_id)
     assert pair.criterion.split("\n")[0][:60] in html
@@ -196,7 +208,10 @@ def test_annotators_see_only_their_own_progress(project, annotator):
 
 def test_gated_project_locks_the_buttons_until_played(project, annotator, release_dir):
     pair_import(project=project, data_path=release_dir)
-    Pair.objects.filter(project=project).exclude(task="T2A").delete()
+    kept = Pair.objects.filter(project=project, task="T2A").order_by("external_id").first()
+    Pair.objects.filter(project=project).exclude(pk=kept.pk).delete()
+    for asset_id in (kept.response1_media_id, kept.response2_media_id):
+        pipeline.run(asset_id)
     project.must_view_share = 0.75
     project.save()
     html = client_for(annotator).get(_url(project)).content.decode()

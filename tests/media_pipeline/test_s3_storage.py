@@ -16,6 +16,8 @@ from storages.backends.s3 import S3Storage
 
 from annotations.models import Pair
 from annotations.services.pair_import import pair_import
+from media_pipeline import pipeline
+from media_pipeline.models import AssetStatus, Rendition
 from tests.conftest import client_for
 from tests.services import S3Server, seaweed_s3
 
@@ -79,13 +81,18 @@ def test_import_stores_media_on_s3_and_serves_presigned_urls(s3_settings, projec
     key = pair.response1_media.file.name
     assert isinstance(default_storage._wrapped, S3Storage) and default_storage.exists(key)
 
+    # The pipeline reads the original from S3 and writes its renditions there.
+    assert pipeline.run(pair.response1_media_id) == AssetStatus.READY
+    web = Rendition.objects.get(asset_id=pair.response1_media_id, role="web")
+    assert web.file.name.startswith("renditions/") and default_storage.exists(web.file.name)
     response = client_for(annotator).get(reverse("media_pipeline:asset_file", args=[pair.response1_media_id]))
     assert response.status_code == 302
     signed = response["Location"]
     assert signed.startswith(s3_settings.endpoint) and "X-Amz-Signature" in signed and "X-Amz-Expires=120" in signed
     fetched = requests.get(signed, timeout=10)
-    assert fetched.status_code == 200
-    assert hashlib.sha256(fetched.content).hexdigest() == pair.response1_media.sha256
+    assert fetched.status_code == 200 and fetched.content[4:8] == b"ftyp"  # an MP4
+    with web.file.open("rb") as fh:
+        assert fetched.content == fh.read()
     # Without the signature the bucket refuses.
     assert requests.get(signed.split("?")[0], timeout=10).status_code in (401, 403)
     assert (

@@ -1,0 +1,14 @@
+"""Gunicorn settings for the web service (docker-compose.yml); `bench/annotate_bench.py` measures them.
+
+Workspace requests are CPU-bound (ORM, templates, markdown), so sync workers, one per core plus one
+to cover database waits, gave the best throughput and latency on 2 cores (docs/benchmarks.md).
+WEB_CONCURRENCY overrides the count.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
+worker_class = "sync"
+timeout = 60
+accesslog = "-"

@@ -1,0 +1,521 @@
+"""Turn one original file into browser-ready renditions, on local disk, with no database access.
+
+Every kind is brought to one presentation target, so the two sides of a pair look and sound alike
+whichever model made them (3D Arena measured presentation differences moving Elo by +144):
+
+- video: H.264/AAC MP4 with faststart, fitted into a 1280x720 box at 30 frames/s, sound at the
+  EBU R128 target; evenly sampled JPEG frames (what model judges receive); the first is the poster;
+- audio: AAC at the EBU R128 target (-23 LUFS integrated, -1 dBTP) plus waveform peaks as JSON,
+  so the waveform draws before the audio has loaded;
+- image: WebP fitted into a 1024x1024 box plus a 256 px thumbnail, orientation applied from EXIF
+  and all metadata (EXIF, text chunks, ICC) left behind;
+- 3D: GLB centred at the origin with its largest extent 1, plus a rendered thumbnail.
+
+The caller passes a heartbeat that is called while ffmpeg runs (the job renews its lease there).
+Problems with the file itself raise MediaError with a sentence for the curator; anything else
+(a missing ffmpeg, a full disk) propagates and is retried.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import math
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms, ImageDraw, ImageOps, UnidentifiedImageError
+from trimesh.resolvers import Resolver
+
+VIDEO_BOX = (1280, 720)
+VIDEO_FPS = 30
+VIDEO_CRF = 23
+FRAMES = 8
+FRAME_BOX = (768, 768)
+LOUDNESS = "loudnorm=I=-23:TP=-1:LRA=11"  # EBU R128
+AUDIO_RATE = 48_000
+AUDIO_BITRATE = "128k"
+PEAK_BUCKETS = 1024
+PEAK_RATE = 8_000
+IMAGE_BOX = (1024, 1024)
+THUMB_BOX = (256, 256)
+MAX_IMAGE_PIXELS = 80_000_000  # larger images are refused before they are decoded
+MAX_MESH_FACES = 2_000_000
+MAX_MESH_BYTES = 512 * 2**20
+MAX_DURATION_S = 2 * 3600  # longer video or audio is refused (a benchmark clip is seconds to minutes)
+FFMPEG_TIMEOUT_S = 30 * 60
+
+Heartbeat = Callable[[], None]
+
+
+class MediaError(Exception):
+    """The file cannot be made browser-ready; the message is shown to curators as it is."""
+
+
+@dataclass(frozen=True)
+class Output:
+    role: str
+    path: Path
+    content_type: str
+    index: int = 0
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class Result:
+    probe: dict[str, Any]
+    outputs: list[Output] = field(default_factory=list)
+
+
+def process(kind: str, source: Path, workdir: Path, heartbeat: Heartbeat = lambda: None) -> Result:
+    handlers = {"video": _video, "audio": _audio, "image": _image, "mesh": _mesh}
+    if kind not in handlers:
+        raise MediaError(f"Unknown media kind {kind!r}.")
+    return handlers[kind](source, workdir, heartbeat)
+
+
+# --- ffmpeg -------------------------------------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed (scripts/install.sh installs it)")
+    return path
+
+
+def run_ffmpeg(args: list[str], heartbeat: Heartbeat, what: str) -> None:
+    """Run ffmpeg, calling `heartbeat` every few seconds; a failure is the file's fault (MediaError)."""
+    cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+    began = time.monotonic()
+    while True:
+        try:
+            _, stderr = proc.communicate(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() - began > FFMPEG_TIMEOUT_S:
+                proc.kill()
+                proc.communicate()
+                raise MediaError(f"{what} took longer than {FFMPEG_TIMEOUT_S // 60} minutes and was stopped.") from None
+            heartbeat()
+    if proc.returncode != 0:
+        detail = _last_lines(stderr.decode(errors="replace"))
+        raise MediaError(f"{what} failed: ffmpeg could not read or convert the file ({detail}).")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ffmpeg gets SIGKILL if the worker that started it dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+_WORK_PATH = re.compile(r"\S*/omni-media-[^/\s]+/(?:out/)?")
+
+
+def scrub(text: str) -> str:
+    """`text` without the job's temporary paths (they mean nothing to a curator)."""
+    return _WORK_PATH.sub("", text)
+
+
+def _last_lines(text: str, n: int = 2) -> str:
+    """The end of a tool's error output, without the job's temporary paths."""
+    text = scrub(text)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return "; ".join(lines[-n:])[:300] or "no message"
+
+
+def ffprobe(source: Path) -> dict[str, Any]:
+    """Container and stream facts as ffprobe reports them; MediaError if it cannot read the file."""
+    cmd = [_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(source)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaError("ffprobe took more than 2 minutes to read the file; it is probably damaged.") from None
+    if done.returncode != 0:
+        raise MediaError(f"ffprobe cannot read the file: {_last_lines(done.stderr.decode(errors='replace'))}.")
+    try:
+        raw = json.loads(done.stdout or b"{}")
+    except json.JSONDecodeError:
+        raise MediaError("ffprobe could not describe the file.") from None
+    fmt = raw.get("format", {})
+    streams = []
+    for stream in raw.get("streams", []):
+        entry = {
+            key: stream[key]
+            for key in ("codec_type", "codec_name", "width", "height", "sample_rate", "channels", "pix_fmt")
+            if key in stream
+        }
+        if stream.get("codec_type") == "video":
+            entry["fps"] = _rate(stream.get("avg_frame_rate") or stream.get("r_frame_rate"))
+        streams.append(entry)
+    duration = _float(fmt.get("duration"))
+    if duration is None and streams and fmt.get("format_name") not in _IMAGE_FORMATS:
+        duration = _packet_duration(source)  # some containers (WebM written live) carry no duration
+    return {
+        "format": fmt.get("format_name", ""),
+        "duration": duration,
+        "size": int(fmt.get("size", 0) or 0),
+        "bit_rate": int(fmt.get("bit_rate", 0) or 0),
+        "streams": streams,
+    }
+
+
+_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe"}
+
+
+def _packet_duration(source: Path) -> float | None:
+    """The end of the last packet, read from packet timestamps (no decoding)."""
+    cmd = [
+        _tool("ffprobe"),
+        "-v",
+        "error",
+        "-show_entries",
+        "packet=pts_time,duration_time",
+        "-of",
+        "csv=p=0",
+        str(source),
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    end = 0.0
+    for line in done.stdout.decode(errors="replace").splitlines():
+        parts = [_float(v) for v in line.split(",")[:2]]
+        if parts and parts[0] is not None:
+            end = max(end, parts[0] + (parts[1] or 0.0) if len(parts) > 1 else parts[0])
+    return end or None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _rate(value: str | None) -> float | None:
+    if not value or "/" not in value:
+        return _float(value)
+    num, den = value.split("/", 1)
+    top, bottom = _float(num), _float(den)
+    return round(top / bottom, 3) if top is not None and bottom else None
+
+
+def _checked_duration(probe: dict[str, Any], what: str) -> float:
+    duration = probe.get("duration") or 0.0
+    if duration <= 0:
+        raise MediaError(f"The {what} has no duration: it is empty or truncated.")
+    if duration > MAX_DURATION_S:
+        raise MediaError(
+            f"The {what} lasts {duration / 60:,.0f} minutes, more than the {MAX_DURATION_S // 60} allowed."
+        )
+    return float(duration)
+
+
+def _first(probe: dict[str, Any], codec_type: str) -> dict[str, Any] | None:
+    return next((s for s in probe["streams"] if s.get("codec_type") == codec_type), None)
+
+
+def _fit(width: int, height: int, box: tuple[int, int], *, even: bool = False) -> tuple[int, int]:
+    """Scale (width, height) up or down to fit the box, keeping the aspect ratio."""
+    scale = min(box[0] / width, box[1] / height)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    if even:
+        w, h = max(2, w - w % 2), max(2, h - h % 2)
+    return w, h
+
+
+# Every output leaves the original's tags behind (a title or encoder tag can name the model).
+_NO_METADATA = ["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact"]
+
+
+# --- video --------------------------------------------------------------------------------------
+
+
+def video_commands(source: Path, workdir: Path, probe: dict[str, Any]) -> list[list[str]]:
+    """The ffmpeg arguments that make a video's renditions (one decode, two outputs)."""
+    stream = _first(probe, "video")
+    if stream is None or not stream.get("width") or not stream.get("height"):
+        raise MediaError("The file has no video stream.")
+    duration = _checked_duration(probe, "video")
+    # ffmpeg applies the stream's rotation before the graph; square the pixels, then fit the box
+    # (up or down) keeping the aspect ratio.
+    fit = "force_original_aspect_ratio=decrease:force_divisible_by=2:flags=lanczos"
+    square = "scale='trunc(iw*sar/2)*2':'trunc(ih/2)*2',setsar=1"
+    graph = (
+        f"[0:v:0]fps={VIDEO_FPS},{square},scale={VIDEO_BOX[0]}:{VIDEO_BOX[1]}:{fit},setsar=1,format=yuv420p,"
+        f"split=2[web][sample];"
+        f"[sample]fps={FRAMES}/{duration:.6f},scale={FRAME_BOX[0]}:{FRAME_BOX[1]}:{fit}[frames]"
+    )
+    args = ["-i", str(source), "-filter_complex", graph, "-map", "[web]"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(VIDEO_CRF), "-profile:v", "high"]
+    if _first(probe, "audio") is not None:
+        args += ["-map", "0:a:0", "-af", LOUDNESS, "-ar", str(AUDIO_RATE), "-ac", "2", "-c:a", "aac"]
+        args += ["-b:a", AUDIO_BITRATE]
+    args += [*_NO_METADATA, "-movflags", "+faststart", str(workdir / "web.mp4")]
+    args += ["-map", "[frames]", "-frames:v", str(FRAMES), "-q:v", "3", *_NO_METADATA, str(workdir / "frame-%02d.jpg")]
+    return [args]
+
+
+def _video(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+    probe = ffprobe(source)
+    for args in video_commands(source, workdir, probe):
+        run_ffmpeg(args, heartbeat, "Converting the video")
+    web = workdir / "web.mp4"
+    frames = sorted(workdir.glob("frame-*.jpg"))
+    if not web.exists() or not frames:
+        raise MediaError("The video decoded to no frames: it is empty or truncated.")
+    frame_size = Image.open(frames[0]).size
+    # The frames have the video's display aspect, so its size follows from theirs (to within the
+    # 2-pixel rounding ffmpeg applies), without starting ffprobe again.
+    size = _fit(*frame_size, VIDEO_BOX, even=True)
+    result = Result(probe=probe)
+    result.outputs.append(Output("web", web, "video/mp4", width=size[0], height=size[1]))
+    poster = workdir / "poster.jpg"
+    shutil.copyfile(frames[0], poster)
+    result.outputs.append(Output("poster", poster, "image/jpeg", width=frame_size[0], height=frame_size[1]))
+    for index, frame in enumerate(frames):
+        result.outputs.append(
+            Output("frame", frame, "image/jpeg", index=index, width=frame_size[0], height=frame_size[1])
+        )
+    return result
+
+
+# --- audio --------------------------------------------------------------------------------------
+
+
+def audio_commands(source: Path, workdir: Path, probe: dict[str, Any]) -> list[list[str]]:
+    if _first(probe, "audio") is None:
+        raise MediaError("The file has no audio stream.")
+    _checked_duration(probe, "audio")
+    graph = f"[0:a:0]{LOUDNESS},aresample={AUDIO_RATE},asplit=2[web][peaks]"
+    args = ["-i", str(source), "-filter_complex", graph]
+    args += [
+        "-map",
+        "[web]",
+        "-ac",
+        "2",
+        "-c:a",
+        "aac",
+        "-b:a",
+        AUDIO_BITRATE,
+        *_NO_METADATA,
+        "-movflags",
+        "+faststart",
+    ]
+    args += [str(workdir / "web.m4a")]
+    args += ["-map", "[peaks]", "-ac", "1", "-ar", str(PEAK_RATE), "-f", "f32le", str(workdir / "peaks.f32")]
+    return [args]
+
+
+def waveform_peaks(samples: np.ndarray, buckets: int = PEAK_BUCKETS) -> list[float]:
+    """The loudest |sample| in each of `buckets` equal slices, rounded: what wavesurfer draws."""
+    if samples.size == 0:
+        return []
+    buckets = min(buckets, samples.size)
+    edges = np.linspace(0, samples.size, buckets + 1).astype(int)
+    peaks = np.maximum.reduceat(np.abs(samples), edges[:-1])
+    return [round(float(min(p, 1.0)), 4) for p in peaks]
+
+
+def _audio(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+    probe = ffprobe(source)
+    for args in audio_commands(source, workdir, probe):
+        run_ffmpeg(args, heartbeat, "Converting the audio")
+    samples = np.memmap(workdir / "peaks.f32", dtype="<f4", mode="r")  # paged in, not loaded whole
+    if samples.size == 0:
+        raise MediaError("The audio decoded to no samples: it is empty or truncated.")
+    duration = samples.size / PEAK_RATE
+    peaks = workdir / "peaks.json"
+    peaks.write_text(json.dumps({"duration": round(duration, 3), "peaks": waveform_peaks(samples)}))
+    result = Result(probe=probe)
+    result.outputs.append(Output("web", workdir / "web.m4a", "audio/mp4"))
+    result.outputs.append(Output("peaks", peaks, "application/json"))
+    return result
+
+
+# --- image --------------------------------------------------------------------------------------
+
+_IMAGE_READERS = ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Convert from an embedded colour profile to sRGB, so dropping the profile keeps the colours."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=image.mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # an unreadable profile: keep the pixels as they are
+    return converted if isinstance(converted, Image.Image) else image
+
+
+def _image(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+    try:
+        with Image.open(source, formats=_IMAGE_READERS) as opened:
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise MediaError(
+                    f"The image is {width:,} x {height:,} pixels, more than the {MAX_IMAGE_PIXELS:,} pixels "
+                    "this pipeline decodes; it was not opened."
+                )
+            probe = {
+                "format": (opened.format or "").lower(),
+                "width": width,
+                "height": height,
+                "mode": opened.mode,
+                "frames": getattr(opened, "n_frames", 1),
+                "metadata": sorted(k for k in opened.info if k not in {"dpi", "gamma", "transparency"}),
+                "exif_orientation": opened.getexif().get(0x0112, 1),
+            }
+            opened.load()
+            image = _to_srgb(ImageOps.exif_transpose(opened))
+    except MediaError:
+        raise
+    except Image.DecompressionBombError:
+        raise MediaError(
+            f"The image is more than the {MAX_IMAGE_PIXELS:,} pixels this pipeline decodes; it was not opened."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"The image cannot be decoded: {scrub(str(exc))}.") from None
+    alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    image = image.convert("RGBA" if alpha else "RGB")
+    web = image.resize(_fit(*image.size, IMAGE_BOX), Image.Resampling.LANCZOS)
+    result = Result(probe=probe)
+    # Saved from pixels alone: no exif=, icc_profile= or text chunks are passed on.
+    web.save(workdir / "web.webp", "WEBP", quality=90, method=4)
+    result.outputs.append(Output("web", workdir / "web.webp", "image/webp", width=web.width, height=web.height))
+    thumb = image.copy()
+    thumb.thumbnail(THUMB_BOX, Image.Resampling.LANCZOS)
+    thumb.save(workdir / "thumb.webp", "WEBP", quality=80, method=4)
+    result.outputs.append(Output("thumb", workdir / "thumb.webp", "image/webp", width=thumb.width, height=thumb.height))
+    heartbeat()
+    return result
+
+
+# --- 3D -----------------------------------------------------------------------------------------
+
+
+def _mesh(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+    import trimesh
+
+    extension = source.suffix.lstrip(".").lower()
+    if source.stat().st_size > MAX_MESH_BYTES:
+        raise MediaError(f"The mesh file is larger than {MAX_MESH_BYTES // 2**20} MB; it was not opened.")
+    try:
+        with source.open("rb") as handle:
+            # No resolver: a file may not pull in other files (an OBJ's mtllib, a glTF's buffers),
+            # so nothing outside it can end up in what annotators download.
+            loaded = trimesh.load_scene(handle, file_type=extension, resolver=_NoFiles(), process=False)
+    except MediaError:
+        raise
+    except Exception as exc:
+        reason = scrub(str(exc))[:200] or type(exc).__name__
+        raise MediaError(f"The file is not a readable {extension.upper()} mesh: {reason}.") from None
+    instances = []  # (transform, geometry) for each placement in the scene graph
+    for node in loaded.graph.nodes_geometry:
+        transform, name = loaded.graph[node]
+        geometry = loaded.geometry.get(name)
+        if isinstance(geometry, trimesh.Trimesh) and len(geometry.faces):
+            instances.append((transform, geometry))
+    faces = sum(len(g.faces) for _, g in instances)
+    if not faces:
+        raise MediaError(f"The {extension.upper()} file has no triangles (empty, or a point cloud).")
+    if faces > MAX_MESH_FACES:
+        raise MediaError(f"The mesh has {faces:,} triangles, more than the {MAX_MESH_FACES:,} a browser can show well.")
+    bounds = np.asarray(loaded.bounds, dtype=float)
+    extent = float((bounds[1] - bounds[0]).max())
+    if not math.isfinite(extent) or extent <= 0:
+        raise MediaError("The mesh has no size (all its vertices are in one place).")
+    centre = (bounds[0] + bounds[1]) / 2
+    normalise = trimesh.transformations.scale_matrix(1 / extent) @ trimesh.transformations.translation_matrix(-centre)
+    # A new scene with neutral names: node, mesh and material names can name the model.
+    clean = trimesh.Scene()
+    for index, (transform, geometry) in enumerate(instances):
+        copy = geometry.copy()
+        copy.metadata = {}
+        material = getattr(copy.visual, "material", None)
+        if material is not None:
+            material.name = f"material{index}"
+        clean.add_geometry(copy, node_name=f"node{index}", geom_name=f"mesh{index}", transform=normalise @ transform)
+    glb = workdir / "web.glb"
+    glb.write_bytes(clean.export(file_type="glb"))
+    heartbeat()
+    mesh = clean.to_mesh()
+    thumb = render_thumbnail(np.asarray(mesh.vertices), np.asarray(mesh.faces))
+    thumb.save(workdir / "thumb.webp", "WEBP", quality=85)
+    probe = {
+        "format": extension,
+        "triangles": faces,
+        "vertices": int(sum(len(g.vertices) for _, g in instances)),
+        "geometries": len(instances),
+        "extent": round(extent, 6),
+        "textured": any(getattr(g.visual, "kind", None) == "texture" for _, g in instances),
+    }
+    result = Result(probe=probe)
+    result.outputs.append(Output("web", glb, "model/gltf-binary"))
+    result.outputs.append(Output("thumb", workdir / "thumb.webp", "image/webp", width=thumb.width, height=thumb.height))
+    return result
+
+
+class _NoFiles(Resolver):
+    """A trimesh resolver that refuses every file a mesh refers to."""
+
+    def __init__(self) -> None:
+        pass
+
+    def get(self, key: str) -> bytes:
+        raise MediaError(f"The mesh refers to another file ({Path(key).name!r}); upload a self-contained GLB.")
+
+    def write(self, name: str, data: Any) -> None:
+        raise MediaError("The mesh tried to write a file.")
+
+    def namespaced(self, namespace: str) -> _NoFiles:
+        return self
+
+    def keys(self) -> list[str]:
+        return []
+
+
+def render_thumbnail(vertices: np.ndarray, faces: np.ndarray, size: int = 256) -> Image.Image:
+    """A grey, flat-shaded three-quarter view of a unit-sized mesh centred at the origin.
+
+    Triangles are drawn back to front (painter's algorithm) with Lambert shading from one fixed
+    light, so every mesh is shown under the same light whatever its own materials.
+    """
+    yaw, pitch = math.radians(35), math.radians(-25)
+    rot_y = np.array([[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]])
+    rot_x = np.array([[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]])
+    view = vertices @ (rot_x @ rot_y).T
+    tri = view[faces]  # (n, 3, 3)
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    keep = lengths > 0
+    tri, normals = tri[keep], normals[keep] / lengths[keep, None]
+    light = np.array([0.4, 0.6, 0.7]) / np.linalg.norm([0.4, 0.6, 0.7])
+    shade = 0.25 + 0.75 * np.abs(normals @ light)  # both faces lit: meshes with flipped normals still read
+    order = np.argsort(tri[:, :, 2].mean(axis=1))  # far (small z) first; the camera looks down -z
+    image = Image.new("RGB", (size, size), (246, 246, 248))
+    draw = ImageDraw.Draw(image)
+    scale, offset = size * 0.8, size / 2
+    xy = np.stack([tri[:, :, 0] * scale + offset, offset - tri[:, :, 1] * scale], axis=2)
+    for i in order:
+        grey = int(70 + 150 * shade[i])
+        draw.polygon([tuple(p) for p in xy[i]], fill=(grey, grey, min(255, grey + 8)))
+    return image

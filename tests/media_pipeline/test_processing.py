@@ -1,0 +1,273 @@
+"""Real ffmpeg, Pillow and trimesh on the fixture's real-world media, on generated media and on broken files."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from media_pipeline.processing import IMAGE_BOX, MAX_IMAGE_PIXELS, VIDEO_BOX, VIDEO_FPS, MediaError, ffprobe, process
+from tests.conftest import FIXTURE_RELEASE
+
+MEDIA = FIXTURE_RELEASE / "media_data"
+
+
+def _fixture(relative: str) -> Path:
+    path = MEDIA / relative
+    if not path.exists():
+        pytest.skip(f"fixture file {relative} is missing")
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def loudness(path: Path) -> float:
+    """Integrated loudness in LUFS, measured by ffmpeg's EBU R128 meter."""
+    done = subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", done.stderr)[-1])
+
+
+def _outputs(result):
+    return {(o.role, o.index): o for o in result.outputs}
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "text_to_video/t2v_p004/Open-Sora-1.2.mp4",  # HEVC + AAC
+        "text_to_video/t2v_p004/Mochi-1.ogv",  # Theora + Vorbis
+        "text_to_video/t2v_p005/Gen-3-Alpha.webm",  # VP9 with alpha
+        "text_to_video/t2v_p003/Pika-1.5.webm",  # WebM with no duration in the container
+    ],
+)
+def test_video_becomes_faststart_h264_in_the_box_at_30fps_with_poster_and_frames(relative, tmp_path):
+    result = process("video", _fixture(relative), tmp_path)
+    outputs = _outputs(result)
+    web = outputs[("web", 0)].path
+    probe = ffprobe(web)
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
+    assert video["fps"] == VIDEO_FPS
+    assert video["width"] <= VIDEO_BOX[0] and video["height"] <= VIDEO_BOX[1]
+    assert video["width"] == VIDEO_BOX[0] or video["height"] == VIDEO_BOX[1]  # fitted to the box, up or down
+    audio = [s for s in probe["streams"] if s["codec_type"] == "audio"]
+    assert all(s["codec_name"] == "aac" for s in audio)
+    head = web.read_bytes()
+    assert head.index(b"moov") < head.index(b"mdat")  # faststart: seekable before it has all loaded
+    frames = [outputs[("frame", i)] for i in range(8)]
+    assert all(Image.open(f.path).format == "JPEG" for f in frames)
+    assert ("poster", 0) in outputs
+    assert abs(probe["duration"] - result.probe["duration"]) < 0.5
+
+
+def test_two_videos_of_different_size_and_rate_come_out_alike(tmp_path):
+    small, large = tmp_path / "small.mp4", tmp_path / "large.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=8", "-t", "2", "-pix_fmt", "yuv420p", str(small))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=60", "-t", "2", "-c:v", "libx264", str(large))
+    shapes = []
+    for source in (small, large):
+        out = tmp_path / source.stem
+        out.mkdir()
+        web = _outputs(process("video", source, out))[("web", 0)].path
+        video = next(s for s in ffprobe(web)["streams"] if s["codec_type"] == "video")
+        shapes.append((video["height"], video["fps"]))
+    assert shapes == [(720, 30), (720, 30)]
+
+
+def test_audio_reaches_the_loudness_target_whatever_it_started_at(tmp_path):
+    measured = []
+    for name, volume in (("quiet", "0.02"), ("loud", "0.9")):
+        source = tmp_path / f"{name}.wav"
+        ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=6", "-af", f"volume={volume}", str(source))
+        out = tmp_path / name
+        out.mkdir()
+        outputs = _outputs(process("audio", source, out))
+        assert ffprobe(outputs[("web", 0)].path)["streams"][0]["codec_name"] == "aac"
+        measured.append(loudness(outputs[("web", 0)].path))
+        peaks = json.loads(outputs[("peaks", 0)].path.read_text())
+        assert abs(peaks["duration"] - 6) < 0.1 and len(peaks["peaks"]) == 1024
+        assert all(0 <= p <= 1 for p in peaks["peaks"])
+    assert all(abs(lufs - -23) < 1.5 for lufs in measured), measured
+
+
+def test_flac_audio_is_converted_with_peaks(tmp_path):
+    outputs = _outputs(process("audio", _fixture("text_audio_to_text/ta2t_0001.flac"), tmp_path))
+    assert abs(loudness(outputs[("web", 0)].path) - -23) < 1.5
+    assert max(json.loads(outputs[("peaks", 0)].path.read_text())["peaks"]) > 0.05
+
+
+def test_exif_rotation_is_applied_and_metadata_dropped(tmp_path):
+    source = _fixture("text_image_to_text/ti2t_0006.jpg")  # EXIF Orientation 6
+    with Image.open(source) as original:
+        assert original.getexif().get(0x0112) == 6
+        rotated = Image.open(source).transpose(Image.Transpose.ROTATE_270)
+    outputs = _outputs(process("image", source, tmp_path))
+    with Image.open(outputs[("web", 0)].path) as web:
+        assert web.format == "WEBP" and web.size == IMAGE_BOX
+        assert not web.getexif() and "exif" not in web.info and "icc_profile" not in web.info
+        # The upper-left corner of the upright picture is where it should be, not rotated.
+        expected = np.asarray(rotated.convert("RGB").resize((8, 8)), dtype=float)
+        got = np.asarray(web.convert("RGB").resize((8, 8)), dtype=float)
+        assert np.abs(expected - got).mean() < 20
+
+
+def test_png_keeps_transparency_and_loses_its_text_chunks(tmp_path):
+    source = tmp_path / "with-text.png"
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "model: secret-diffusion-xl")
+    Image.open(_fixture("text_to_image/t2i_p003/kandinsky-3.png")).save(source, pnginfo=info)
+    outputs = _outputs(process("image", source, tmp_path))
+    web = outputs[("web", 0)].path
+    assert b"secret-diffusion" not in web.read_bytes()
+    with Image.open(web) as image:
+        assert image.mode == "RGBA" and image.getextrema()[3][0] < 255
+    assert Image.open(outputs[("thumb", 0)].path).size[0] <= 256
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["text_to_3D/t23d_p001/TRELLIS.glb", "text_to_3D/t23d_p002/InstantMesh.ply", "text_to_3D/t23d_p002/rabbit.obj"],
+)
+def test_meshes_become_centred_unit_glb_with_a_thumbnail(relative, tmp_path):
+    outputs = _outputs(process("mesh", _fixture(relative), tmp_path))
+    scene = trimesh.load_scene(str(outputs[("web", 0)].path))
+    bounds = np.asarray(scene.bounds)
+    assert np.allclose((bounds[0] + bounds[1]) / 2, 0, atol=1e-4)
+    assert abs((bounds[1] - bounds[0]).max() - 1) < 1e-4
+    thumb = np.asarray(Image.open(outputs[("thumb", 0)].path).convert("L"))
+    assert thumb.std() > 10  # something was drawn, not a blank square
+
+
+def test_stl_is_read_too(tmp_path):
+    source = tmp_path / "box.stl"
+    trimesh.creation.box(extents=(2, 4, 8)).export(source)
+    outputs = _outputs(process("mesh", source, tmp_path))
+    assert trimesh.load_scene(str(outputs[("web", 0)].path)).extents.max() == pytest.approx(1)
+
+
+# --- broken files: each ends in a message a curator can act on ---------------------------------
+
+
+def test_truncated_mp4_fails_with_a_message(tmp_path):
+    whole = tmp_path / "whole.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "3", "-pix_fmt", "yuv420p", str(whole))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    with pytest.raises(MediaError, match=r"ffprobe cannot read|no duration|no video|could not read"):
+        process("video", broken, tmp_path)
+
+
+def test_wav_with_a_bad_header_fails(tmp_path):
+    source = tmp_path / "bad.wav"
+    source.write_bytes(b"RIFF\xff\xff\xff\xffWAVEfmt \x02\x00\x00\x00" + b"\x00" * 4000)
+    with pytest.raises(MediaError):
+        process("audio", source, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("notes.obj", b"this is not a mesh\n"), ("junk.ply", b"ply\nformat nonsense\n")]
+)
+def test_a_mesh_that_is_not_a_mesh_fails(name, content, tmp_path):
+    source = tmp_path / name
+    source.write_bytes(content)
+    with pytest.raises(MediaError, match=r"mesh|triangles"):
+        process("mesh", source, tmp_path)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming a huge size, with a tiny compressed body."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + body + chunk(b"IEND", b"")
+
+
+def test_a_bomb_sized_image_is_refused_before_decoding(tmp_path):
+    source = tmp_path / "bomb.png"
+    source.write_bytes(_png_header_only(100_000, 100_000))
+    with pytest.raises(MediaError, match=f"more than the {MAX_IMAGE_PIXELS:,} pixels"):
+        process("image", source, tmp_path)
+
+
+def test_an_image_that_is_not_an_image_fails(tmp_path):
+    source = tmp_path / "x.jpg"
+    source.write_bytes(b"GIF? no, nothing at all")
+    with pytest.raises(MediaError, match="cannot be decoded"):
+        process("image", source, tmp_path)
+
+
+# --- nothing in a rendition may name the model ---------------------------------------------------
+
+
+def test_tags_in_video_and_audio_are_left_behind(tmp_path):
+    video, audio = tmp_path / "tagged.mp4", tmp_path / "tagged.mp3"
+    tags = ["-metadata", "title=Made by SecretVideoModel", "-metadata", "comment=SecretVideoModel v2"]
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-f", "lavfi", "-i", "sine", "-t", "2", *tags, str(video)
+    )
+    ffmpeg("-f", "lavfi", "-i", "sine", "-t", "2", "-metadata", "artist=SecretAudioModel", str(audio))
+    for kind, source in (("video", video), ("audio", audio)):
+        out = tmp_path / kind
+        out.mkdir()
+        for output in process(kind, source, out).outputs:
+            assert b"Secret" not in output.path.read_bytes(), (kind, output.role)
+
+
+def test_mesh_names_are_replaced_and_outside_files_are_not_pulled_in(tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(secret / "private.png")
+    (secret / "x.mtl").write_text("newmtl SecretMaterial\nmap_Kd private.png\n")
+    box = trimesh.creation.box()
+    lines = ["mtllib ../secret/x.mtl", "o SecretModel3D_output", "usemtl SecretMaterial"]
+    lines += [f"v {x} {y} {z}" for x, y, z in box.vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in box.faces]
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    source = meshes / "model.obj"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    glb = _outputs(process("mesh", source, out))[("web", 0)].path.read_bytes()
+    assert b"Secret" not in glb
+    assert b"\x89PNG" not in glb  # the texture outside the upload was not read
+
+
+def test_a_gltf_that_needs_other_files_fails_with_a_message(tmp_path):
+    source = tmp_path / "scene.gltf"
+    source.write_text(
+        '{"asset": {"version": "2.0"}, "buffers": [{"uri": "/etc/passwd", "byteLength": 36}], "meshes": []}'
+    )
+    with pytest.raises(MediaError, match=r"refers to another file|not a readable GLTF"):
+        process("mesh", source, tmp_path)
+
+
+def test_non_square_pixels_are_shown_at_their_display_aspect(tmp_path):
+    source = tmp_path / "anamorphic.mp4"  # stored 320x360 with 2:1 pixels: shown as 640x360, 16:9
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x360:rate=10", "-vf", "setsar=2/1", "-t", "2", "-c:v", "libx264",
+           str(source))  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    web = _outputs(process("video", source, out))[("web", 0)].path
+    video = next(s for s in ffprobe(web)["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (1280, 720)
