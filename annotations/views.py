@@ -15,7 +15,7 @@ from media_pipeline import pipeline
 from . import selectors
 from .access import get_project_for_curator
 from .forms import ImportForm
-from .models import TASK_SPECS, ImportJob, Pair
+from .models import TASK_SPECS, ImportJob, Label, Pair
 from .services.import_jobs import import_job_create, import_progress
 
 _PAIRS_PER_PAGE = 50
@@ -71,7 +71,8 @@ def pair_detail(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResp
         project=project,
         id=pair_id,
     )
-    return render(request, "annotations/pair_detail.html", {"project": project, "pair": pair})
+    context = {"project": project, "pair": pair, "gold_choices": Label.choices}
+    return render(request, "annotations/pair_detail.html", context)
 
 
 @login_required

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "media_pipeline",
     "annotations",
+    "releases",
 ]
 
 MIDDLEWARE = [
@@ -135,8 +136,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "omni_annotate.sqlite3"),
-            # A curator's import holds the write lock for a while; readers should wait, not fail.
-            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            # A curator's import holds the write lock for a while; readers should wait, not fail. WAL lets a
+            # long read (a release build streaming its pairs) run beside writers instead of blocking them.
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
         }
     }
 
@@ -209,6 +211,8 @@ OMNI_MEDIA_MAX_FILE_MB = env_int("OMNI_MEDIA_MAX_FILE_MB", 1024, minimum=1)
 # A media job owns its asset for this long and renews the lease while it works; a job whose
 # worker died is taken over once the lease runs out.
 MEDIA_LEASE_SECONDS = env_int("MEDIA_LEASE_SECONDS", 60, minimum=2)
+# A release build renews its lease while it writes; a build whose worker died can be taken again after this.
+RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 60, minimum=2)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env_str("OMNI_UPLOAD_TEMP_DIR") or None
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("media-files/", include("media_pipeline.urls")),
     path("", include("annotations.urls")),
+    path("", include("releases.urls")),
 ]

@@ -1,0 +1,50 @@
+from django import forms
+
+from annotations.models import Label
+
+from .models import Decision, TiePolicy
+
+
+class GateRuleForm(forms.Form):
+    min_votes = forms.IntegerField(
+        label="Minimum votes", min_value=1, max_value=100, help_text="Counted votes before a pair is decided."
+    )
+    min_majority_share = forms.FloatField(
+        label="Minimum majority share",
+        min_value=0.501,
+        max_value=1,
+        help_text="0.67 accepts 2 of 3; 1 needs every counted vote to agree.",
+    )
+    tie_policy = forms.ChoiceField(label="Ties", choices=TiePolicy.choices, widget=forms.RadioSelect)
+    min_gold_accuracy = forms.FloatField(
+        label="Annotator quality bar",
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Accuracy on gold pairs (0 to 1) below which an annotator's votes are not counted. Empty: none.",
+    )
+    min_gold_judged = forms.IntegerField(
+        label="Gold pairs before the bar applies", min_value=1, max_value=10000, initial=5
+    )
+
+
+class AdjudicationForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices, widget=forms.RadioSelect)
+    note = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class GoldForm(forms.Form):
+    gold_label = forms.ChoiceField(required=False, choices=[("", "Not a gold pair"), *Label.choices])
+
+
+class PublishForm(forms.Form):
+    notes = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What changed since the last release"}),
+    )
+
+
+class CompareForm(forms.Form):
+    old = forms.IntegerField(min_value=1)
+    new = forms.IntegerField(min_value=1)

@@ -1,0 +1,124 @@
+"""The gate: from votes, gold answers, adjudications and a rule to each pair's state and label.
+
+Pure numpy over a VoteTable, so the dashboard, the preview and the publish step decide the same way,
+and 317K pairs are decided in well under a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from .stats.agreement import majority, value_counts
+from .stats.annotators import VoteTable
+
+LABELS = ("response1", "response2", "tie")
+TIE = 2
+NO_DECISION = -1
+EXCLUDE_DECISION = 3  # an adjudication that leaves the pair out
+
+
+class PairState(IntEnum):
+    NEEDS_VOTES = 0
+    ACCEPTED = 1
+    DISPUTED = 2
+    EXCLUDED = 3
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+
+class Source(IntEnum):
+    NONE = 0
+    VOTES = 1
+    GOLD = 2
+    ADJUDICATION = 3
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Rule:
+    min_votes: int
+    min_majority_share: float
+    tie_policy: str  # "label", "exclude" or "abstain" (releases.models.TiePolicy)
+    min_gold_accuracy: float | None
+    min_gold_judged: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: np.ndarray  # PairState per pair
+    label: np.ndarray  # 0/1/2, -1 when the pair has no label
+    source: np.ndarray  # Source per pair
+    counted: np.ndarray  # (n_pairs, 3) votes that count under the rule
+    share: np.ndarray  # majority share of the counted votes (nan without votes)
+    excluded_annotators: np.ndarray  # annotator indexes below the quality bar
+    counted_mask: np.ndarray  # per vote: does it count?
+
+    def states(self, state: PairState) -> np.ndarray:
+        return np.flatnonzero(self.state == state)
+
+
+def gold_record(table: VoteTable, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotator: gold pairs judged, and how many of them they got right."""
+    on_gold = gold[table.pair] >= 0
+    judged = np.bincount(table.annotator[on_gold], minlength=table.n_annotators)
+    right = on_gold & (gold[table.pair] == table.label)
+    correct = np.bincount(table.annotator[right], minlength=table.n_annotators)
+    return judged, correct
+
+
+def below_bar(rule: Rule, table: VoteTable, gold: np.ndarray) -> np.ndarray:
+    if rule.min_gold_accuracy is None:
+        return np.zeros(0, dtype=np.int64)
+    judged, correct = gold_record(table, gold)
+    # An annotator with too few gold judgments is not yet measured: they keep counting.
+    measured = judged >= max(rule.min_gold_judged, 1)
+    accuracy = np.divide(correct, judged, out=np.zeros(len(judged)), where=judged > 0)
+    return np.flatnonzero(measured & (accuracy < rule.min_gold_accuracy))
+
+
+def decide(rule: Rule, table: VoteTable, gold: np.ndarray, adjudication: np.ndarray) -> Outcome:
+    """gold: label per pair or -1; adjudication: the latest decision per pair (0-2, 3 = exclude) or -1."""
+    n = table.n_pairs
+    excluded = below_bar(rule, table, gold)
+    mask = ~np.isin(table.annotator, excluded)
+    if rule.tie_policy == "abstain":
+        mask &= table.label != TIE
+    counted = value_counts(table.pair[mask], table.label[mask], n)
+    top, share, total = majority(counted)
+
+    state = np.full(n, PairState.NEEDS_VOTES, dtype=np.int8)
+    label = np.full(n, -1, dtype=np.int8)
+    source = np.full(n, Source.NONE, dtype=np.int8)
+
+    enough = total >= rule.min_votes
+    # A tiny tolerance so that 2/3 passes a 2/3 bar despite floating point.
+    clear = enough & (top >= 0) & (share >= rule.min_majority_share - 1e-9)
+    state[enough] = PairState.DISPUTED
+    state[clear] = PairState.ACCEPTED
+    label[clear] = top[clear]
+    source[clear] = Source.VOTES
+
+    is_gold = gold >= 0
+    state[is_gold], label[is_gold], source[is_gold] = PairState.ACCEPTED, gold[is_gold], Source.GOLD
+
+    decided = (adjudication >= 0) & ~is_gold
+    keep = decided & (adjudication != EXCLUDE_DECISION)
+    state[keep], label[keep], source[keep] = PairState.ACCEPTED, adjudication[keep], Source.ADJUDICATION
+    dropped = decided & (adjudication == EXCLUDE_DECISION)
+    state[dropped], label[dropped], source[dropped] = PairState.EXCLUDED, -1, Source.ADJUDICATION
+
+    if rule.tie_policy == "exclude":
+        state[(state == PairState.ACCEPTED) & (label == TIE)] = PairState.EXCLUDED
+    return Outcome(state, label, source, counted, share, excluded, mask)

@@ -1,0 +1,259 @@
+"""Publishing version N: freeze what the gate admits, then build the archive in a Celery job.
+
+`release_publish` decides and freezes in one transaction: the Release row and one ReleasePair per
+admitted pair, with its label, counted votes and the SHA-256 of every media file. Nothing writes
+those rows afterwards, so later judgments, rule edits or adjudications never change a release.
+
+`release_build` is an idempotent state machine like the media pipeline: it takes the release with
+a conditional UPDATE and a lease it renews while writing, writes the zip to a temp file (memory
+does not grow with the release), saves it through Django storage (multipart on S3) and marks the
+release ready only if its run still owns the lease. A worker killed mid-build leaves the lease
+to run out; the release can then be built again, from the same frozen rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from annotations.models import Pair, Project
+
+from ..gate import LABELS, Outcome, PairState, Source
+from ..models import LabelSource, Release, ReleasePair, ReleaseStatus
+from ..selectors import TASKS, ProjectVotes, gate_outcome, gate_rule
+from ..stats.agreement import Agreement, Estimate, agreement
+
+log = logging.getLogger(__name__)
+
+MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
+_CHUNK = 2000
+_SOURCES = {
+    Source.VOTES: LabelSource.VOTES,
+    Source.GOLD: LabelSource.GOLD,
+    Source.ADJUDICATION: LabelSource.ADJUDICATION,
+}
+
+
+def _estimate(e: Estimate) -> dict[str, Any]:
+    return {"value": e.value, "low": e.low, "high": e.high, "note": e.note}
+
+
+def agreement_json(a: Agreement) -> dict[str, Any]:
+    return {
+        "pairs": a.pairs,
+        "pairs_with_overlap": a.pairs_with_overlap,
+        "votes": a.votes,
+        "alpha": _estimate(a.alpha),
+        "fleiss_kappa": _estimate(a.fleiss),
+        "percent_agreement": _estimate(a.percent),
+        "vote_labels": dict(zip(LABELS, (int(n) for n in a.label_counts), strict=False)),
+    }
+
+
+def admitted(outcome: Outcome) -> np.ndarray:
+    return np.flatnonzero(outcome.state == PairState.ACCEPTED)
+
+
+def release_summary(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> dict[str, Any]:
+    """Pairs and labels per task for the admitted rows."""
+    tasks: dict[str, Any] = {}
+    for i, code in enumerate(TASKS):
+        mine = rows[votes.task[rows] == i]
+        if len(mine):
+            counts = np.bincount(outcome.label[mine], minlength=3)
+            tasks[code] = {"pairs": len(mine), "labels": dict(zip(LABELS, (int(n) for n in counts), strict=True))}
+    totals = np.bincount(outcome.label[rows], minlength=3) if len(rows) else np.zeros(3, dtype=np.int64)
+    return {"pairs": len(rows), "labels": dict(zip(LABELS, (int(n) for n in totals), strict=True)), "tasks": tasks}
+
+
+def release_statistics(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray, *, bootstrap: int) -> dict[str, Any]:
+    """Agreement among the counted votes of the admitted pairs, overall and per task."""
+    counts = outcome.counted[rows]
+    per_task = {
+        code: agreement_json(agreement(counts[votes.task[rows] == i], bootstrap=bootstrap, seed=i))
+        for i, code in enumerate(TASKS)
+        if (votes.task[rows] == i).any()
+    }
+    return {"overall": agreement_json(agreement(counts, bootstrap=bootstrap, seed=99)), "tasks": per_task}
+
+
+def release_publish(*, project: Project, user: User | None, notes: str = "", bootstrap: int = 1000) -> Release:
+    if len(notes) > 5000:
+        raise ValidationError({"notes": "Release notes are limited to 5,000 characters."})
+    with transaction.atomic():
+        # One publisher at a time per project, so version numbers never collide.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        votes, outcome = gate_outcome(project)
+        rows = admitted(outcome)
+        if not len(rows):
+            raise ValidationError("The gate admits no pair yet, so there is nothing to publish.")
+        latest = Release.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0
+        release = Release.objects.create(
+            project=project,
+            version=latest + 1,
+            notes=notes.strip(),
+            gate=gate_rule(project).as_dict(),
+            statistics=release_statistics(votes, outcome, rows, bootstrap=bootstrap),
+            summary=release_summary(votes, outcome, rows),
+            created_by=user,
+        )
+        for batch in _release_pairs(release, votes, outcome, rows):
+            ReleasePair.objects.bulk_create(batch)
+        release_id = release.pk
+
+        def send() -> None:
+            from ..celery_tasks import release_build_task
+
+            try:
+                release_build_task.delay(release_id)
+            except Exception:  # broker down: the release stays "building" and its page offers a rebuild
+                log.exception("release %s: could not send its build job", release_id)
+
+        transaction.on_commit(send)
+    return release
+
+
+def _release_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        ids = votes.pair_ids[chunk]
+        info = {
+            r[0]: r[1:]
+            for r in Pair.objects.filter(id__in=ids.tolist()).values_list(
+                "id", "external_id", "task", *(f"{c}__sha256" for c in MEDIA_COLUMNS)
+            )
+        }
+        batch = []
+        for at, pair_id in zip(chunk.tolist(), ids.tolist(), strict=True):
+            external_id, task, *hashes = info[pair_id]
+            counted = outcome.counted[at]
+            share = float(outcome.share[at])
+            batch.append(
+                ReleasePair(
+                    release=release,
+                    pair_id=pair_id,
+                    external_id=external_id,
+                    task=task,
+                    label=LABELS[int(outcome.label[at])],
+                    source=_SOURCES[Source(int(outcome.source[at]))],
+                    votes={label: int(n) for label, n in zip(LABELS, counted, strict=True) if n},
+                    majority_share=None if np.isnan(share) else round(share, 4),
+                    media={c: h for c, h in zip(MEDIA_COLUMNS, hashes, strict=True) if h},
+                )
+            )
+        yield batch
+
+
+# --- building the archive ------------------------------------------------------------------------
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.RELEASE_LEASE_SECONDS)
+
+
+def _mine(release_id: int, run: int) -> Q:
+    return Q(pk=release_id, status=ReleaseStatus.BUILDING, attempts=run)
+
+
+def _take(release_id: int) -> int | None:
+    """This run's number if it now owns the build; None when it is built, failed or another run owns it."""
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    took = Release.objects.filter(free, pk=release_id, status=ReleaseStatus.BUILDING).update(
+        lease_until=now + _lease(), attempts=F("attempts") + 1
+    )
+    if not took:
+        return None
+    return Release.objects.filter(pk=release_id).values_list("attempts", flat=True).get()
+
+
+class _Heartbeat:
+    """Renews the build's lease from a thread while the archive is written."""
+
+    def __init__(self, release_id: int, run: int) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, args=(release_id, run), daemon=True)
+
+    def _beat(self, release_id: int, run: int) -> None:
+        every = max(settings.RELEASE_LEASE_SECONDS / 3, 0.5)
+        try:
+            while not self.stop.wait(every):
+                Release.objects.filter(_mine(release_id, run)).update(lease_until=timezone.now() + _lease())
+        finally:
+            close_old_connections()
+            from django.db import connection
+
+            connection.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def release_build(release_id: int) -> str | None:
+    """Build the archive of a release; returns its final status, or None if another run owns it."""
+    from .archive import ArchiveError, write_release_archive
+
+    run = _take(release_id)
+    if run is None:
+        return None
+    release = Release.objects.select_related("project", "created_by").get(pk=release_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="omni-release-") as tmp, _Heartbeat(release_id, run):
+            dest = Path(tmp) / "release.zip"
+            info = write_release_archive(release, dest)
+            name = f"releases/{release.project.slug}/{release.project.slug}-v{release.version}-{info.sha256[:12]}.zip"
+            with dest.open("rb") as handle:
+                key = default_storage.save(name, File(handle, name=Path(name).name))
+    except ArchiveError as exc:
+        Release.objects.filter(_mine(release_id, run)).update(status=ReleaseStatus.FAILED, error=str(exc)[:2000])
+        return ReleaseStatus.FAILED
+    finished = Release.objects.filter(_mine(release_id, run)).update(
+        status=ReleaseStatus.READY,
+        archive=key,
+        archive_bytes=info.size_bytes,
+        archive_sha256=info.sha256,
+        built_at=timezone.now(),
+        lease_until=None,
+        error="",
+    )
+    if not finished:  # another run took over after our lease ran out; its archive stands
+        default_storage.delete(key)
+        return None
+    return ReleaseStatus.READY
+
+
+def release_rebuild(*, release: Release) -> bool:
+    """Send a failed release, or one whose build died, back to its builder. Its frozen pairs are unchanged."""
+    from ..celery_tasks import release_build_task
+
+    now = timezone.now()
+    stuck = Q(status=ReleaseStatus.FAILED) | Q(status=ReleaseStatus.BUILDING) & (
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+    with transaction.atomic():
+        again = Release.objects.filter(stuck, pk=release.pk).update(
+            status=ReleaseStatus.BUILDING, lease_until=None, error=""
+        )
+        if again:
+            transaction.on_commit(lambda: release_build_task.delay(release.pk))
+    return bool(again)

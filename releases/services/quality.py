@@ -1,0 +1,69 @@
+"""Curators' writes about label quality: the gate rule, gold answers, adjudications."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from annotations.models import Label, Pair, Project
+
+from ..models import Adjudication, Decision, GateRule, TiePolicy
+
+
+def gate_rule_update(
+    *,
+    project: Project,
+    user: User,
+    min_votes: int,
+    min_majority_share: float,
+    tie_policy: str,
+    min_gold_accuracy: float | None,
+    min_gold_judged: int,
+) -> GateRule:
+    errors: dict[str, str] = {}
+    if min_votes < 1:
+        errors["min_votes"] = "Minimum votes must be at least 1."
+    if not 0.5 < min_majority_share <= 1:
+        errors["min_majority_share"] = (
+            "The majority share must be above 0.5 and at most 1 (e.g. 0.67 for two of three)."
+        )
+    if tie_policy not in TiePolicy.values:
+        errors["tie_policy"] = f"Tie handling must be one of: {', '.join(TiePolicy.values)}."
+    if min_gold_accuracy is not None and not 0 <= min_gold_accuracy <= 1:
+        errors["min_gold_accuracy"] = "The gold accuracy bar must be between 0 and 1 (e.g. 0.8), or empty for none."
+    if min_gold_judged < 1:
+        errors["min_gold_judged"] = "The quality bar needs at least 1 judged gold pair to apply."
+    if errors:
+        raise ValidationError(errors)
+    rule, _ = GateRule.objects.update_or_create(
+        project=project,
+        defaults={
+            "min_votes": min_votes,
+            "min_majority_share": min_majority_share,
+            "tie_policy": tie_policy,
+            "min_gold_accuracy": min_gold_accuracy,
+            "min_gold_judged": min_gold_judged,
+            "updated_by": user,
+        },
+    )
+    return rule
+
+
+def pair_gold_set(*, pair: Pair, label: str | None) -> Pair:
+    """Make a pair gold with a known answer, or (label None) an ordinary pair again."""
+    if label is not None and label not in Label.values:
+        raise ValidationError({"gold_label": f"The gold answer must be one of: {', '.join(Label.values)}."})
+    Pair.objects.filter(pk=pair.pk).update(gold_label=label)
+    pair.gold_label = label
+    return pair
+
+
+def adjudication_decide(*, pair: Pair, user: User, decision: str, note: str = "") -> Adjudication:
+    """Record a curator's decision on a pair; it overrides the votes until a later decision replaces it."""
+    if decision not in Decision.values:
+        raise ValidationError({"decision": f"The decision must be one of: {', '.join(Decision.values)}."})
+    if len(note) > 5000:
+        raise ValidationError({"note": "The note is limited to 5,000 characters."})
+    with transaction.atomic():
+        return Adjudication.objects.create(pair=pair, decision=decision, note=note.strip(), decided_by=user)
