@@ -15,3 +15,5 @@ lint:
 bench:
 	.venv/bin/python bench/import_bench.py
 	.venv/bin/python bench/annotate_bench.py
+	.venv/bin/python bench/transcode_bench.py
+	.venv/bin/python bench/stats_bench.py

@@ -88,10 +88,17 @@ def below_bar(rule: Rule, table: VoteTable, gold: np.ndarray) -> np.ndarray:
     return np.flatnonzero(measured & (accuracy < rule.min_gold_accuracy))
 
 
-def decide(rule: Rule, table: VoteTable, gold: np.ndarray, adjudication: np.ndarray) -> Outcome:
-    """gold: label per pair or -1; adjudication: the latest decision per pair (0-2, 3 = exclude) or -1."""
+def decide(
+    rule: Rule, table: VoteTable, gold: np.ndarray, adjudication: np.ndarray, *, excluded: np.ndarray | None = None
+) -> Outcome:
+    """gold: label per pair or -1; adjudication: the latest decision per pair (0-2, 3 = exclude) or -1.
+
+    `excluded`: annotators below the quality bar when the caller measured them itself (a table of one
+    pair's votes cannot); by default they are measured on the gold pairs in `table`.
+    """
     n = table.n_pairs
-    excluded = below_bar(rule, table, gold)
+    if excluded is None:
+        excluded = below_bar(rule, table, gold)
     mask = ~np.isin(table.annotator, excluded)
     if rule.tie_policy == "abstain":
         mask &= table.label != TIE

@@ -9,7 +9,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connections
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from annotations.models import TASK_SPECS, Judgment, Label, Pair, Project, ShownOrder, Task
 
@@ -74,6 +74,7 @@ def project_votes(project: Project) -> ProjectVotes:
     )
     judgments = (
         Judgment.objects.filter(pair__project=project, retracted_at__isnull=True)
+        .order_by()  # the model's default order would sort a million rows for nothing
         .annotate(
             code=_label_code("label", default=2),
             left=Case(When(left, then=Value(1)), default=Value(0), output_field=IntegerField()),
@@ -304,27 +305,68 @@ class PairVerdict:
 
 
 def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
-    votes, outcome = gate_outcome(project)
-    at = votes.index_of(pair.id)
-    assert at is not None
+    """The gate's decision on one pair, from its own votes: a page per pair stays fast in a large project."""
+    rule = gate_rule(project)
     judgments = list(
         Judgment.objects.filter(pair=pair, retracted_at__isnull=True).select_related("annotator").order_by("created_at")
     )
-    below = {int(votes.annotator_ids[i]) for i in outcome.excluded_annotators}
-    tie_abstains = gate_rule(project).tie_policy == "abstain"
+    voters = sorted({j.annotator_id for j in judgments})
+    below = _below_bar(project, rule, voters)
+    n = len(judgments)
+    table = VoteTable(
+        pair=np.zeros(n, dtype=np.int64),
+        annotator=np.array([voters.index(j.annotator_id) for j in judgments], dtype=np.int64),
+        label=np.array([_CODE[j.label] for j in judgments], dtype=np.int8),
+        left=np.zeros(n, dtype=bool),
+        time_ms=np.array([j.time_spent_ms for j in judgments], dtype=np.int64),
+        n_pairs=1,
+        n_annotators=len(voters),
+    )
+    latest = Adjudication.objects.filter(pair=pair).order_by("-decided_at", "-id").values_list("decision", flat=True)
+    decision = latest.first()
+    outcome = decide(
+        as_rule(rule),
+        table,
+        np.array([_CODE[pair.gold_label] if pair.gold_label else -1], dtype=np.int8),
+        np.array([_DECISION_CODE[decision] if decision else -1], dtype=np.int8),
+        excluded=np.array([voters.index(a) for a in below], dtype=np.int64),
+    )
+    tie_abstains = rule.tie_policy == "abstain"
     uncounted = {j.id for j in judgments if j.annotator_id in below or (tie_abstains and j.label == Label.TIE)}
-    label = int(outcome.label[at])
-    share = float(outcome.share[at])
+    label = int(outcome.label[0])
+    share = float(outcome.share[0])
     return PairVerdict(
-        state=PairState(int(outcome.state[at])),
+        state=PairState(int(outcome.state[0])),
         label=LABELS[label] if label >= 0 else None,
-        source=Source(int(outcome.source[at])).key,
-        counted=tuple(int(n) for n in outcome.counted[at]),  # type: ignore[arg-type]
+        source=Source(int(outcome.source[0])).key,
+        counted=tuple(int(n) for n in outcome.counted[0]),  # type: ignore[arg-type]
         share=None if np.isnan(share) else share,
         judgments=judgments,
         adjudications=list(Adjudication.objects.filter(pair=pair).select_related("decided_by")),
         uncounted=uncounted,
     )
+
+
+def _below_bar(project: Project, rule: GateRule, annotator_ids: list[int]) -> set[int]:
+    """Which of these annotators the quality bar leaves uncounted, from their gold judgments in the project."""
+    if rule.min_gold_accuracy is None or not annotator_ids:
+        return set()
+    records = (
+        Judgment.objects.filter(
+            annotator_id__in=annotator_ids,
+            pair__project=project,
+            pair__gold_label__isnull=False,
+            retracted_at__isnull=True,
+        )
+        .order_by()
+        .values("annotator_id")
+        .annotate(judged=Count("id"), correct=Count("id", filter=Q(label=F("pair__gold_label"))))
+    )
+    return {
+        r["annotator_id"]
+        for r in records
+        if r["judged"] >= max(rule.min_gold_judged, 1) and r["correct"] / r["judged"] < rule.min_gold_accuracy
+    }
 
 
 def disputed_pairs(project: Project, *, task: str = "") -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 
 from annotations.demo.plan import DemoWriter
-from annotations.models import Membership, Project, Role
+from annotations.models import Judgment, Label, Membership, Pair, Project, Role, ShownOrder
 
 from .pair_import import ImportResult, pair_import
 
@@ -24,11 +26,18 @@ DEMO_USERS = [
 ]
 
 
+# Simulated colleagues who already labelled part of the demo, so that the agreement dashboard, the
+# adjudication queue and releases have something to show. They cannot sign in.
+DEMO_RATERS = (("rater1", 0.9), ("rater2", 0.8), ("rater3", 0.65))  # name, chance to match the reference
+DEMO_VOTED_SHARE = 0.6  # of the pairs; the rest is left to the demo annotators
+
+
 @dataclass(frozen=True)
 class DemoSeeded:
     project: Project
     result: ImportResult
     credentials: list[tuple[str, str, str]]  # username, password, role
+    votes: int
 
 
 def demo_seed(*, password: str = DEMO_PASSWORD) -> DemoSeeded:
@@ -54,4 +63,46 @@ def demo_seed(*, password: str = DEMO_PASSWORD) -> DemoSeeded:
     with tempfile.TemporaryDirectory(prefix="omni-demo-") as tmp:
         data = DemoWriter(Path(tmp)).build()
         result = pair_import(project=project, data_path=data, data_label="demo.jsonl")
-    return DemoSeeded(project=project, result=result, credentials=credentials)
+    votes = _demo_votes(project) if result.ok else 0
+    return DemoSeeded(project=project, result=result, credentials=credentials, votes=votes)
+
+
+def _demo_votes(project: Project) -> int:
+    """Votes of the simulated raters on part of the pairs, and one gold pair per task. Runs once."""
+    User = get_user_model()
+    raters = []
+    for username, _ in DEMO_RATERS:
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_unusable_password()
+            user.save()
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.ANNOTATOR})
+        raters.append(user)
+    if Judgment.objects.filter(pair__project=project, annotator__in=raters).exists():
+        return 0
+    rng = random.Random(7)
+    judgments, voted, gold, tasks = [], [], [], set()
+    for pair in Pair.objects.filter(project=project, reference_label__isnull=False).order_by("task", "external_id"):
+        if pair.task not in tasks:
+            tasks.add(pair.task)
+            gold.append(pair.id)
+            continue
+        if rng.random() > DEMO_VOTED_SHARE:
+            continue
+        voted.append(pair.id)
+        reference = str(pair.reference_label)
+        for rater, (_, skill) in zip(raters, DEMO_RATERS, strict=True):
+            wrong = [label for label in Label.values if label != reference]
+            label = reference if rng.random() < skill else rng.choice(wrong)
+            order = rng.choice(ShownOrder.values)
+            judgments.append(
+                Judgment(
+                    pair=pair, annotator=rater, label=label, shown_order=order, time_spent_ms=rng.randint(3000, 40000)
+                )
+            )
+    with transaction.atomic():
+        Judgment.objects.bulk_create(judgments)
+        # The queue's slot counts: these pairs now hold their k votes.
+        Pair.objects.filter(id__in=voted).update(claimed=F("claimed") + len(raters))
+        Pair.objects.filter(id__in=gold).update(gold_label=F("reference_label"))
+    return len(judgments)

@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
-from annotations.models import Membership, Pair, Role, Task
+from annotations.models import Judgment, Membership, Pair, Role, Task
 from media_pipeline.models import MediaAsset
+from releases.selectors import dashboard
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +46,17 @@ def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(setti
 
     roles = dict(Membership.objects.values_list("user__username", "role"))
     assert roles == {"curator": Role.CURATOR, "annotator1": Role.ANNOTATOR, "annotator2": Role.ANNOTATOR,
-                     "annotator3": Role.ANNOTATOR}  # fmt: skip
-    for username in roles:
+                     "annotator3": Role.ANNOTATOR, "rater1": Role.ANNOTATOR, "rater2": Role.ANNOTATOR,
+                     "rater3": Role.ANNOTATOR}  # fmt: skip
+    # Simulated raters labelled part of the pairs (k = 3 each, slot counts kept), one gold pair per task.
+    voted = Pair.objects.filter(claimed=3)
+    assert 60 < voted.count() < 140 and Judgment.objects.count() == 3 * voted.count()
+    assert Pair.objects.filter(gold_label__isnull=False).count() == 9
+    report = dashboard(Pair.objects.first().project, bootstrap=50)
+    assert report.states["accepted"] > 50 and report.states["disputed"] > 0
+    assert any(group.flips for group in report.prompt_groups)
+    assert authenticate(username="rater1", password="") is None
+    for username in ("curator", "annotator1", "annotator2", "annotator3"):
         assert f"{username:12} password: omni-demo-pass" in printed
         assert authenticate(username=username, password="omni-demo-pass") is not None
 
@@ -54,3 +64,4 @@ def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(setti
     call_command("seed_demo", stdout=again)
     assert "0 new pairs, 180 already there" in again.getvalue()
     assert Pair.objects.count() == 180
+    assert Judgment.objects.count() == 3 * voted.count()  # the raters voted once

@@ -11,6 +11,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import requests
+from django.urls import reverse
 from PIL import Image
 
 from annotations.models import TASK_SPECS, Label, Pair, Project, Task
@@ -20,6 +22,9 @@ from releases.models import LabelSource, Release, ReleasePair
 from releases.services import archive
 from releases.services.archive import ArchiveError, ArchiveInfo, write_release_archive
 from releases.services.dataset_card import yaml_quote
+from releases.services.publish import release_publish
+from releases.services.quality import pair_gold_set
+from tests.conftest import client_for
 from tests.factories import PairFactory, ProjectFactory
 from tests.services import S3Server, seaweed_s3
 
@@ -439,7 +444,9 @@ def s3_server(tmp_path_factory) -> Iterator[S3Server]:
 
 
 @pytest.mark.s3
-def test_media_are_read_through_s3_storage(project, release_dir, settings, s3_server, tmp_path):
+def test_a_release_is_built_into_s3_and_downloaded_through_a_presigned_url(
+    project, curator, release_dir, settings, s3_server, django_capture_on_commit_callbacks
+):
     options = {
         "bucket_name": s3_server.bucket,
         "endpoint_url": s3_server.endpoint,
@@ -448,6 +455,8 @@ def test_media_are_read_through_s3_storage(project, release_dir, settings, s3_se
         "region_name": "us-east-1",
         "addressing_style": "path",
         "signature_version": "s3v4",
+        "querystring_auth": True,
+        "querystring_expire": 120,
         "file_overwrite": True,
     }
     settings.STORAGES = {
@@ -456,12 +465,26 @@ def test_media_are_read_through_s3_storage(project, release_dir, settings, s3_se
     }
     assert pair_import(project=project, data_path=release_dir).ok
     assert not (Path(settings.MEDIA_ROOT) / "assets").exists()  # every original is in the bucket
+    for pair in Pair.objects.filter(project=project):  # the imported labels stand in for human gold answers
+        pair_gold_set(pair=pair, label=pair.reference_label)
 
-    info, dest = _build(_freeze(project), tmp_path)
+    with django_capture_on_commit_callbacks(execute=True):  # the build job runs as publishing commits
+        release = release_publish(project=project, user=curator, bootstrap=10)
+    release.refresh_from_db()
+    assert release.status == "ready", release.error
 
-    with zipfile.ZipFile(dest) as zf:
+    response = client_for(curator).get(reverse("releases:release_download", args=[project.slug, 1]))
+    assert response.status_code == 302 and "X-Amz-Signature=" in response["Location"]
+    fetched = requests.get(response["Location"], timeout=30)
+    assert fetched.status_code == 200
+    assert 'filename="bench-v1.zip"' in fetched.headers["Content-Disposition"]
+    assert hashlib.sha256(fetched.content).hexdigest() == release.archive_sha256
+    unsigned = response["Location"].split("?", 1)[0]
+    assert requests.get(unsigned, timeout=30).status_code == 403  # the bucket is private
+
+    with zipfile.ZipFile(io.BytesIO(fetched.content)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         for entry in manifest["pairs"]:
             for media in entry["media"].values():
                 assert hashlib.sha256(zf.read(f"media_data/{media['path']}")).hexdigest() == media["sha256"]
-    assert info.pairs == 51
+    assert len(manifest["pairs"]) == 51

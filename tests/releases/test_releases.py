@@ -354,3 +354,26 @@ def test_dashboard_groups_criteria_of_the_same_comparison_and_counts_a_flip(proj
     assert [c.criterion for c in groups["Draw a cat."].criteria] == ["Prefer realism.", "Prefer a cartoon look."]
     assert [c.label for c in groups["Draw a cat."].criteria] == [R1, R2]
     assert groups["Draw a cat."].flips and not groups["Explain tides."].flips
+
+
+def test_a_pair_page_decides_like_the_whole_project_including_the_quality_bar(project, curator, voters):
+    from releases.selectors import gate_outcome, pair_verdict
+
+    good, good2, sloppy = voters
+    for i in range(3):  # gold answer response1: the sloppy annotator gets all three wrong
+        gold = PairFactory(project=project, external_id=f"gold{i}", gold_label=R1)
+        votes(gold, [good, good2, sloppy], [R1, R1, R2])
+    target = PairFactory(project=project, external_id="target")
+    votes(target, voters, [R1, R1, R2])
+    GateRule.objects.create(project=project, min_votes=2, min_majority_share=1.0, min_gold_accuracy=0.5,
+                            min_gold_judged=3)  # fmt: skip
+
+    verdict = pair_verdict(project, target)
+    votes_, outcome = gate_outcome(project)
+    at = votes_.index_of(target.id)
+    assert (verdict.state, verdict.label, verdict.counted) == (outcome.state[at], R1, (2, 0, 0))
+    sloppy_vote = Judgment.objects.get(pair=target, annotator=sloppy)
+    assert verdict.uncounted == {sloppy_vote.id}
+    page = client_for(curator).get(reverse("releases:adjudicate", args=[project.slug, target.id])).content.decode()
+    assert 'voter2 <span class="small">(not counted)</span>' in page
+    assert "State: <strong>Accepted</strong> · response1 (votes)" in page

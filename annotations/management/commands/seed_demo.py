@@ -27,6 +27,11 @@ class Command(BaseCommand):
             f"{summary['new_pairs']} new pairs, {summary['existing_pairs']} already there, "
             f"{summary['media']['files']} media files {summary['media']['by_kind']}."
         )
+        if seeded.votes:
+            self.stdout.write(
+                f"Simulated raters cast {seeded.votes} votes, so the Agreement, Adjudication and Releases pages "
+                "have something to show; the rest of the pairs wait for the demo annotators."
+            )
         self.stdout.write("Demo sign-ins (http://127.0.0.1:8000/accounts/login/):")
         for username, password, role in seeded.credentials:
             self.stdout.write(f"  {role:10} {username:12} password: {password}")
