@@ -40,7 +40,7 @@ from trimesh.resolvers import Resolver
 VIDEO_BOX = (1280, 720)
 VIDEO_FPS = 30
 VIDEO_CRF = 23
-FRAMES = 8
+FRAMES = 10  # the paper sends 10 frames for TV2T and 5 per response (every other) for T2V
 FRAME_BOX = (768, 768)
 LOUDNESS = "loudnorm=I=-23:TP=-1:LRA=11"  # EBU R128
 AUDIO_RATE = 48_000

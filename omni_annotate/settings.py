@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "media_pipeline",
     "annotations",
     "releases",
+    "judges",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,8 @@ OMNI_MEDIA_MAX_FILE_MB = env_int("OMNI_MEDIA_MAX_FILE_MB", 1024, minimum=1)
 MEDIA_LEASE_SECONDS = env_int("MEDIA_LEASE_SECONDS", 60, minimum=2)
 # A release build renews its lease while it writes; a build whose worker died can be taken again after this.
 RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 60, minimum=2)
+# A judge run renews its lease after each batch of questions; a batch may wait on slow endpoints.
+JUDGE_LEASE_SECONDS = env_int("JUDGE_LEASE_SECONDS", 600, minimum=2)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env_str("OMNI_UPLOAD_TEMP_DIR") or None
 

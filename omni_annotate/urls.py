@@ -11,4 +11,5 @@ urlpatterns = [
     path("media-files/", include("media_pipeline.urls")),
     path("", include("annotations.urls")),
     path("", include("releases.urls")),
+    path("", include("judges.urls")),
 ]

@@ -13,7 +13,7 @@ class GateRuleForm(forms.Form):
         label="Minimum majority share",
         min_value=0.501,
         max_value=1,
-        help_text="0.67 accepts 2 of 3; 1 needs every counted vote to agree.",
+        help_text="0.66 accepts 2 of 3 (as does 0.6667); 1 needs every counted vote to agree.",
     )
     tie_policy = forms.ChoiceField(label="Ties", choices=TiePolicy.choices, widget=forms.RadioSelect)
     min_gold_accuracy = forms.FloatField(
@@ -38,6 +38,7 @@ class GoldForm(forms.Form):
 
 
 class PublishForm(forms.Form):
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput, help_text="The version the page offered.")
     notes = forms.CharField(
         required=False,
         max_length=5000,

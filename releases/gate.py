@@ -53,6 +53,11 @@ class Rule:
     tie_policy: str  # "label", "exclude" or "abstain" (releases.models.TiePolicy)
     min_gold_accuracy: float | None
     min_gold_judged: int
+    queue_votes: int = 0  # the project's overlap k: with this many live votes the queue serves the pair no more
+
+
+# Shares are entered and recorded to 4 decimals (0.6667 for two of three); compare to that precision.
+SHARE_TOLERANCE = 5e-5
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,12 @@ def decide(
     label = np.full(n, -1, dtype=np.int8)
     source = np.full(n, Source.NONE, dtype=np.int8)
 
-    enough = total >= rule.min_votes
-    # A tiny tolerance so that 2/3 passes a 2/3 bar despite floating point.
-    clear = enough & (top >= 0) & (share >= rule.min_majority_share - 1e-9)
+    live = np.bincount(table.pair, minlength=n)
+    # A pair the queue has closed (k live votes) but with fewer counted votes than the rule needs (tie
+    # votes abstaining, annotators under the quality bar) will get no more votes: a curator decides it.
+    closed = (live >= rule.queue_votes) if rule.queue_votes else np.zeros(n, dtype=bool)
+    enough = (total >= rule.min_votes) | (closed & (live > 0))
+    clear = (total >= rule.min_votes) & (top >= 0) & (share >= rule.min_majority_share - SHARE_TOLERANCE)
     state[enough] = PairState.DISPUTED
     state[clear] = PairState.ACCEPTED
     label[clear] = top[clear]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from annotations.models import TASK_SPECS, Judgment, Label, Pair, Project, Shown
 
 from .gate import LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, GateRule, Release, ReleasePair
-from .stats.agreement import Agreement, agreement, value_counts
+from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa, value_counts
 from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, left_pick_test
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
@@ -36,6 +36,7 @@ def as_rule(rule: GateRule) -> Rule:
         tie_policy=rule.tie_policy,
         min_gold_accuracy=rule.min_gold_accuracy,
         min_gold_judged=rule.min_gold_judged,
+        queue_votes=rule.project.votes_per_pair,
     )
 
 
@@ -82,6 +83,11 @@ def project_votes(project: Project) -> ProjectVotes:
         .values_list("pair_id", "annotator_id", "code", "left", "time_spent_ms")
     )
     rows = _int_rows(judgments, 5)
+    # A pair created (and judged) between the two reads is not in the pair list: leave its votes out.
+    at = np.searchsorted(pair_ids, rows[:, 0])
+    known = at < len(pair_ids)
+    known[known] = pair_ids[at[known]] == rows[known, 0]
+    rows = rows[known]
     annotator_ids, annotator = np.unique(rows[:, 1], return_inverse=True)
     table = VoteTable(
         pair=np.searchsorted(pair_ids, rows[:, 0]),
@@ -100,9 +106,10 @@ def project_votes(project: Project) -> ProjectVotes:
     )
     seen: set[int] = set()
     for pair_id, decision in latest:
-        if pair_id not in seen:
+        where = int(np.searchsorted(pair_ids, pair_id))
+        if pair_id not in seen and where < len(pair_ids) and pair_ids[where] == pair_id:
             seen.add(pair_id)
-            adjudication[np.searchsorted(pair_ids, pair_id)] = _DECISION_CODE[decision]
+            adjudication[where] = _DECISION_CODE[decision]
     return ProjectVotes(pair_ids, pairs[:, 1], pairs[:, 2].astype(np.int8), adjudication, annotator_ids, table)
 
 
@@ -193,6 +200,21 @@ class Dashboard:
     prompt_group_count: int = 0
 
 
+def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.ndarray) -> Agreement:
+    """Fleiss' kappa needs the same number of votes per pair: gold pairs (every annotator) and pairs
+    still being labelled never have it, so compute it over the non-gold pairs with exactly k votes."""
+    at_k = (counts.sum(axis=1) == k) & (gold < 0)
+    left_out = int((counts.sum(axis=1) > 0).sum() - at_k.sum())
+    if not at_k.any():
+        note = f"no non-gold pair has exactly {k} votes yet; Fleiss' kappa needs the same number per pair"
+        return replace(result, fleiss=Estimate(None, note=note))
+    fleiss = fleiss_kappa(counts[at_k])
+    if left_out and fleiss.value is not None:
+        note = f"over the {int(at_k.sum()):,} non-gold pairs with exactly {k} votes ({left_out:,} other pairs left out)"
+        fleiss = replace(fleiss, note=note)
+    return replace(result, fleiss=fleiss)
+
+
 def _states(outcome: Outcome, rows: np.ndarray) -> dict[str, int]:
     counts = np.bincount(outcome.state[rows], minlength=len(PairState))
     return {state.key: int(counts[state]) for state in PairState}
@@ -219,7 +241,12 @@ def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30)
                 states=_states(outcome, rows),
                 released_labels=(int(released[0]), int(released[1]), int(released[2])),
                 vote_labels=tuple(int(n) for n in all_counts[rows].sum(axis=0)),
-                agreement=agreement(all_counts[rows], bootstrap=bootstrap, seed=i),
+                agreement=with_fleiss_at_k(
+                    agreement(all_counts[rows], bootstrap=bootstrap, seed=i),
+                    all_counts[rows],
+                    project.votes_per_pair,
+                    votes.gold[rows],
+                ),
             )
         )
     users = get_user_model().objects.in_bulk([int(u) for u in votes.annotator_ids])
@@ -233,7 +260,9 @@ def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30)
     return Dashboard(
         project=project,
         rule=gate_rule(project),
-        overall=agreement(all_counts, bootstrap=bootstrap, seed=99),
+        overall=with_fleiss_at_k(
+            agreement(all_counts, bootstrap=bootstrap, seed=99), all_counts, project.votes_per_pair, votes.gold
+        ),
         tasks=tasks,
         annotators=annotators,
         pooled_left=left_pick_test(table),

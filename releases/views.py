@@ -119,7 +119,9 @@ def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     summary = release_summary(votes, outcome, rows)
     preview = {
         "summary": summary,
-        "statistics": release_statistics(votes, outcome, rows, bootstrap=500) if len(rows) else None,
+        "statistics": (
+            release_statistics(votes, outcome, rows, bootstrap=500, k=project.votes_per_pair) if len(rows) else None
+        ),
         "disputed": int((outcome.state == PairState.DISPUTED).sum()),
         "needs_votes": int((outcome.state == PairState.NEEDS_VOTES).sum()),
         "excluded": int((outcome.state == PairState.EXCLUDED).sum()),
@@ -145,7 +147,12 @@ def release_publish_view(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         messages.error(request, f"Release not published: {form.errors.as_text()}")
         return redirect("releases:release_list", slug=project.slug)
     try:
-        release = release_publish(project=project, user=request.user, notes=form.cleaned_data["notes"])
+        release = release_publish(
+            project=project,
+            user=request.user,
+            notes=form.cleaned_data["notes"],
+            expected_version=form.cleaned_data["version"],
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("releases:release_list", slug=project.slug)

@@ -27,7 +27,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -35,8 +35,8 @@ from annotations.models import Pair, Project
 
 from ..gate import LABELS, Outcome, PairState, Source
 from ..models import LabelSource, Release, ReleasePair, ReleaseStatus
-from ..selectors import TASKS, ProjectVotes, gate_outcome, gate_rule
-from ..stats.agreement import Agreement, Estimate, agreement
+from ..selectors import TASKS, ProjectVotes, gate_outcome, gate_rule, with_fleiss_at_k
+from ..stats.agreement import Agreement, Estimate, agreement, value_counts
 
 log = logging.getLogger(__name__)
 
@@ -81,51 +81,79 @@ def release_summary(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> 
     return {"pairs": len(rows), "labels": dict(zip(LABELS, (int(n) for n in totals), strict=True)), "tasks": tasks}
 
 
-def release_statistics(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray, *, bootstrap: int) -> dict[str, Any]:
-    """Agreement among the counted votes of the admitted pairs, overall and per task."""
+def release_statistics(
+    votes: ProjectVotes, outcome: Outcome, rows: np.ndarray, *, bootstrap: int, k: int
+) -> dict[str, Any]:
+    """Agreement among the counted votes of the admitted pairs, overall and per task; and, as
+    `before_gate`, among every live vote of the project, since the gate raises agreement by design."""
     counts = outcome.counted[rows]
-    per_task = {
-        code: agreement_json(agreement(counts[votes.task[rows] == i], bootstrap=bootstrap, seed=i))
-        for i, code in enumerate(TASKS)
-        if (votes.task[rows] == i).any()
+    gold = votes.gold[rows]
+
+    def stats(mask: np.ndarray, seed: int) -> dict[str, Any]:
+        return agreement_json(
+            with_fleiss_at_k(agreement(counts[mask], bootstrap=bootstrap, seed=seed), counts[mask], k, gold[mask])
+        )
+
+    per_task = {code: stats(votes.task[rows] == i, i) for i, code in enumerate(TASKS) if (votes.task[rows] == i).any()}
+    everything = value_counts(votes.table.pair, votes.table.label, votes.table.n_pairs)
+    before = with_fleiss_at_k(agreement(everything, bootstrap=bootstrap, seed=7), everything, k, votes.gold)
+    return {
+        "overall": stats(np.ones(len(rows), dtype=bool), 99),
+        "tasks": per_task,
+        "before_gate": agreement_json(before),
     }
-    return {"overall": agreement_json(agreement(counts, bootstrap=bootstrap, seed=99)), "tasks": per_task}
 
 
-def release_publish(*, project: Project, user: User | None, notes: str = "", bootstrap: int = 1000) -> Release:
+def release_publish(
+    *,
+    project: Project,
+    user: User | None,
+    notes: str = "",
+    bootstrap: int = 1000,
+    expected_version: int | None = None,
+) -> Release:
+    """Freeze what the gate admits as the next version. `expected_version`: the version the curator saw
+    offered; a double click or a colleague publishing first makes it stale and the publish is refused."""
     if len(notes) > 5000:
         raise ValidationError({"notes": "Release notes are limited to 5,000 characters."})
     with transaction.atomic():
-        # One publisher at a time per project, so version numbers never collide.
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        # One publisher at a time per project, so version numbers never collide. FOR NO KEY UPDATE does
+        # not block the FOR KEY SHARE lock that inserts referencing the project take (the annotators'
+        # reservations), so publishing never stalls the queue.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+        latest = Release.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0
+        if expected_version is not None and expected_version != latest + 1:
+            raise ValidationError(
+                f"Version {latest} was published after this page was opened (a double click, or a colleague); "
+                "nothing was published again. Review the releases and publish anew if needed."
+            )
         votes, outcome = gate_outcome(project)
         rows = admitted(outcome)
         if not len(rows):
             raise ValidationError("The gate admits no pair yet, so there is nothing to publish.")
-        latest = Release.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0
         release = Release.objects.create(
             project=project,
             version=latest + 1,
             notes=notes.strip(),
             gate=gate_rule(project).as_dict(),
-            statistics=release_statistics(votes, outcome, rows, bootstrap=bootstrap),
+            statistics=release_statistics(votes, outcome, rows, bootstrap=bootstrap, k=project.votes_per_pair),
             summary=release_summary(votes, outcome, rows),
             created_by=user,
         )
         for batch in _release_pairs(release, votes, outcome, rows):
             ReleasePair.objects.bulk_create(batch)
         release_id = release.pk
-
-        def send() -> None:
-            from ..celery_tasks import release_build_task
-
-            try:
-                release_build_task.delay(release_id)
-            except Exception:  # broker down: the release stays "building" and its page offers a rebuild
-                log.exception("release %s: could not send its build job", release_id)
-
-        transaction.on_commit(send)
+        transaction.on_commit(lambda: _send(release_id))
     return release
+
+
+def _send(release_id: int) -> None:
+    from ..celery_tasks import release_build_task
+
+    try:
+        release_build_task.delay(release_id)
+    except Exception:  # broker down: the release stays "building" and its page offers "Build again"
+        log.exception("release %s: could not send its build job", release_id)
 
 
 def _release_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterator[list[Any]]:
@@ -193,7 +221,11 @@ class _Heartbeat:
         every = max(settings.RELEASE_LEASE_SECONDS / 3, 0.5)
         try:
             while not self.stop.wait(every):
-                Release.objects.filter(_mine(release_id, run)).update(lease_until=timezone.now() + _lease())
+                try:
+                    Release.objects.filter(_mine(release_id, run)).update(lease_until=timezone.now() + _lease())
+                except DatabaseError:  # a blip: beat again next time; the lease has room for a missed beat
+                    log.warning("release %s: lease renewal failed", release_id, exc_info=True)
+                    close_old_connections()
         finally:
             close_old_connections()
             from django.db import connection
@@ -221,11 +253,20 @@ def release_build(release_id: int) -> str | None:
         with tempfile.TemporaryDirectory(prefix="omni-release-") as tmp, _Heartbeat(release_id, run):
             dest = Path(tmp) / "release.zip"
             info = write_release_archive(release, dest)
-            name = f"releases/{release.project.slug}/{release.project.slug}-v{release.version}-{info.sha256[:12]}.zip"
+            # The run number keeps each build's key its own: a run that lost its lease deletes only its file.
+            slug = release.project.slug
+            name = f"releases/{slug}/{slug}-v{release.version}-{info.sha256[:12]}-b{run}.zip"
             with dest.open("rb") as handle:
                 key = default_storage.save(name, File(handle, name=Path(name).name))
     except ArchiveError as exc:
         Release.objects.filter(_mine(release_id, run)).update(status=ReleaseStatus.FAILED, error=str(exc)[:2000])
+        return ReleaseStatus.FAILED
+    except Exception as exc:  # storage or database trouble: visible, and "Build again" retries from the frozen rows
+        log.exception("release %s: build failed", release_id)
+        message = f"Building the archive failed ({type(exc).__name__}: {exc}); build again once the cause is fixed."
+        Release.objects.filter(_mine(release_id, run)).update(
+            status=ReleaseStatus.FAILED, error=message[:2000], lease_until=None
+        )
         return ReleaseStatus.FAILED
     finished = Release.objects.filter(_mine(release_id, run)).update(
         status=ReleaseStatus.READY,
@@ -236,7 +277,9 @@ def release_build(release_id: int) -> str | None:
         lease_until=None,
         error="",
     )
-    if not finished:  # another run took over after our lease ran out; its archive stands
+    if not finished:  # another run took over after our lease ran out; its archive stands, ours goes
+        if Release.objects.filter(pk=release_id, archive=key).exists():
+            return None
         default_storage.delete(key)
         return None
     return ReleaseStatus.READY
@@ -244,8 +287,6 @@ def release_build(release_id: int) -> str | None:
 
 def release_rebuild(*, release: Release) -> bool:
     """Send a failed release, or one whose build died, back to its builder. Its frozen pairs are unchanged."""
-    from ..celery_tasks import release_build_task
-
     now = timezone.now()
     stuck = Q(status=ReleaseStatus.FAILED) | Q(status=ReleaseStatus.BUILDING) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
@@ -255,5 +296,5 @@ def release_rebuild(*, release: Release) -> bool:
             status=ReleaseStatus.BUILDING, lease_until=None, error=""
         )
         if again:
-            transaction.on_commit(lambda: release_build_task.delay(release.pk))
+            transaction.on_commit(lambda: _send(release.pk))
     return bool(again)

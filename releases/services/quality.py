@@ -24,6 +24,11 @@ def gate_rule_update(
     errors: dict[str, str] = {}
     if min_votes < 1:
         errors["min_votes"] = "Minimum votes must be at least 1."
+    elif min_votes > project.votes_per_pair:
+        errors["min_votes"] = (
+            f"Minimum votes is {min_votes}, but the queue stops at {project.votes_per_pair} votes per pair "
+            "(the project's overlap); no pair would ever be decided."
+        )
     if not 0.5 < min_majority_share <= 1:
         errors["min_majority_share"] = (
             "The majority share must be above 0.5 and at most 1 (e.g. 0.67 for two of three)."

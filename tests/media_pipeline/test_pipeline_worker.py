@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, MediaAsset, Rendition
+from media_pipeline.processing import FRAMES
 from tests.services import celery_worker, worker_env
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
@@ -82,7 +83,7 @@ def test_a_worker_killed_mid_transcode_leaves_nothing_visible_and_the_job_is_tak
     assert asset.status == AssetStatus.READY, asset.error
     assert asset.attempts == 2
     roles = sorted(Rendition.objects.filter(asset=asset).values_list("role", flat=True))
-    assert roles == ["frame"] * 8 + ["poster", "web"]
+    assert roles == ["frame"] * FRAMES + ["poster", "web"]
     web = Rendition.objects.get(asset=asset, role="web")
     with web.file.open("rb") as fh:
         head = fh.read(64)

@@ -14,7 +14,16 @@ import pytest
 import trimesh
 from PIL import Image
 
-from media_pipeline.processing import IMAGE_BOX, MAX_IMAGE_PIXELS, VIDEO_BOX, VIDEO_FPS, MediaError, ffprobe, process
+from media_pipeline.processing import (
+    FRAMES,
+    IMAGE_BOX,
+    MAX_IMAGE_PIXELS,
+    VIDEO_BOX,
+    VIDEO_FPS,
+    MediaError,
+    ffprobe,
+    process,
+)
 from tests.conftest import FIXTURE_RELEASE
 
 MEDIA = FIXTURE_RELEASE / "media_data"
@@ -69,7 +78,8 @@ def test_video_becomes_faststart_h264_in_the_box_at_30fps_with_poster_and_frames
     assert all(s["codec_name"] == "aac" for s in audio)
     head = web.read_bytes()
     assert head.index(b"moov") < head.index(b"mdat")  # faststart: seekable before it has all loaded
-    frames = [outputs[("frame", i)] for i in range(8)]
+    frames = [outputs[("frame", i)] for i in range(FRAMES)]
+    assert FRAMES == 10 and ("frame", FRAMES) not in outputs  # the paper's 10 frames for TV2T (5 of them for T2V)
     assert all(Image.open(f.path).format == "JPEG" for f in frames)
     assert ("poster", 0) in outputs
     assert abs(probe["duration"] - result.probe["duration"]) < 0.5

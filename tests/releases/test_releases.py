@@ -116,7 +116,7 @@ def test_the_curator_compares_two_releases(project, curator, voters):
 def test_build_writes_the_archive_and_the_curator_downloads_it(
     project, curator, voters, django_capture_on_commit_callbacks
 ):
-    pair = PairFactory(project=project, external_id="only", prompt="<script>alert(1)</script>")
+    pair = PairFactory(project=project, external_id="only", prompt="<script>alert(1)</script>")  # travels as data
     votes(pair, voters, [R2, R2, R2])
     release = _published(project, curator, capture=django_capture_on_commit_callbacks)  # eager build on commit
 
@@ -377,3 +377,77 @@ def test_a_pair_page_decides_like_the_whole_project_including_the_quality_bar(pr
     page = client_for(curator).get(reverse("releases:adjudicate", args=[project.slug, target.id])).content.decode()
     assert 'voter2 <span class="small">(not counted)</span>' in page
     assert "State: <strong>Accepted</strong> · response1 (votes)" in page
+
+
+def test_saving_the_gate_form_unchanged_keeps_two_of_three_accepted(project, curator, voters):
+    pair = PairFactory(project=project)
+    votes(pair, voters, [R1, R1, R2])
+    client = client_for(curator)
+    url = reverse("releases:gate_edit", args=[project.slug])
+    initial = client.get(url).context["form"].initial
+    posted = {key: "" if value is None else value for key, value in initial.items()}
+    assert client.post(url, posted).status_code == 302
+    report = client.get(reverse("releases:dashboard", args=[project.slug])).context["report"]
+    assert report.states["accepted"] == 1 and report.states["disputed"] == 0
+
+
+def test_a_rule_that_needs_more_votes_than_the_queue_gives_is_refused(project, curator):
+    response = client_for(curator).post(
+        reverse("releases:gate_edit", args=[project.slug]),
+        {"min_votes": 5, "min_majority_share": 0.66, "tie_policy": "label", "min_gold_judged": 5},
+    )
+    assert response.status_code == 400
+    assert "the queue stops at 3 votes per pair" in response.content.decode()
+
+
+def test_a_closed_pair_with_too_few_counted_votes_goes_to_adjudication(project, curator, voters):
+    pair = PairFactory(project=project, external_id="abstained")
+    votes(pair, voters, [R1, R1, TIE])  # the queue is done with it (k = 3)
+    GateRule.objects.create(project=project, min_votes=3, min_majority_share=0.66, tie_policy="abstain")
+    queue = client_for(curator).get(reverse("releases:adjudication_queue", args=[project.slug])).content.decode()
+    assert '<tr data-pair="abstained">' in queue  # 2 counted votes < 3, but no more will come
+
+
+def test_a_double_click_does_not_publish_twice(project, curator, voters):
+    votes(PairFactory(project=project), voters, [R1, R1, R1])
+    client = client_for(curator)
+    url = reverse("releases:release_publish", args=[project.slug])
+    assert client.post(url, {"version": 1, "notes": ""}).status_code == 302
+    again = client.post(url, {"version": 1, "notes": ""}, follow=True)
+    assert "Version 1 was published after this page was opened" in again.content.decode()
+    assert Release.objects.filter(project=project).count() == 1
+
+
+def test_a_build_that_lost_its_lease_leaves_the_winners_archive_alone(project, curator, voters, monkeypatch):
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from releases.services import archive
+
+    votes(PairFactory(project=project), voters, [R1, R1, R1])
+    release = _published(project, curator)
+    real = archive.write_release_archive
+    calls = []
+
+    def slow_then_overtaken(rel, dest):
+        info = real(rel, dest)
+        if not calls:  # the first run stalls past its lease; a second run takes over and finishes
+            calls.append(1)
+            Release.objects.filter(pk=rel.pk).update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
+            assert release_build(rel.pk) == ReleaseStatus.READY
+        return info
+
+    monkeypatch.setattr(archive, "write_release_archive", slow_then_overtaken)
+    assert release_build(release.id) is None  # the first run finds it lost the release
+    release.refresh_from_db()
+    assert release.status == ReleaseStatus.READY and release.attempts == 2
+    assert release.archive.name.endswith("-b2.zip") and default_storage.exists(release.archive.name)
+    assert not default_storage.exists(release.archive.name.replace("-b2.zip", "-b1.zip"))
+
+
+def test_adjudication_hides_model_names_and_says_when_a_gold_answer_decides(project, curator, voters):
+    pair = PairFactory(project=project, model1="secret-model-one", model2="secret-model-two", gold_label=R2)
+    votes(pair, voters, [R1, R2, TIE])
+    page = client_for(curator).get(reverse("releases:adjudicate", args=[project.slug, pair.id])).content.decode()
+    assert "secret-model" not in page
+    assert 'id="gold-note"' in page and "its known answer (response2) decides it" in page

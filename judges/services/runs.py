@@ -1,0 +1,246 @@
+"""Judge runs: a Celery job that asks one judge about a selection of pairs.
+
+A run is a state machine like the media pipeline's jobs: taken with a conditional UPDATE and a lease
+it renews between batches, so a duplicate delivery does nothing and a run whose worker died can be
+taken again. Every answer is stored as soon as its batch finishes, and questions already answered
+(by this run or an earlier one) are skipped: a run resumes where it stopped. Cancelling sets a flag
+the run reads between batches. No database transaction is held while a judge is asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from annotations.models import Pair, ShownOrder, Task
+
+from .. import baselines
+from ..client import ChatJudgeClient, JudgeOutcome, judge_pair
+from ..models import RUNNABLE, Judge, JudgeKind, JudgeRun, ModelVote, RunStatus, VoteStatus
+from ..presenting import NotPresentable, pair_view, presentable_pairs
+
+log = logging.getLogger(__name__)
+
+_TEXT_TASKS = [Task.T2T, Task.TI2T, Task.TV2T, Task.TA2T]
+_CANONICAL = {
+    (ShownOrder.RESPONSE1_LEFT, "A"): "response1",
+    (ShownOrder.RESPONSE1_LEFT, "B"): "response2",
+    (ShownOrder.RESPONSE2_LEFT, "A"): "response2",
+    (ShownOrder.RESPONSE2_LEFT, "B"): "response1",
+}
+
+
+def canonical(order: str, verdict: str | None) -> str | None:
+    """A judge's A/B/C in the order it saw, as response1/response2/tie."""
+    if verdict is None:
+        return None
+    return "tie" if verdict == "C" else _CANONICAL[(ShownOrder(order), verdict)]
+
+
+def judge_run_start(
+    *, judge: Judge, user: User | None, tasks: Iterable[str], with_tie: bool, both_orders: bool = False
+) -> JudgeRun:
+    chosen = sorted(set(tasks), key=list(Task.values).index) if set(tasks) <= set(Task.values) else None
+    if chosen is None:
+        raise ValidationError({"tasks": f"Unknown task in {sorted(tasks)}; tasks are {', '.join(Task.values)}."})
+    if not chosen:
+        raise ValidationError({"tasks": "Choose at least one task."})
+    if judge.kind not in RUNNABLE:
+        raise ValidationError(f"{judge.name} holds imported results; it cannot be run.")
+    if JudgeRun.objects.filter(judge=judge, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists():
+        raise ValidationError(f"{judge.name} already has a run in progress; cancel it or wait for it.")
+    with transaction.atomic():
+        run = JudgeRun.objects.create(
+            judge=judge, tasks=chosen, with_tie=with_tie, both_orders=both_orders, created_by=user
+        )
+        transaction.on_commit(lambda: _send(run.pk))
+    return run
+
+
+def _send(run_id: int) -> None:
+    from ..celery_tasks import judge_run_task
+
+    try:
+        judge_run_task.delay(run_id)
+    except Exception:  # broker down: the run stays queued; "resume" sends it again
+        log.exception("judge run %s: could not send its job", run_id)
+
+
+def judge_run_cancel(*, run: JudgeRun) -> bool:
+    """Ask a run to stop after its current batch; a queued run stops at once."""
+    stopped = JudgeRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    asked = JudgeRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True)
+    return bool(stopped or asked)
+
+
+def judge_run_resume(*, run: JudgeRun) -> bool:
+    """Send a cancelled, failed or dead run again; it skips what is already answered."""
+    now = timezone.now()
+    stuck = Q(status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.QUEUED]) | Q(
+        status=RunStatus.RUNNING, lease_until__lt=now
+    )
+    with transaction.atomic():
+        again = JudgeRun.objects.filter(stuck, pk=run.pk).update(
+            status=RunStatus.QUEUED, cancel_requested=False, lease_until=None, error="", finished_at=None
+        )
+        if again:
+            transaction.on_commit(lambda: _send(run.pk))
+    return bool(again)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.JUDGE_LEASE_SECONDS)
+
+
+def _take(run_id: int) -> int | None:
+    now = timezone.now()
+    free = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=now)
+    took = JudgeRun.objects.filter(free, pk=run_id).update(
+        status=RunStatus.RUNNING, lease_until=now + _lease(), attempts=F("attempts") + 1
+    )
+    if not took:
+        return None
+    return JudgeRun.objects.values_list("attempts", flat=True).get(pk=run_id)
+
+
+def _mine(run_id: int, attempt: int) -> Q:
+    return Q(pk=run_id, status=RunStatus.RUNNING, attempts=attempt)
+
+
+def selection(run: JudgeRun) -> list[tuple[int, str]]:
+    """Every question of the run: (pair id, order), in pair order."""
+    tasks = run.tasks
+    if run.judge.kind == JudgeKind.EMBEDDING:
+        tasks = [t for t in tasks if t in _TEXT_TASKS]  # it reads text responses only
+    ids = Pair.objects.filter(project=run.judge.project_id, task__in=tasks, media_ready=True).order_by("id")
+    orders = [ShownOrder.RESPONSE1_LEFT, ShownOrder.RESPONSE2_LEFT] if run.both_orders else [ShownOrder.RESPONSE1_LEFT]
+    return [(pair_id, order) for pair_id in ids.values_list("id", flat=True) for order in orders]
+
+
+def judge_run_execute(run_id: int) -> str | None:
+    """Run (or resume) a judge run; returns its final status, or None if another worker owns it."""
+    attempt = _take(run_id)
+    if attempt is None:
+        return None
+    run = JudgeRun.objects.select_related("judge").get(pk=run_id)
+    judge = run.judge
+    questions = selection(run)
+    answered = set(ModelVote.objects.filter(judge=judge, with_tie=run.with_tie).values_list("pair_id", "order"))
+    pending = [q for q in questions if q not in answered]
+    JudgeRun.objects.filter(_mine(run_id, attempt)).update(
+        total=len(questions),
+        done=len(questions) - len(pending),
+        failed=ModelVote.objects.filter(judge=judge, with_tie=run.with_tie).exclude(status=VoteStatus.OK).count(),
+    )
+    try:
+        ask = _asker(judge, run.with_tie)
+    except ValidationError as exc:
+        _finish(run_id, attempt, RunStatus.FAILED, " ".join(exc.messages))
+        return RunStatus.FAILED
+    batch_size = max(judge.concurrency * 2, 8)
+    for start in range(0, len(pending), batch_size):
+        if JudgeRun.objects.filter(pk=run_id, cancel_requested=True).exists():
+            _finish(run_id, attempt, RunStatus.CANCELLED, "")
+            return RunStatus.CANCELLED
+        batch = pending[start : start + batch_size]
+        votes = _ask_batch(judge, run, batch, ask)
+        ModelVote.objects.bulk_create(votes, ignore_conflicts=True)  # a duplicate delivery's answers stand
+        failed = sum(v.status != VoteStatus.OK for v in votes)
+        kept = JudgeRun.objects.filter(_mine(run_id, attempt)).update(
+            done=F("done") + len(votes), failed=F("failed") + failed, lease_until=timezone.now() + _lease()
+        )
+        if not kept:  # our lease ran out and another worker took the run over
+            return None
+    _finish(run_id, attempt, RunStatus.DONE, "")
+    return RunStatus.DONE
+
+
+def _finish(run_id: int, attempt: int, status: str, error: str) -> None:
+    JudgeRun.objects.filter(_mine(run_id, attempt)).update(
+        status=status, error=error[:2000], lease_until=None, finished_at=timezone.now()
+    )
+
+
+Asker = Callable[[Pair, str], JudgeOutcome]
+
+
+def _asker(judge: Judge, with_tie: bool) -> Asker:
+    if judge.kind != JudgeKind.ENDPOINT:
+
+        def offline(pair: Pair, order: str) -> JudgeOutcome:
+            reply = baselines.answer(judge.kind, judge_id=judge.pk, pair=pair, order=order, with_tie=with_tie)
+            status = VoteStatus.OK if reply.verdict else VoteStatus.FAILED
+            return JudgeOutcome(reply.verdict, reply.raw, status, 1, 0, None, None, "" if reply.verdict else reply.raw)  # type: ignore[arg-type]
+
+        return offline
+    api_key = None
+    if judge.api_key_env:
+        api_key = os.environ.get(judge.api_key_env)
+        if not api_key:
+            raise ValidationError(f"The worker has no {judge.api_key_env} environment variable; set it and resume.")
+    client = ChatJudgeClient(
+        base_url=judge.base_url, model=judge.model, api_key=api_key, timeout_s=judge.timeout_s, retries=judge.retries
+    )
+    gap = 60.0 / judge.requests_per_minute if judge.requests_per_minute else 0.0
+    lock = threading.Lock()
+    next_start = [time.monotonic()]
+
+    def endpoint(pair: Pair, order: str) -> JudgeOutcome:
+        try:
+            view = pair_view(pair, order)
+        except NotPresentable as exc:
+            return JudgeOutcome(None, "", VoteStatus.FAILED, 0, 0, None, None, str(exc))  # type: ignore[arg-type]
+        if gap:  # the rate limit: starts at least `gap` seconds apart, across the run's threads
+            with lock:
+                wait = next_start[0] - time.monotonic()
+                next_start[0] = max(next_start[0], time.monotonic()) + gap
+            if wait > 0:
+                time.sleep(wait)
+        try:
+            return judge_pair(client, view, with_tie=with_tie)
+        except ValueError as exc:  # protocol.MediaError: a clip or image the judge could not be sent
+            return JudgeOutcome(None, "", VoteStatus.FAILED, 0, 0, None, None, str(exc))  # type: ignore[arg-type]
+
+    return endpoint
+
+
+def _ask_batch(judge: Judge, run: JudgeRun, batch: list[tuple[int, str]], ask: Asker) -> list[ModelVote]:
+    pairs = {p.pk: p for p in presentable_pairs(sorted({pair_id for pair_id, _ in batch}))}
+    items = [(pairs[pair_id], order) for pair_id, order in batch if pair_id in pairs]
+    with ThreadPoolExecutor(max_workers=judge.concurrency if judge.kind == JudgeKind.ENDPOINT else 1) as pool:
+        outcomes = list(pool.map(lambda item: ask(*item), items))
+    votes = []
+    for (pair, order), outcome in zip(items, outcomes, strict=True):
+        votes.append(
+            ModelVote(
+                judge=judge,
+                pair=pair,
+                run=run,
+                with_tie=run.with_tie,
+                order=order,
+                verdict=outcome.verdict or "",
+                label=canonical(order, outcome.verdict),
+                status=outcome.status,
+                raw_response=outcome.raw,
+                error=outcome.error,
+                latency_ms=outcome.latency_ms,
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
+                attempts=max(outcome.attempts, 1),
+            )
+        )
+    return votes

@@ -1,0 +1,170 @@
+"""The model-vs-human leaderboard, imported results, hard pairs and who may see them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from annotations.models import Label, Role, ShownOrder
+from judges.models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
+from releases.services.publish import release_publish
+from tests.conftest import client_for
+from tests.factories import MembershipFactory, PairFactory, UserFactory
+from tests.releases.test_releases import votes
+
+pytestmark = pytest.mark.django_db
+
+R1, R2, TIE = Label.RESPONSE1, Label.RESPONSE2, Label.TIE
+HUMAN = {"p1": R1, "p2": R2, "p3": TIE, "p4": R1, "q1": R2, "q2": R1}
+
+
+@pytest.fixture
+def bench(project):
+    voters = [
+        MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username=f"v{i}")).user
+        for i in range(3)
+    ]
+    pairs = {}
+    for name, label in HUMAN.items():
+        pairs[name] = PairFactory(project=project, external_id=name, task="T2T" if name[0] == "p" else "TV2T")
+        votes(pairs[name], voters, [label] * 3)
+    return pairs
+
+
+def _answers(judge, pairs, answers, *, with_tie):
+    for name, label in answers.items():
+        ModelVote.objects.create(
+            judge=judge, pair=pairs[name], with_tie=with_tie, order=ShownOrder.RESPONSE1_LEFT,
+            label=label, status=VoteStatus.OK if label else VoteStatus.UNPARSEABLE,
+        )  # fmt: skip
+
+
+def test_the_leaderboard_scores_exactly_as_the_paper(project, curator, bench):
+    judge = Judge.objects.create(project=project, name="judge-x", kind=JudgeKind.IMPORTED)
+    _answers(judge, bench, {"p1": R1, "p2": R1, "p3": TIE, "p4": R1, "q1": R2, "q2": None}, with_tie=True)
+    _answers(judge, bench, {"p1": R1, "p2": R2, "p3": R1, "p4": R2, "q1": R2, "q2": R1}, with_tie=False)
+    client = client_for(curator)
+
+    board = client.get(reverse("judges:leaderboard", args=[project.slug])).context["board"]
+    row = {r.name: r for r in board.with_tie}["judge-x"]
+    assert (row.table.cells["T2T"].correct, row.table.cells["T2T"].n) == (3, 4)
+    assert (row.table.cells["TV2T"].correct, row.table.cells["TV2T"].n) == (1, 2)  # no answer counts wrong
+    assert round(row.table.overall * 100, 2) == 62.5  # the plain mean of 75 and 50, not 4 of 6
+    row = {r.name: r for r in board.without_tie}["judge-x"]
+    assert (row.table.cells["T2T"].correct, row.table.cells["T2T"].n) == (2, 3)  # the human tie is left out
+    assert round(row.table.overall * 100, 2) == 83.33
+    human = board.with_tie[0]
+    assert human.name == "Human annotators" and human.table.overall == 1.0
+
+    page = client.get(reverse("judges:leaderboard", args=[project.slug])).content.decode()
+    assert '<td class="num" data-task="T2T">75.00 <span class="muted small">n=4</span></td>' in page
+    exported = list(csv.reader(io.StringIO(client.get("/projects/bench/leaderboard.csv").content.decode())))
+    assert ["with_tie", "judge-x", "imported", "Overall", "62.50", "", ""] in exported
+    assert ["without_tie", "judge-x", "imported", "T2T", "66.67", "2", "3"] in exported
+    data = json.loads(client.get("/projects/bench/leaderboard.json").content)
+    model = next(m for m in data["with_tie"] if m["model"] == "judge-x")
+    assert model["tasks"]["TV2T"] == {"accuracy": 0.5, "correct": 1, "n": 2}
+    assert client.get("/projects/bench/leaderboard.xml").status_code == 404
+
+
+def test_preference_files_import_and_bad_ones_say_where(project, curator, bench):
+    client = client_for(curator)
+    url = reverse("judges:import_results", args=[project.slug])
+    records = [{"id": name, "criteria_preference": HUMAN[name], "predicted": "response1"} for name in HUMAN]
+    good = SimpleUploadedFile("gpt-4o_preferences_with_tie.json", json.dumps(records).encode())
+    response = client.post(url, {"kind": "preferences", "file": good}, follow=True)
+    assert "Imported 6 results as gpt-4o." in response.content.decode()
+    judge = Judge.objects.get(project=project, name="gpt-4o")
+    assert judge.kind == JudgeKind.IMPORTED and judge.votes.filter(with_tie=True, label=R1).count() == 6
+
+    records[2]["predicted"] = "D"
+    records[4]["id"] = "not-here"
+    bad = SimpleUploadedFile("gpt-4o_preferences.json", json.dumps(records).encode())
+    html = client.post(url, {"kind": "preferences", "file": bad}, follow=True).content.decode()
+    assert "gpt-4o_preferences.json:3: predicted:" in html
+    assert "Nothing was imported." in html
+    assert not judge.votes.filter(with_tie=False).exists()
+
+
+def test_scalar_scores_are_scored_with_tie_calibration(project, curator, bench):
+    rows = "id,score1,score2\n" + "\n".join(
+        f"{name},{s1},{s2}" for name, (s1, s2) in
+        {"p1": (2.0, 1.0), "p2": (0.5, 1.5), "p3": (1.0, 1.02), "p4": (0.1, 0.9), "q1": (0, 3), "q2": (3, 0)}.items()
+    )  # fmt: skip
+    upload = SimpleUploadedFile("rm-7b_scores.csv", rows.encode())
+    client = client_for(curator)
+    client.post(reverse("judges:import_results", args=[project.slug]), {"kind": "scores", "file": upload})
+    judge = Judge.objects.get(project=project, name="rm-7b")
+    assert judge.kind == JudgeKind.SCALAR and ScalarScore.objects.filter(judge=judge).count() == 6
+
+    board = client.get(reverse("judges:leaderboard", args=[project.slug])).context["board"]
+    with_tie = {r.name: r for r in board.with_tie}["rm-7b"].table
+    # T2T: p3's gap 0.02 is the smallest; calling it a tie gets p1, p2, p3 right, p4 (0.1 < 0.9) wrong.
+    assert (with_tie.cells["T2T"].correct, with_tie.cells["T2T"].n) == (3, 4)
+    without = {r.name: r for r in board.without_tie}["rm-7b"].table
+    assert (without.cells["T2T"].correct, without.cells["T2T"].n) == (2, 3)
+
+
+def test_hard_pairs_are_where_strong_human_agreement_meets_wrong_judges(project, curator, bench):
+    for name in ("judge-a", "judge-b"):
+        judge = Judge.objects.create(project=project, name=name, kind=JudgeKind.IMPORTED)
+        _answers(judge, bench, {"p1": R2, "p2": R2, "q1": R2}, with_tie=True)
+    client = client_for(curator)
+    page = client.get(reverse("judges:hard_pairs", args=[project.slug]))
+    assert [h.pair.external_id for h in page.context["found"]] == ["p1"]
+    assert '<tr data-pair="p1">' in page.content.decode()
+    exported = client.get(reverse("judges:hard_pairs", args=[project.slug]) + "?format=csv").content.decode()
+    assert "p1,T2T,response1,2,2" in exported
+
+
+def test_the_leaderboard_can_score_against_a_frozen_release(project, curator, bench):
+    release_publish(project=project, user=curator, bootstrap=10)
+    judge = Judge.objects.create(project=project, name="judge-x", kind=JudgeKind.IMPORTED)
+    _answers(judge, bench, {"p1": R1}, with_tie=True)
+    extra = MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username="late")).user
+    for voter in (extra,):
+        votes(bench["p1"], [voter], [R2])  # after the release: the live gate changes, v1 does not
+    client = client_for(curator)
+    board = client.get(reverse("judges:leaderboard", args=[project.slug]), {"release": 1}).context["board"]
+    assert board.source == "release v1" and board.pairs == 6
+    assert client.get(reverse("judges:leaderboard", args=[project.slug]), {"release": "x"}).status_code == 400
+    assert client.get(reverse("judges:leaderboard", args=[project.slug]), {"release": 9}).status_code == 404
+
+
+def test_a_judge_page_shows_the_confusion_matrix_kappa_and_position_consistency(project, curator, bench):
+    judge = Judge.objects.create(project=project, name="first", kind=JudgeKind.FIRST)
+    for pair in bench.values():
+        for order, label in ((ShownOrder.RESPONSE1_LEFT, R1), (ShownOrder.RESPONSE2_LEFT, R2)):
+            ModelVote.objects.create(judge=judge, pair=pair, with_tie=True, order=order, verdict="A", label=label,
+                                     status=VoteStatus.OK)  # fmt: skip
+    report = client_for(curator).get(reverse("judges:judge_detail", args=[project.slug, judge.pk])).context["report"]
+    assert report.confusion[:, 0].tolist() == [3, 2, 1] and report.confusion.sum() == 6  # always "response1"
+    assert report.consistency == (0.0, 6)  # always the first response: every verdict flips with the seats
+
+
+def test_judges_and_their_votes_stay_away_from_annotators_and_other_projects(project, annotator, outsider, bench):
+    judge = Judge.objects.create(project=project, name="secret-judge-name", kind=JudgeKind.IMPORTED)
+    _answers(judge, bench, {"p1": R2}, with_tie=True)
+    urls = [
+        reverse("judges:judge_list", args=[project.slug]),
+        reverse("judges:judge_detail", args=[project.slug, judge.pk]),
+        reverse("judges:leaderboard", args=[project.slug]),
+        "/projects/bench/leaderboard.csv",
+        reverse("judges:hard_pairs", args=[project.slug]),
+    ]
+    for user, status in ((annotator, 403), (outsider, 404)):
+        client = client_for(user)
+        for url in urls:
+            assert client.get(url).status_code == status, (user, url)
+        assert (
+            client.post(reverse("judges:run_start", args=[project.slug, judge.pk]), {"tasks": ["T2T"]}).status_code
+            == status
+        )
+        assert client.post(reverse("judges:import_results", args=[project.slug]), {}).status_code == status
+    workspace = client_for(annotator).get(reverse("annotations:annotate", args=[project.slug])).content.decode()
+    assert "secret-judge-name" not in workspace and "model-a" not in workspace
