@@ -50,14 +50,15 @@ class ChatJudgeClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def ask(self, messages: list[dict[str, Any]], *, temperature: float = 0.0, max_tokens: int = 1024) -> Reply:
+    def ask(self, messages: list[dict[str, Any]], *, temperature: float | None = None, max_tokens: int = 1024) -> Reply:
+        """`temperature` None: the endpoint's default, as the paper leaves it (a parse retry can then differ)."""
         started = time.monotonic()
         try:
             completion: object = self._client.chat.completions.create(
                 model=self.model,
                 # Plain dicts in the documented wire shape; the SDK's TypedDicts are only hints.
                 messages=cast("list[ChatCompletionMessageParam]", messages),
-                temperature=temperature,
+                temperature=openai.omit if temperature is None else temperature,
                 max_tokens=max_tokens,
             )
         except openai.APIError as err:

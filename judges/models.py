@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -21,6 +22,23 @@ class JudgeKind(models.TextChoices):
 
 
 RUNNABLE = (JudgeKind.ENDPOINT, JudgeKind.RANDOM, JudgeKind.FIRST, JudgeKind.LONGER, JudgeKind.EMBEDDING)
+KEY_ENV_PREFIX = "OMNI_JUDGE_"
+
+
+def api_key_env_allowed(name: str) -> bool:
+    """A judge may read only variables meant for judges: the worker's other secrets (the database URL,
+    the secret key, storage credentials) must never travel to an endpoint a curator typed in."""
+    return name.startswith(KEY_ENV_PREFIX) or name in settings.JUDGE_API_KEY_ENVS
+
+
+def allowed_key_envs_text() -> str:
+    names = ", ".join(settings.JUDGE_API_KEY_ENVS)
+    return f"names starting with {KEY_ENV_PREFIX}" + (f", or {names}" if names else "")
+
+
+def validate_key_env(name: str) -> None:
+    if name and not api_key_env_allowed(name):
+        raise ValidationError(f"{name} is not an allowed key variable: use {allowed_key_envs_text()}.")
 
 
 class Judge(models.Model):
@@ -32,8 +50,11 @@ class Judge(models.Model):
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        validators=[RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "An environment variable name, e.g. OPENAI_API_KEY.")],
-        help_text="Environment variable of the worker that holds the API key; the key itself is never stored.",
+        validators=[
+            RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "An environment variable name, e.g. OMNI_JUDGE_OPENAI_KEY."),
+            validate_key_env,
+        ],
+        help_text="Environment variable of the worker that holds the API key (OMNI_JUDGE_…); never the key itself.",
     )
     concurrency = models.PositiveSmallIntegerField(default=4, help_text="Requests in flight at once.")
     timeout_s = models.FloatField(default=120, help_text="Seconds before a request is abandoned.")
@@ -92,7 +113,15 @@ class JudgeRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="judgerun_status_valid")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="judgerun_status_valid"),
+            # One active run per judge: two would ask the same questions twice.
+            models.UniqueConstraint(
+                fields=["judge"],
+                condition=Q(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]),
+                name="judgerun_one_active",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.judge} run {self.pk} ({self.status})"
@@ -104,8 +133,9 @@ class JudgeRun(models.Model):
 
 class VoteStatus(models.TextChoices):
     OK = "ok", "Answered"
-    UNPARSEABLE = "unparseable", "No verdict found in the answer"
-    FAILED = "failed", "The call failed"
+    UNPARSEABLE = "unparseable", "No verdict found in the answer"  # counts as wrong, as in the paper
+    FAILED = "failed", "The call failed"  # counts as wrong; asked again when the run resumes
+    SKIPPED = "skipped", "Media could not be sent"  # not the judge's fault: left out of its scores
 
 
 class ModelVote(models.Model):

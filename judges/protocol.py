@@ -272,7 +272,8 @@ def parse_verdict(text: str, *, with_tie: bool) -> Verdict | None:
     """The verdict in a judge's answer, or None when there is none or it is contradictory.
 
     Several marks are fine if they agree; marks for two different answers make the answer
-    unparseable, and so does a tie mark when the question allowed no tie.
+    unparseable. A tie mark answering the no-tie question is still a tie, as the paper records it:
+    it then counts as wrong (DOMAIN.md, accuracy w/o Tie), rather than being asked again.
     """
     found = {next(group for group in match.groups() if group) for match in _VERDICT_RE.finditer(text)}
     if len(found) != 1:
@@ -282,4 +283,4 @@ def parse_verdict(text: str, *, with_tie: bool) -> Verdict | None:
         return "A"
     if verdict == "B":
         return "B"
-    return "C" if with_tie else None
+    return "C"

@@ -10,10 +10,11 @@ from django.db.models import QuerySet
 from annotations.models import TASK_SPECS, Pair, Project, ShownOrder
 from releases.gate import LABELS, PairState, Source
 from releases.models import Release, ReleasePair
-from releases.selectors import gate_outcome
+from releases.selectors import ProjectVotes, gate_outcome, project_votes
+from releases.stats.annotators import leave_one_out_majority
 
 from . import metrics
-from .models import Judge, JudgeKind, ModelVote, ScalarScore
+from .models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
 _CODE = {label: i for i, label in enumerate(LABELS)}
@@ -39,8 +40,8 @@ class Truth:
         return asked, predicted
 
 
-def project_truth(project: Project) -> Truth:
-    votes, outcome = gate_outcome(project)
+def project_truth(project: Project, votes: ProjectVotes | None = None) -> Truth:
+    votes, outcome = gate_outcome(project, votes)
     rows = np.flatnonzero(outcome.state == PairState.ACCEPTED)
     counted = outcome.counted[rows].sum(axis=1)
     strong = (outcome.source[rows] == Source.GOLD) | (
@@ -75,7 +76,13 @@ def release_truth(release: Release) -> Truth:
 
 
 def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_LEFT) -> dict[int, int]:
-    rows = ModelVote.objects.filter(judge=judge, with_tie=with_tie, order=order).values_list("pair_id", "label")
+    """The judge's answers by pair; -1 for a failed or unparseable answer (wrong, as in the paper). Pairs
+    skipped because their media could not be sent are left out: they were never really asked."""
+    rows = (
+        ModelVote.objects.filter(judge=judge, with_tie=with_tie, order=order)
+        .exclude(status=VoteStatus.SKIPPED)
+        .values_list("pair_id", "label")
+    )
     return {pair_id: _CODE[label] if label else -1 for pair_id, label in rows}
 
 
@@ -116,28 +123,26 @@ def _scalar_row(truth: Truth, judge: Judge, *, with_tie: bool) -> metrics.Table:
     return metrics.Table(cells=cells, overall=metrics.overall(list(cells.values())))
 
 
-def human_row(project: Project, truth: Truth, *, with_tie: bool) -> metrics.Table:
-    """Annotators' votes scored against the consensus they are part of, as in the paper's human baseline."""
-    from releases.selectors import project_votes
-
-    votes = project_votes(project)
-    at = np.searchsorted(truth.pair_ids, votes.pair_ids[votes.table.pair])
-    at = np.clip(at, 0, max(len(truth.pair_ids) - 1, 0))
-    on_truth = (truth.pair_ids[at] == votes.pair_ids[votes.table.pair]) if len(truth.pair_ids) else np.zeros(0, bool)
-    index = at[on_truth]
-    return metrics.leaderboard_row(
-        truth.tasks[index], truth.labels[index], votes.table.label[on_truth], with_tie=with_tie, task_order=TASKS
-    )
+def human_row(truth: Truth, votes: ProjectVotes, *, with_tie: bool) -> metrics.Table:
+    """Each annotator vote scored against the majority of the OTHER votes on its pair (leave one out),
+    on the truth's pairs: a vote may not agree with a consensus it is part of."""
+    table = votes.table
+    others = leave_one_out_majority(table)
+    vote_pair_ids = votes.pair_ids[table.pair]
+    keep = np.isin(vote_pair_ids, truth.pair_ids) & (others >= 0)
+    task_of = dict(zip(truth.pair_ids.tolist(), truth.tasks.tolist(), strict=True))
+    tasks = np.array([task_of[int(p)] for p in vote_pair_ids[keep]], dtype=object)
+    return metrics.leaderboard_row(tasks, others[keep], table.label[keep], with_tie=with_tie, task_order=TASKS)
 
 
 def leaderboard(project: Project, release: Release | None = None) -> Board:
-    truth = release_truth(release) if release else project_truth(project)
+    votes = project_votes(project)
+    truth = release_truth(release) if release else project_truth(project, votes)
     judges = list(Judge.objects.filter(project=project))
     boards: dict[bool, list[BoardRow]] = {True: [], False: []}
     for with_tie in (True, False):
-        boards[with_tie].append(
-            BoardRow("Human annotators", "human", None, human_row(project, truth, with_tie=with_tie))
-        )
+        human = human_row(truth, votes, with_tie=with_tie)
+        boards[with_tie].append(BoardRow("Human annotators", "human", None, human))
         rows = []
         for judge in judges:
             if judge.kind == JudgeKind.SCALAR:
@@ -150,7 +155,7 @@ def leaderboard(project: Project, release: Release | None = None) -> Board:
                     truth.tasks[asked], truth.labels[asked], predicted[asked], with_tie=with_tie, task_order=TASKS
                 )
             rows.append(BoardRow(judge.name, judge.kind, judge.pk, table))
-        rows.sort(key=lambda r: -1.0 if r.table.overall is None else -r.table.overall)
+        rows.sort(key=lambda r: (r.table.overall is None, -(r.table.overall or 0.0), r.name))  # no score: last
         boards[with_tie].extend(rows)
     present = [t for t in TASKS if (truth.tasks == t).any()]
     return Board(truth.source, len(truth.pair_ids), present, boards[True], boards[False])
@@ -181,6 +186,12 @@ def model_report(project: Project, judge: Judge, release: Release | None = None)
         id__in=truth.pair_ids[asked].tolist(), response1_text__isnull=False, response2_text__isnull=False
     ).values_list("id", "response1_text", "response2_text")
     texts = {pair_id: (a or "", b or "") for pair_id, a, b in text_pairs}
+    # The length table's accuracy is the w/o Tie one: score the no-tie question's answers when there are any.
+    if with_tie and ModelVote.objects.filter(judge=judge, with_tie=False).exists():
+        _, no_tie = truth.align(_answers(judge, with_tie=False))
+        pred_for_length = no_tie[asked]
+    else:
+        pred_for_length = pred
     text_mask = np.array([int(p) in texts for p in truth.pair_ids[asked]], dtype=bool)
     len1 = np.array([len(texts[int(p)][0]) for p in truth.pair_ids[asked][text_mask]], dtype=np.int64)
     len2 = np.array([len(texts[int(p)][1]) for p in truth.pair_ids[asked][text_mask]], dtype=np.int64)
@@ -189,7 +200,7 @@ def model_report(project: Project, judge: Judge, release: Release | None = None)
         confusion=metrics.confusion(human, pred) if len(human) else None,
         kappa=metrics.kappa(human, pred) if len(human) else None,
         consistency=metrics.position_consistency(predicted[both], swapped[both]),
-        length=metrics.length_bias(human[text_mask], pred[text_mask], len1, len2) if text_mask.any() else [],
+        length=metrics.length_bias(human[text_mask], pred_for_length[text_mask], len1, len2) if text_mask.any() else [],
         with_tie=with_tie,
         answered=int((pred >= 0).sum()),
         failed=int((pred < 0).sum()),

@@ -16,4 +16,5 @@ urlpatterns = [
     path("projects/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
     path("projects/<slug:slug>/leaderboard.<str:fmt>", views.leaderboard, name="leaderboard_export"),
     path("projects/<slug:slug>/leaderboard/hard-pairs/", views.hard_pairs, name="hard_pairs"),
+    path("projects/<slug:slug>/leaderboard/hard-pairs/gold/", views.hard_pairs_to_gold, name="hard_pairs_to_gold"),
 ]

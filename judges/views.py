@@ -12,12 +12,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator
 from annotations.models import Project
 from annotations.views import AuthedHtmxRequest
 from releases.models import Release
+from releases.services.quality import pair_gold_set
 
 from . import selectors
 from .forms import JudgeForm, ResultFileForm, RunForm
@@ -61,7 +63,16 @@ def _judge(request: AuthedHtmxRequest, slug: str, judge_id: int) -> tuple[Projec
 def judge_detail(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpResponse:
     project, judge = _judge(request, slug, judge_id)
     runs = list(judge.runs.all()[:20])
-    context = {"project": project, "judge": judge, "runs": runs, "form": RunForm(initial={"tasks": []})}
+    now = timezone.now()
+    for run in runs:  # a running run whose lease ran out lost its worker: offer Resume
+        run.stalled = run.status == "running" and run.lease_until is not None and run.lease_until < now  # type: ignore[attr-defined]
+    context = {
+        "project": project,
+        "judge": judge,
+        "runs": runs,
+        "active": any(not run.finished and not run.stalled for run in runs),  # type: ignore[attr-defined]
+        "form": RunForm(initial={"tasks": []}),
+    }
     if request.htmx:
         return render(request, "judges/judge_detail.html#runs", context)
     context["report"] = selectors.model_report(project, judge)
@@ -141,7 +152,7 @@ def _release(project: Project, request: AuthedHtmxRequest) -> Release | None:
     version = request.GET.get("release", "")
     if not version:
         return None
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit()) or len(version) > 9:
         raise ValidationError(f"release: {version[:20]!r} is not a version number.")
     return get_object_or_404(Release, project=project, version=int(version))
 
@@ -222,3 +233,19 @@ def hard_pairs(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="{project.slug}-hard-pairs.csv"'
         return response
     return render(request, "judges/hard_pairs.html", {"project": project, "found": found, "total": total})
+
+
+@login_required
+@require_POST
+def hard_pairs_to_gold(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    """Make the listed hard pairs gold with the humans' answer: every annotator then judges them,
+    unannounced, which both gathers more votes on them and measures annotators where judges fail."""
+    project = get_project_for_curator(request.user, slug)
+    found, _ = selectors.hard_pairs(project)
+    made = 0
+    for hard in found:
+        if hard.pair.gold_label is None:
+            pair_gold_set(pair=hard.pair, label=hard.human)
+            made += 1
+    messages.success(request, f"{made} hard pair{'s' if made != 1 else ''} made gold: every annotator now gets them.")
+    return redirect("judges:hard_pairs", slug=slug)

@@ -216,6 +216,8 @@ MEDIA_LEASE_SECONDS = env_int("MEDIA_LEASE_SECONDS", 60, minimum=2)
 RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 60, minimum=2)
 # A judge run renews its lease after each batch of questions; a batch may wait on slow endpoints.
 JUDGE_LEASE_SECONDS = env_int("JUDGE_LEASE_SECONDS", 600, minimum=2)
+# Besides OMNI_JUDGE_*, the environment variables a judge may read its API key from (comma-separated).
+JUDGE_API_KEY_ENVS = [name.strip() for name in os.environ.get("JUDGE_API_KEY_ENVS", "").split(",") if name.strip()]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env_str("OMNI_UPLOAD_TEMP_DIR") or None
 

@@ -37,6 +37,8 @@ def _pair_ids(project: Project, external_ids: list[str], label: str) -> tuple[di
 
 
 def _judge(project: Project, name: str, kind: str, user: User | None) -> Judge:
+    if not name or len(name) > 120:
+        raise ValidationError(f"The model name {name[:40]!r} must be 1 to 120 characters; give one in the form.")
     judge, created = Judge.objects.get_or_create(
         project=project, name=name, defaults={"kind": kind, "created_by": user}
     )

@@ -14,13 +14,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -28,7 +28,17 @@ from annotations.models import Pair, ShownOrder, Task
 
 from .. import baselines
 from ..client import ChatJudgeClient, JudgeOutcome, judge_pair
-from ..models import RUNNABLE, Judge, JudgeKind, JudgeRun, ModelVote, RunStatus, VoteStatus
+from ..models import (
+    RUNNABLE,
+    Judge,
+    JudgeKind,
+    JudgeRun,
+    ModelVote,
+    RunStatus,
+    VoteStatus,
+    allowed_key_envs_text,
+    api_key_env_allowed,
+)
 from ..presenting import NotPresentable, pair_view, presentable_pairs
 
 log = logging.getLogger(__name__)
@@ -59,13 +69,17 @@ def judge_run_start(
         raise ValidationError({"tasks": "Choose at least one task."})
     if judge.kind not in RUNNABLE:
         raise ValidationError(f"{judge.name} holds imported results; it cannot be run.")
+    busy = ValidationError(f"{judge.name} already has a run in progress; cancel it or wait for it.")
     if JudgeRun.objects.filter(judge=judge, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists():
-        raise ValidationError(f"{judge.name} already has a run in progress; cancel it or wait for it.")
-    with transaction.atomic():
-        run = JudgeRun.objects.create(
-            judge=judge, tasks=chosen, with_tie=with_tie, both_orders=both_orders, created_by=user
-        )
-        transaction.on_commit(lambda: _send(run.pk))
+        raise busy
+    try:
+        with transaction.atomic():
+            run = JudgeRun.objects.create(
+                judge=judge, tasks=chosen, with_tie=with_tie, both_orders=both_orders, created_by=user
+            )
+            transaction.on_commit(lambda: _send(run.pk))
+    except IntegrityError:  # two starts at once: the database lets one through (judgerun_one_active)
+        raise busy from None
     return run
 
 
@@ -74,14 +88,18 @@ def _send(run_id: int) -> None:
 
     try:
         judge_run_task.delay(run_id)
-    except Exception:  # broker down: the run stays queued; "resume" sends it again
+    except Exception:  # broker down: the run stays queued, says so, and "Resume" sends it again
         log.exception("judge run %s: could not send its job", run_id)
+        JudgeRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            error="The job could not be queued (the broker did not answer); resume to send it again."
+        )
 
 
 def judge_run_cancel(*, run: JudgeRun) -> bool:
-    """Ask a run to stop after its current batch; a queued run stops at once."""
-    stopped = JudgeRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    """Ask a run to stop after its current batch; a queued run, or one whose worker died, stops at once."""
+    dead = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=timezone.now())
+    stopped = JudgeRun.objects.filter(dead, pk=run.pk).update(
+        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now(), lease_until=None
     )
     asked = JudgeRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True)
     return bool(stopped or asked)
@@ -131,21 +149,43 @@ def selection(run: JudgeRun) -> list[tuple[int, str]]:
     return [(pair_id, order) for pair_id in ids.values_list("id", flat=True) for order in orders]
 
 
+def _answered(run: JudgeRun) -> set[tuple[int, str]]:
+    """Questions with a final answer: a verdict, or answers that never parsed (the paper counts those wrong).
+    Failed calls and skipped pairs are asked again when the run resumes."""
+    final = [VoteStatus.OK, VoteStatus.UNPARSEABLE]
+    votes = ModelVote.objects.filter(judge=run.judge, with_tie=run.with_tie, status__in=final)
+    return set(votes.values_list("pair_id", "order"))
+
+
+def _count(run: JudgeRun, questions: list[tuple[int, str]]) -> tuple[int, int]:
+    """(answered, not OK) among this run's questions."""
+    wanted = set(questions)
+    rows = ModelVote.objects.filter(judge=run.judge, with_tie=run.with_tie).values_list("pair_id", "order", "status")
+    mine = [status for pair_id, order, status in rows if (pair_id, order) in wanted]
+    return len(mine), sum(status != VoteStatus.OK for status in mine)
+
+
 def judge_run_execute(run_id: int) -> str | None:
     """Run (or resume) a judge run; returns its final status, or None if another worker owns it."""
     attempt = _take(run_id)
     if attempt is None:
         return None
+    try:
+        return _execute(run_id, attempt)
+    except Exception as exc:  # storage, database, a model that will not load: visible on the run, resumable
+        log.exception("judge run %s failed", run_id)
+        _finish(run_id, attempt, RunStatus.FAILED, f"The run stopped: {type(exc).__name__}: {exc}. Resume to go on.")
+        return RunStatus.FAILED
+
+
+def _execute(run_id: int, attempt: int) -> str | None:
     run = JudgeRun.objects.select_related("judge").get(pk=run_id)
     judge = run.judge
     questions = selection(run)
-    answered = set(ModelVote.objects.filter(judge=judge, with_tie=run.with_tie).values_list("pair_id", "order"))
+    answered = _answered(run)
     pending = [q for q in questions if q not in answered]
-    JudgeRun.objects.filter(_mine(run_id, attempt)).update(
-        total=len(questions),
-        done=len(questions) - len(pending),
-        failed=ModelVote.objects.filter(judge=judge, with_tie=run.with_tie).exclude(status=VoteStatus.OK).count(),
-    )
+    done, failed = _count(run, questions)
+    JudgeRun.objects.filter(_mine(run_id, attempt)).update(total=len(questions), done=done, failed=failed)
     try:
         ask = _asker(judge, run.with_tie)
     except ValidationError as exc:
@@ -157,16 +197,28 @@ def judge_run_execute(run_id: int) -> str | None:
             _finish(run_id, attempt, RunStatus.CANCELLED, "")
             return RunStatus.CANCELLED
         batch = pending[start : start + batch_size]
-        votes = _ask_batch(judge, run, batch, ask)
-        ModelVote.objects.bulk_create(votes, ignore_conflicts=True)  # a duplicate delivery's answers stand
-        failed = sum(v.status != VoteStatus.OK for v in votes)
-        kept = JudgeRun.objects.filter(_mine(run_id, attempt)).update(
-            done=F("done") + len(votes), failed=F("failed") + failed, lease_until=timezone.now() + _lease()
-        )
-        if not kept:  # our lease ran out and another worker took the run over
-            return None
+        votes = _ask_batch(judge, run, batch, ask, renew=lambda: _renew(run_id, attempt))
+        with transaction.atomic():
+            # A failed or skipped answer from before is replaced by this one.
+            stale = Q()
+            for vote in votes:
+                stale |= Q(pair_id=vote.pair_id, order=vote.order)
+            ModelVote.objects.filter(stale, judge=judge, with_tie=run.with_tie).exclude(
+                status__in=[VoteStatus.OK, VoteStatus.UNPARSEABLE]
+            ).delete()
+            ModelVote.objects.bulk_create(votes, ignore_conflicts=True)  # a duplicate delivery's answers stand
+        done, failed = _count(run, questions)
+        if not JudgeRun.objects.filter(_mine(run_id, attempt)).update(
+            done=done, failed=failed, lease_until=timezone.now() + _lease()
+        ):
+            return None  # our lease ran out and another worker took the run over
     _finish(run_id, attempt, RunStatus.DONE, "")
     return RunStatus.DONE
+
+
+def _renew(run_id: int, attempt: int) -> bool:
+    """Extend the lease while a batch waits on the judge; False once another worker owns the run."""
+    return bool(JudgeRun.objects.filter(_mine(run_id, attempt)).update(lease_until=timezone.now() + _lease()))
 
 
 def _finish(run_id: int, attempt: int, status: str, error: str) -> None:
@@ -189,6 +241,8 @@ def _asker(judge: Judge, with_tie: bool) -> Asker:
         return offline
     api_key = None
     if judge.api_key_env:
+        if not api_key_env_allowed(judge.api_key_env):
+            raise ValidationError(f"{judge.api_key_env} is not an allowed key variable ({allowed_key_envs_text()}).")
         api_key = os.environ.get(judge.api_key_env)
         if not api_key:
             raise ValidationError(f"The worker has no {judge.api_key_env} environment variable; set it and resume.")
@@ -202,8 +256,8 @@ def _asker(judge: Judge, with_tie: bool) -> Asker:
     def endpoint(pair: Pair, order: str) -> JudgeOutcome:
         try:
             view = pair_view(pair, order)
-        except NotPresentable as exc:
-            return JudgeOutcome(None, "", VoteStatus.FAILED, 0, 0, None, None, str(exc))  # type: ignore[arg-type]
+        except NotPresentable as exc:  # not the judge's fault: skipped, asked again on resume
+            return JudgeOutcome(None, "", VoteStatus.SKIPPED, 0, 0, None, None, str(exc))  # type: ignore[arg-type]
         if gap:  # the rate limit: starts at least `gap` seconds apart, across the run's threads
             with lock:
                 wait = next_start[0] - time.monotonic()
@@ -212,17 +266,35 @@ def _asker(judge: Judge, with_tie: bool) -> Asker:
                 time.sleep(wait)
         try:
             return judge_pair(client, view, with_tie=with_tie)
-        except ValueError as exc:  # protocol.MediaError: a clip or image the judge could not be sent
-            return JudgeOutcome(None, "", VoteStatus.FAILED, 0, 0, None, None, str(exc))  # type: ignore[arg-type]
+        except ValueError as exc:  # protocol.MediaError: a clip or image that could not be sent; not the judge's fault
+            return JudgeOutcome(None, "", VoteStatus.SKIPPED, 0, 0, None, None, str(exc))  # type: ignore[arg-type]
 
     return endpoint
 
 
-def _ask_batch(judge: Judge, run: JudgeRun, batch: list[tuple[int, str]], ask: Asker) -> list[ModelVote]:
+_TOKEN_MAX = 2**31 - 1
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "")  # PostgreSQL text cannot hold NUL; a garbage answer may
+
+
+def _tokens(value: int | None) -> int | None:
+    return value if value is not None and 0 <= value <= _TOKEN_MAX else None
+
+
+def _ask_batch(
+    judge: Judge, run: JudgeRun, batch: list[tuple[int, str]], ask: Asker, *, renew: Callable[[], bool]
+) -> list[ModelVote]:
     pairs = {p.pk: p for p in presentable_pairs(sorted({pair_id for pair_id, _ in batch}))}
     items = [(pairs[pair_id], order) for pair_id, order in batch if pair_id in pairs]
+    every = max(min(settings.JUDGE_LEASE_SECONDS / 3, 30.0), 0.5)
     with ThreadPoolExecutor(max_workers=judge.concurrency if judge.kind == JudgeKind.ENDPOINT else 1) as pool:
-        outcomes = list(pool.map(lambda item: ask(*item), items))
+        futures = [pool.submit(ask, *item) for item in items]
+        # The calls run in the pool; this thread keeps the run's lease alive until they are all back.
+        while wait(futures, timeout=every).not_done:
+            renew()
+        outcomes = [future.result() for future in futures]
     votes = []
     for (pair, order), outcome in zip(items, outcomes, strict=True):
         votes.append(
@@ -235,11 +307,11 @@ def _ask_batch(judge: Judge, run: JudgeRun, batch: list[tuple[int, str]], ask: A
                 verdict=outcome.verdict or "",
                 label=canonical(order, outcome.verdict),
                 status=outcome.status,
-                raw_response=outcome.raw,
-                error=outcome.error,
-                latency_ms=outcome.latency_ms,
-                prompt_tokens=outcome.prompt_tokens,
-                completion_tokens=outcome.completion_tokens,
+                raw_response=_clean(outcome.raw),
+                error=_clean(outcome.error)[:2000],
+                latency_ms=_tokens(outcome.latency_ms),
+                prompt_tokens=_tokens(outcome.prompt_tokens),
+                completion_tokens=_tokens(outcome.completion_tokens),
                 attempts=max(outcome.attempts, 1),
             )
         )

@@ -120,20 +120,11 @@ def test_hard_pairs_are_where_strong_human_agreement_meets_wrong_judges(project,
     assert '<tr data-pair="p1">' in page.content.decode()
     exported = client.get(reverse("judges:hard_pairs", args=[project.slug]) + "?format=csv").content.decode()
     assert "p1,T2T,response1,2,2" in exported
-
-
-def test_the_leaderboard_can_score_against_a_frozen_release(project, curator, bench):
-    release_publish(project=project, user=curator, bootstrap=10)
-    judge = Judge.objects.create(project=project, name="judge-x", kind=JudgeKind.IMPORTED)
-    _answers(judge, bench, {"p1": R1}, with_tie=True)
-    extra = MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username="late")).user
-    for voter in (extra,):
-        votes(bench["p1"], [voter], [R2])  # after the release: the live gate changes, v1 does not
-    client = client_for(curator)
-    board = client.get(reverse("judges:leaderboard", args=[project.slug]), {"release": 1}).context["board"]
-    assert board.source == "release v1" and board.pairs == 6
-    assert client.get(reverse("judges:leaderboard", args=[project.slug]), {"release": "x"}).status_code == 400
-    assert client.get(reverse("judges:leaderboard", args=[project.slug]), {"release": 9}).status_code == 404
+    # Prioritise them: every annotator now gets p1, as a gold pair with the humans' answer.
+    response = client.post(reverse("judges:hard_pairs_to_gold", args=[project.slug]), follow=True)
+    assert "1 hard pair made gold" in response.content.decode()
+    bench["p1"].refresh_from_db()
+    assert bench["p1"].gold_label == R1
 
 
 def test_a_judge_page_shows_the_confusion_matrix_kappa_and_position_consistency(project, curator, bench):
@@ -168,3 +159,35 @@ def test_judges_and_their_votes_stay_away_from_annotators_and_other_projects(pro
         assert client.post(reverse("judges:import_results", args=[project.slug]), {}).status_code == status
     workspace = client_for(annotator).get(reverse("annotations:annotate", args=[project.slug])).content.decode()
     assert "secret-judge-name" not in workspace and "model-a" not in workspace
+
+
+def test_the_human_row_scores_each_vote_against_the_others(project, curator):
+    voters = [
+        MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username=f"h{i}")).user
+        for i in range(3)
+    ]
+    votes(PairFactory(project=project, external_id="unanimous"), voters, [R1, R1, R1])
+    votes(PairFactory(project=project, external_id="two-one"), voters, [R1, R1, R2])
+    board = client_for(curator).get(reverse("judges:leaderboard", args=[project.slug])).context["board"]
+    cell = board.with_tie[0].table.cells["T2T"]
+    # unanimous: 3 of 3 agree with the other two. two-one: each R1 vote's others split 1-1 (no majority,
+    # not scored); the R2 vote's others say R1: wrong. 3 of 4.
+    assert (cell.correct, cell.n) == (3, 4)
+
+
+def test_the_release_leaderboard_scores_against_the_frozen_labels(project, curator, bench):
+    from releases.models import Adjudication
+
+    release_publish(project=project, user=curator, bootstrap=10)
+    Adjudication.objects.create(pair=bench["p1"], decision=R2, decided_by=curator)  # live label flips after v1
+    judge = Judge.objects.create(project=project, name="judge-x", kind=JudgeKind.IMPORTED)
+    _answers(judge, bench, {"p1": R1}, with_tie=True)
+    client = client_for(curator)
+    url = reverse("judges:leaderboard", args=[project.slug])
+
+    def score(**params):
+        board = client.get(url, params).context["board"]
+        return {r.name: r for r in board.with_tie}["judge-x"].table.cells["T2T"].correct
+
+    assert score(release=1) == 1 and score() == 0
+    assert client.get(url, {"release": "²"}).status_code == 400

@@ -33,7 +33,7 @@ CRITERION = 'Prefer the response that follows the user\'s "no spoilers" rule; ig
         ("A is more faithful.\n[[A]]", False, "A"),
         ("[[B]]", False, "B"),
         ("[[C]]", True, "C"),
-        ("[[C]]", False, None),
+        ("[[C]]", False, "C"),  # a tie to the no-tie question: kept, and scored wrong
         ("Final answer: \\boxed{A}", False, "A"),
         ("\\boxed{ B }", False, "B"),
         ("\\boxed{\\text{C}}", True, "C"),

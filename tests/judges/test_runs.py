@@ -200,9 +200,9 @@ def test_an_endpoint_judge_sends_the_criterion_images_and_frames(
     t2v = PairFactory(project=project, task=Task.T2V, criterion="Prefer the green clip.", response1_text=None,
                       response2_text=None, response1_media=_video(tmp_path, "green"),
                       response2_media=_video(tmp_path, "black"))  # fmt: skip
-    monkeypatch.setenv("OMNI_TEST_JUDGE_KEY", "sk-test-123")
+    monkeypatch.setenv("OMNI_JUDGE_TEST_KEY", "sk-test-123")
     judge = Judge.objects.create(project=project, name="served", kind=JudgeKind.ENDPOINT, base_url=url,
-                                 model="judge-7b", api_key_env="OMNI_TEST_JUDGE_KEY", timeout_s=10)  # fmt: skip
+                                 model="judge-7b", api_key_env="OMNI_JUDGE_TEST_KEY", timeout_s=10)  # fmt: skip
     run = _run(judge, django_capture_on_commit_callbacks, tasks=["T2I", "T2V"], both_orders=True)
 
     assert (run.status, run.done, run.failed) == (RunStatus.DONE, 4, 0)
@@ -242,8 +242,111 @@ def test_a_judge_without_its_api_key_fails_the_run_with_a_message(project, djang
     PairFactory(project=project)
     judge = Judge.objects.create(
         project=project, name="keyless", kind=JudgeKind.ENDPOINT, base_url="http://127.0.0.1:9/v1", model="m",
-        api_key_env="OMNI_MISSING_KEY_XYZ",
+        api_key_env="OMNI_JUDGE_MISSING_KEY_XYZ",
     )  # fmt: skip
     run = _run(judge, django_capture_on_commit_callbacks)
     assert run.status == RunStatus.FAILED
-    assert run.error == "The worker has no OMNI_MISSING_KEY_XYZ environment variable; set it and resume."
+    assert run.error == "The worker has no OMNI_JUDGE_MISSING_KEY_XYZ environment variable; set it and resume."
+
+
+@pytest.fixture
+def broken_server() -> Iterator[tuple[str, list[int]]]:
+    """Answers 500 to every request, telling the client to retry at once."""
+    seen: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(1)
+            body = b'{"error": {"message": "model overloaded"}}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("retry-after-ms", "10")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failing_endpoint_is_retried_then_recorded_and_the_run_finishes(
+    project, broken_server, django_capture_on_commit_callbacks
+):
+    url, seen = broken_server
+    for _ in range(3):
+        PairFactory(project=project)
+    judge = Judge.objects.create(project=project, name="overloaded", kind=JudgeKind.ENDPOINT, base_url=url,
+                                 model="m", retries=2, timeout_s=5)  # fmt: skip
+    run = _run(judge, django_capture_on_commit_callbacks)
+
+    assert (run.status, run.done, run.failed) == (RunStatus.DONE, 3, 3)
+    assert len(seen) == 3 * 3  # each question: the first try and two retries
+    for vote in ModelVote.objects.filter(judge=judge):
+        assert vote.status == VoteStatus.FAILED and vote.label is None
+        assert "500" in vote.error
+
+
+def test_a_judge_may_read_only_judge_keys_from_the_worker(project, django_capture_on_commit_callbacks):
+    from judges.forms import JudgeForm
+
+    form = JudgeForm({"name": "thief", "kind": "endpoint", "base_url": "http://evil.example/v1", "model": "m",
+                      "api_key_env": "DJANGO_SECRET_KEY", "concurrency": 1, "timeout_s": 5, "retries": 0})  # fmt: skip
+    assert not form.is_valid()
+    assert "DJANGO_SECRET_KEY is not an allowed key variable: use names starting with OMNI_JUDGE_" in str(form.errors)
+    # A judge stored some other way still never sends the variable.
+    PairFactory(project=project)
+    judge = Judge.objects.create(project=project, name="thief", kind=JudgeKind.ENDPOINT,
+                                 base_url="http://127.0.0.1:9/v1", model="m", api_key_env="DATABASE_URL")  # fmt: skip
+    run = _run(judge, django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.FAILED and "DATABASE_URL is not an allowed key variable" in run.error
+
+
+def test_an_error_inside_a_batch_fails_the_run_visibly_and_resume_goes_on(
+    project, monkeypatch, django_capture_on_commit_callbacks
+):
+    from judges import baselines
+
+    for _ in range(3):
+        PairFactory(project=project)
+    judge = Judge.objects.create(project=project, name="first", kind=JudgeKind.FIRST)
+    real = baselines.answer
+    monkeypatch.setattr(baselines, "answer", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("storage is down")))
+    run = _run(judge, django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.FAILED
+    assert run.error == "The run stopped: RuntimeError: storage is down. Resume to go on."
+
+    monkeypatch.setattr(baselines, "answer", real)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert judge_run_resume(run=run)
+    run.refresh_from_db()
+    assert (run.status, run.done, run.failed, run.error) == (RunStatus.DONE, 3, 0, "")
+
+
+def test_resume_asks_failed_questions_again_and_counts_each_once(project, django_capture_on_commit_callbacks):
+    pairs = [PairFactory(project=project) for _ in range(4)]
+    judge = Judge.objects.create(project=project, name="first", kind=JudgeKind.FIRST)
+    for pair in pairs[:2]:  # an outage earlier: two failed calls
+        ModelVote.objects.create(judge=judge, pair=pair, with_tie=True, order="12", status=VoteStatus.FAILED,
+                                 error="HTTP 503")  # fmt: skip
+    run = _run(judge, django_capture_on_commit_callbacks)
+    assert (run.status, run.total, run.done, run.failed) == (RunStatus.DONE, 4, 4, 0)
+    assert ModelVote.objects.filter(judge=judge).count() == 4
+    assert not ModelVote.objects.filter(judge=judge, status=VoteStatus.FAILED).exists()
+
+
+def test_a_run_whose_worker_died_can_be_cancelled(project):
+    from django.utils import timezone
+
+    judge = Judge.objects.create(project=project, name="first", kind=JudgeKind.FIRST)
+    run = JudgeRun.objects.create(judge=judge, tasks=["T2T"], with_tie=True, status=RunStatus.RUNNING, attempts=1,
+                                  lease_until=timezone.now() - timezone.timedelta(seconds=5))  # fmt: skip
+    assert judge_run_cancel(run=run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED

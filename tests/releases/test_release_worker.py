@@ -28,7 +28,9 @@ def test_the_worker_builds_the_published_release(project, curator, voters, tmp_p
     env = worker_env(tmp_path)
     client = client_for(curator)
     with celery_worker(env, tmp_path / "worker.log"):
-        response = client.post(reverse("releases:release_publish", args=[project.slug]), {"notes": "by the worker"})
+        response = client.post(
+            reverse("releases:release_publish", args=[project.slug]), {"notes": "by the worker", "version": 1}
+        )
         assert response.status_code == 302
         release = Release.objects.get(project=project)
         deadline = time.monotonic() + 60
