@@ -8,7 +8,9 @@ from .models import RUNNABLE, Judge, JudgeKind
 class JudgeForm(forms.ModelForm):
     kind = forms.ChoiceField(choices=[(k.value, k.label) for k in RUNNABLE])
     base_url = forms.URLField(
-        required=False, assume_scheme="https", help_text="Endpoint judges: the API base, e.g. http://vllm:8000/v1."
+        required=False,
+        assume_scheme="https",
+        help_text="Endpoint judges: the API base, e.g. http://vllm.internal:8000/v1.",
     )
 
     class Meta:

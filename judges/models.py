@@ -45,7 +45,9 @@ class Judge(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judges")
     name = models.CharField(max_length=120, help_text="How the leaderboard names it, e.g. gpt-4o-2024-08-06.")
     kind = models.CharField(max_length=16, choices=JudgeKind.choices)
-    base_url = models.URLField(blank=True, help_text="Endpoint judges: the API base, e.g. http://vllm:8000/v1.")
+    base_url = models.URLField(
+        blank=True, help_text="Endpoint judges: the API base, e.g. http://vllm.internal:8000/v1."
+    )
     model = models.CharField(max_length=200, blank=True, help_text="Endpoint judges: the model name to request.")
     api_key_env = models.CharField(
         max_length=100,

@@ -196,7 +196,11 @@ def release_rebuild_view(request: AuthedHtmxRequest, slug: str, version: int) ->
 @login_required
 @require_GET
 def release_download(request: AuthedHtmxRequest, slug: str, version: int) -> HttpResponseBase:
-    release = _release(request, slug, version)
+    return archive_response(_release(request, slug, version))
+
+
+def archive_response(release: Release) -> HttpResponseBase:
+    """The release's zip (pages and API): streamed from local disk, or a presigned URL on S3."""
     if release.status != ReleaseStatus.READY or not release.archive:
         raise Http404("This release has no archive yet.")
     filename = f"{release.project.slug}-v{release.version}.zip"

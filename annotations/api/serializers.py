@@ -1,0 +1,505 @@
+"""Request validation and response shapes for the annotations API; no decisions are made here.
+
+Two audiences, two sets of shapes. Curators get everything a pair carries (model names, imported
+and gold labels, file names). Annotators get the queue shapes only (`Queue*`, `Shown*`, `Own*`):
+a pair's task, prompt, criterion and its two sides in the order the server chose for them, with
+media as permission-checked URLs. Those shapes have no field that could carry a model name, a
+file name, a label other than the annotator's own choice, or anyone else's vote.
+
+Status and kind fields of media are plain strings on purpose: the same property names carry other
+choice sets elsewhere in the API, and one enum per name keeps the OpenAPI schema unambiguous.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from media_pipeline.models import AssetStatus, MediaAsset, MediaKind, Rendition, RenditionRole
+
+from ..models import (
+    TASK_SPECS,
+    ImportJob,
+    Judgment,
+    Label,
+    Membership,
+    Pair,
+    PairSkip,
+    Role,
+    SkipKind,
+    SkipReason,
+    task_spec,
+)
+from ..services.queue import CHOICES, shown_choice
+
+_MAX_TIME_MS = 24 * 3600 * 1000
+
+
+def _absolute(context: dict[str, Any], name: str, *args: Any) -> str:
+    path = reverse(name, args=args)
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def _task_code(value: str) -> str:
+    """A task code (T2I) or release config name (text_to_image) as its code; '' for no filter."""
+    if not value:
+        return ""
+    spec = task_spec(value)
+    if spec is None:
+        raise serializers.ValidationError(
+            f"Unknown task {value[:50]!r}: expected one of {', '.join(TASK_SPECS)} or a release config name."
+        )
+    return spec.task.value
+
+
+# Projects
+
+
+class ProjectSummarySerializer(serializers.Serializer):
+    """One row of the project list (a `selectors.ProjectRow`)."""
+
+    slug = serializers.SlugField(source="project.slug")
+    name = serializers.CharField(source="project.name")
+    description = serializers.CharField(source="project.description")
+    role = serializers.CharField(help_text="curator or annotator (staff are curators everywhere).")
+    pair_count = serializers.IntegerField()
+
+
+class TaskCountSerializer(serializers.Serializer):
+    task = serializers.CharField()
+    config = serializers.CharField()
+    pairs = serializers.IntegerField()
+    labelled = serializers.IntegerField(help_text="Pairs imported with a reference label.")
+
+
+class LabellingSerializer(serializers.Serializer):
+    judgments = serializers.IntegerField(help_text="Live judgments.")
+    complete_pairs = serializers.IntegerField(help_text="Pairs with the project's votes_per_pair live judgments.")
+    skips = serializers.IntegerField()
+    flag_count = serializers.IntegerField(help_text="Pairs flagged for broken media.")
+
+
+class CuratorProjectSerializer(serializers.Serializer):
+    gold_share = serializers.FloatField()
+    tasks = TaskCountSerializer(many=True)
+    media = serializers.DictField(child=serializers.IntegerField(), help_text="Media files per kind.")
+    labelling = LabellingSerializer()
+
+
+class ProjectDetailSerializer(serializers.Serializer):
+    slug = serializers.SlugField(source="project.slug")
+    name = serializers.CharField(source="project.name")
+    description = serializers.CharField(source="project.description")
+    role = serializers.CharField()
+    pair_count = serializers.IntegerField()
+    votes_per_pair = serializers.IntegerField(source="project.votes_per_pair")
+    reservation_minutes = serializers.IntegerField(source="project.reservation_minutes")
+    must_view_share = serializers.FloatField(source="project.must_view_share", allow_null=True)
+    created_at = serializers.DateTimeField(source="project.created_at")
+    curator = CuratorProjectSerializer(allow_null=True, help_text="Curators only; null for annotators.")
+
+
+# Members
+
+
+class MemberSerializer(serializers.ModelSerializer[Membership]):
+    username = serializers.CharField(source="user.username", read_only=True)
+    joined = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ("username", "role", "joined")
+
+
+class MemberWriteSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate_username(self, value: str) -> User:
+        user = get_user_model().objects.filter(username=value).first()
+        if user is None:
+            raise serializers.ValidationError(f"No user named {value[:150]!r}.")
+        return user
+
+
+# Pairs (curators)
+
+
+class PairFilterSerializer(serializers.Serializer):
+    task = serializers.CharField(required=False, allow_blank=True, default="", help_text="Task code or config.")
+    q = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200, help_text="Text in id, prompt or criterion."
+    )
+
+    def validate_task(self, value: str) -> str:
+        return _task_code(value)
+
+
+_LABEL_HELP = f"{', '.join(Label.values)}; null: none."
+
+
+class PairRowSerializer(serializers.ModelSerializer[Pair]):
+    reference_label = serializers.CharField(allow_null=True, read_only=True, help_text=_LABEL_HELP)
+
+    class Meta:
+        model = Pair
+        fields = ("id", "external_id", "task", "prompt", "criterion", "reference_label", "model1", "model2")
+
+
+class RenditionSerializer(serializers.ModelSerializer[Rendition]):
+    role = serializers.CharField(help_text=", ".join(RenditionRole.values))
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rendition
+        fields = ("role", "index", "content_type", "width", "height", "size_bytes", "url")
+
+    def get_url(self, rendition: Rendition) -> str:
+        if rendition.role == RenditionRole.FRAME:
+            return _absolute(self.context, "media_pipeline:asset_frame", rendition.asset_id, rendition.index)
+        return _absolute(self.context, "media_pipeline:asset_rendition", rendition.asset_id, rendition.role)
+
+
+class CuratorMediaSerializer(serializers.ModelSerializer[MediaAsset]):
+    kind = serializers.CharField(help_text=", ".join(MediaKind.values))
+    status = serializers.CharField(help_text=", ".join(AssetStatus.values))
+    url = serializers.SerializerMethodField(help_text="Browser-ready file; the original until processed.")
+    original_url = serializers.SerializerMethodField()
+    renditions = RenditionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = MediaAsset
+        fields = (
+            "id",
+            "kind",
+            "extension",
+            "status",
+            "error",
+            "original_name",
+            "size_bytes",
+            "sha256",
+            "url",
+            "original_url",
+            "renditions",
+        )
+
+    def get_url(self, asset: MediaAsset) -> str:
+        return _absolute(self.context, "media_pipeline:asset_file", asset.id)
+
+    def get_original_url(self, asset: MediaAsset) -> str:
+        return _absolute(self.context, "media_pipeline:asset_rendition", asset.id, "original")
+
+
+class PairDetailSerializer(serializers.ModelSerializer[Pair]):
+    input_media = CuratorMediaSerializer(allow_null=True, read_only=True)
+    response1_media = CuratorMediaSerializer(allow_null=True, read_only=True)
+    response1_mesh = CuratorMediaSerializer(allow_null=True, read_only=True)
+    response2_media = CuratorMediaSerializer(allow_null=True, read_only=True)
+    response2_mesh = CuratorMediaSerializer(allow_null=True, read_only=True)
+    import_job = serializers.UUIDField(source="import_job_id", allow_null=True, read_only=True)
+    reference_label = serializers.CharField(allow_null=True, read_only=True, help_text=_LABEL_HELP)
+    gold_label = serializers.CharField(allow_null=True, read_only=True, help_text=_LABEL_HELP)
+
+    class Meta:
+        model = Pair
+        fields = (
+            "id",
+            "external_id",
+            "task",
+            "prompt",
+            "criterion",
+            "input_media",
+            "response1_text",
+            "response1_media",
+            "response1_mesh",
+            "response2_text",
+            "response2_media",
+            "response2_mesh",
+            "model1",
+            "model2",
+            "source",
+            "reference_label",
+            "gold_label",
+            "media_ready",
+            "claimed",
+            "import_job",
+            "created_at",
+        )
+
+
+# Imports (curators)
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    data_file = serializers.FileField(help_text="A release zip, a .jsonl or a .parquet file.")
+    media_file = serializers.FileField(required=False, allow_null=True, help_text="Zip of media for JSONL rows.")
+    default_task = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Task for rows without one."
+    )
+
+
+class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, read_only=True)
+    default_task = serializers.CharField(read_only=True, help_text="Task for rows without one; blank: none.")
+
+    class Meta:
+        model = ImportJob
+        fields: tuple[str, ...] = (
+            "id",
+            "status",
+            "data_name",
+            "media_name",
+            "default_task",
+            "message",
+            "summary",
+            "problem_count",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+
+
+class ImportProgressSerializer(serializers.Serializer):
+    phase = serializers.CharField()
+    percent = serializers.IntegerField()
+    done = serializers.IntegerField(required=False)
+    total = serializers.IntegerField(required=False)
+
+
+class ImportJobDetailSerializer(ImportJobSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(ImportJobSerializer.Meta):
+        fields = (*ImportJobSerializer.Meta.fields, "problems", "progress")
+
+    @extend_schema_field(ImportProgressSerializer)
+    def get_progress(self, job: ImportJob) -> dict[str, Any]:
+        return self.context["progress"]
+
+
+# Media pipeline (curators)
+
+
+class FailedAssetSerializer(serializers.ModelSerializer[MediaAsset]):
+    kind = serializers.CharField()
+
+    class Meta:
+        model = MediaAsset
+        fields = ("id", "kind", "error", "attempts")
+
+
+class RunningAssetSerializer(serializers.ModelSerializer[MediaAsset]):
+    kind = serializers.CharField()
+
+    class Meta:
+        model = MediaAsset
+        fields = ("id", "kind", "attempts", "lease_until")
+
+
+class MediaOverviewSerializer(serializers.Serializer):
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text=f"Media files per state: {', '.join(AssetStatus.values)}."
+    )
+    total = serializers.IntegerField()
+    busy = serializers.BooleanField(help_text="Files are queued or being processed.")
+    waiting_pairs = serializers.IntegerField(help_text="Pairs held out of the queue until their media are ready.")
+    failures = FailedAssetSerializer(many=True, help_text="The first 50.")
+    running = RunningAssetSerializer(many=True, help_text="The first 50.")
+
+
+class RetryRequestSerializer(serializers.Serializer):
+    asset = serializers.IntegerField(required=False, min_value=1, help_text="One asset; omit to retry all.")
+
+
+class RetryResultSerializer(serializers.Serializer):
+    queued = serializers.IntegerField()
+
+
+# The annotator queue
+
+
+class ShownMediaSerializer(serializers.Serializer):
+    """A media file as an annotator gets it: its kind and permission-checked URLs, never a file name."""
+
+    kind = serializers.CharField(help_text=", ".join(MediaKind.values))
+    url = serializers.SerializerMethodField(help_text="The browser-ready rendition (needs a browser session).")
+    poster = serializers.SerializerMethodField(help_text="Video: a poster frame.")
+    peaks = serializers.SerializerMethodField(help_text="Audio: waveform peaks (JSON).")
+
+    def get_url(self, asset: MediaAsset) -> str:
+        return _absolute(self.context, "media_pipeline:asset_file", asset.id)
+
+    def get_poster(self, asset: MediaAsset) -> str | None:
+        if asset.kind != MediaKind.VIDEO or asset.status != AssetStatus.READY:
+            return None
+        return _absolute(self.context, "media_pipeline:asset_rendition", asset.id, RenditionRole.POSTER.value)
+
+    def get_peaks(self, asset: MediaAsset) -> str | None:
+        if asset.kind != MediaKind.AUDIO or asset.status != AssetStatus.READY:
+            return None
+        return _absolute(self.context, "media_pipeline:asset_rendition", asset.id, RenditionRole.PEAKS.value)
+
+
+class ShownSideSerializer(serializers.Serializer):
+    letter = serializers.CharField(help_text="A (left) or B (right): what `choice` refers to.")
+    text = serializers.CharField(allow_null=True)
+    media = ShownMediaSerializer(allow_null=True)
+    mesh = ShownMediaSerializer(allow_null=True, help_text="3D: the mesh behind a rendered response.")
+
+
+class QueuePairSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pair.id")
+    task = serializers.CharField(source="pair.task")
+    task_label = serializers.CharField(source="pair.get_task_display")
+    prompt = serializers.CharField(source="pair.prompt", help_text="Markdown.")
+    criterion = serializers.CharField(source="pair.criterion", help_text="Judge by this.")
+    input_media = ShownMediaSerializer(source="pair.input_media", allow_null=True)
+    viewer = serializers.CharField(help_text="text, image, video, audio, mesh or mixed.")
+    must_view_share = serializers.FloatField(
+        allow_null=True,
+        help_text="Set when votes are gated: send `coverage` with at least this share played (or orbited) per side.",
+    )
+    sides = ShownSideSerializer(many=True, help_text="A then B, in the order chosen for this annotator.")
+
+
+class QueueProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Your live judgments.")
+    remaining = serializers.IntegerField(help_text="Pairs still open to you, the one shown included.")
+    more = serializers.BooleanField(help_text="More than `remaining` are left (counting stops at 500).")
+    total = serializers.IntegerField()
+
+
+class QueueTurnSerializer(serializers.Serializer):
+    done = serializers.BooleanField(help_text="True: nothing is open to you now (`pair` is null).")
+    pair = QueuePairSerializer(source="shown", allow_null=True)
+    submission_id = serializers.UUIDField(allow_null=True, help_text="Send it with the vote on this pair.")
+    progress = QueueProgressSerializer()
+    waiting_for_media = serializers.IntegerField(help_text="Pairs that arrive once their media are processed.")
+
+
+class QueueVoteSerializer(serializers.Serializer):
+    pair = serializers.IntegerField(min_value=1)
+    choice = serializers.ChoiceField(choices=CHOICES, help_text="The side you prefer as shown: A, B or tie.")
+    submission_id = serializers.UUIDField(help_text="From the turn; a repeated request with it stores once.")
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    elapsed_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=_MAX_TIME_MS)
+    coverage = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        required=False,
+        help_text='Gated projects: share played or orbited per side, like {"A": 1.0, "B": 0.95}.',
+    )
+
+    def validate_coverage(self, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - {"A", "B"})
+        if unknown:
+            raise serializers.ValidationError(f"Unknown side {unknown[0][:10]!r}: coverage is per side, A and B.")
+        return {side: round(share, 4) for side, share in value.items()}
+
+
+class OwnJudgmentSerializer(serializers.ModelSerializer[Judgment]):
+    """The annotator's own judgment, as they cast it: the side they chose, not the stored label."""
+
+    pair = serializers.IntegerField(source="pair_id", read_only=True)
+    choice = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Judgment
+        fields = ("pair", "choice", "rationale", "time_spent_ms", "submission_id", "created_at", "retracted_at")
+
+    @extend_schema_field(serializers.ChoiceField(choices=CHOICES))
+    def get_choice(self, judgment: Judgment) -> str:
+        return shown_choice(judgment.label, judgment.shown_order)
+
+
+class QueueVoteResultSerializer(serializers.Serializer):
+    judgment = OwnJudgmentSerializer()
+    created = serializers.BooleanField(help_text="False: this repeated a vote already stored.")
+    next = QueueTurnSerializer()
+
+
+class QueueSkipSerializer(serializers.Serializer):
+    pair = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=SkipKind.choices, default=SkipKind.SKIP)
+    reason = serializers.ChoiceField(
+        choices=SkipReason.choices, required=False, help_text="Required to skip; a flag is for broken_media."
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        reason = attrs.get("reason")
+        if attrs["kind"] == SkipKind.FLAG:
+            if reason not in (None, SkipReason.BROKEN_MEDIA):
+                raise serializers.ValidationError({"reason": "A flag reports broken media: omit the reason."})
+            attrs["reason"] = SkipReason.BROKEN_MEDIA
+        elif reason is None:
+            raise serializers.ValidationError({"reason": "Say why you skip this pair."})
+        elif reason == SkipReason.BROKEN_MEDIA:
+            raise serializers.ValidationError({"kind": "Broken media is reported with kind flag."})
+        return attrs
+
+
+class OwnSkipSerializer(serializers.ModelSerializer[PairSkip]):
+    pair = serializers.IntegerField(source="pair_id", read_only=True)
+    kind = serializers.CharField(read_only=True, help_text="skip, or flag for broken media.")
+
+    class Meta:
+        model = PairSkip
+        fields = ("pair", "kind", "reason", "note", "created_at")
+
+
+class QueueSkipResultSerializer(serializers.Serializer):
+    skip = OwnSkipSerializer()
+    next = QueueTurnSerializer()
+
+
+class QueueUndoResultSerializer(serializers.Serializer):
+    undone = OwnJudgmentSerializer(help_text="The withdrawn judgment; its pair is shown again first.")
+    next = QueueTurnSerializer()
+
+
+# Judgments (curators)
+
+
+class JudgmentFilterSerializer(serializers.Serializer):
+    pair = serializers.IntegerField(required=False, min_value=1, help_text="Pair id.")
+    annotator = serializers.CharField(required=False, max_length=150, help_text="Username.")
+    task = serializers.CharField(required=False, allow_blank=True, default="", help_text="Task code or config.")
+
+    def validate_task(self, value: str) -> str:
+        return _task_code(value)
+
+
+class JudgmentSerializer(serializers.ModelSerializer[Judgment]):
+    pair = serializers.IntegerField(source="pair_id", read_only=True)
+    pair_external_id = serializers.CharField(source="pair.external_id", read_only=True)
+    task = serializers.CharField(source="pair.task", read_only=True)
+    annotator = serializers.CharField(source="annotator.username", read_only=True)
+    choice = serializers.SerializerMethodField(help_text="The side the annotator pressed, as they saw it.")
+
+    class Meta:
+        model = Judgment
+        fields = (
+            "id",
+            "pair",
+            "pair_external_id",
+            "task",
+            "annotator",
+            "label",
+            "shown_order",
+            "choice",
+            "time_spent_ms",
+            "rationale",
+            "view_coverage",
+            "created_at",
+        )
+
+    @extend_schema_field(serializers.ChoiceField(choices=CHOICES))
+    def get_choice(self, judgment: Judgment) -> str:
+        return shown_choice(judgment.label, judgment.shown_order)

@@ -1,0 +1,474 @@
+"""The annotations API: what a person can do in the annotations pages, for scripts.
+
+Every view checks access before anything else (before parsing, validation or pagination), so an
+outsider gets 404 and an annotator 403 on curator endpoints whatever they send. The queue views
+call the same service functions as the annotator's workspace, in the same order, and answer with
+the annotator's shapes from `serializers` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import F, Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from media_pipeline import pipeline
+from media_pipeline.models import Rendition
+
+from .. import selectors
+from ..access import get_project_for_curator, get_project_for_member
+from ..annotate_views import Side, _sides
+from ..models import ImportJob, Judgment, Membership, Pair, Project, Reservation, Role
+from ..services.import_jobs import import_job_create, import_progress
+from ..services.queue import (
+    GATED_VIEWERS,
+    Assignment,
+    Progress,
+    QueueError,
+    Vote,
+    next_assignment,
+    progress_for,
+    record_skip,
+    record_vote,
+    response_viewer,
+    undo_last,
+)
+from . import serializers as s
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+_INVALID = OpenApiResponse(description="Invalid: messages by field name.")
+_CONFLICT = OpenApiResponse(
+    description="Refused in the current state (the queue, or a project's last curator): see `detail`."
+)
+
+
+def _user(request: Request) -> User:
+    # IsAuthenticated ran before any view code, so this is a signed-in user.
+    return cast(User, request.user)
+
+
+def _query(serializer_class: type[s.serializers.Serializer], request: Request) -> dict[str, Any]:
+    """Validated query parameters; a bad one is a 400 that names it."""
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return dict(params.validated_data)
+
+
+class ProjectScoped(APIView):
+    """Loads the project named in the URL through the access helpers, before anything else runs."""
+
+    curators_only: ClassVar[bool] = True
+    project: Project
+    role: str
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication and IsAuthenticated
+        if self.curators_only:
+            self.project, self.role = get_project_for_curator(request.user, kwargs["slug"]), Role.CURATOR
+        else:
+            self.project, self.role = get_project_for_member(request.user, kwargs["slug"])
+
+
+# Projects
+
+
+class ProjectListView(generics.GenericAPIView[Project]):
+    """Projects you belong to, with your role and their pair count; staff see every project."""
+
+    serializer_class = s.ProjectSummarySerializer
+
+    @extend_schema(responses=s.ProjectSummarySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(selectors.projects_for_user(request.user))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class ProjectDetailView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(responses=s.ProjectDetailSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        project = self.project
+        curator = None
+        if self.role == Role.CURATOR:
+            curator = {
+                "gold_share": project.gold_share,
+                "tasks": selectors.task_counts(project),
+                "media": selectors.project_media_counts(project),
+                "labelling": selectors.annotation_overview(project, flag_limit=0),
+            }
+        data = {"project": project, "role": self.role, "pair_count": project.pairs.count(), "curator": curator}
+        return Response(s.ProjectDetailSerializer(data).data)
+
+
+# Members
+
+
+class MemberListView(ProjectScoped, generics.ListAPIView[Membership]):
+    serializer_class = s.MemberSerializer
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        if getattr(self, "swagger_fake_view", False):
+            return Membership.objects.none()
+        return Membership.objects.filter(project=self.project).select_related("user").order_by("user__username")
+
+    @extend_schema(
+        request=s.MemberWriteSerializer,
+        responses={201: s.MemberSerializer, 200: s.MemberSerializer, 400: _INVALID, 409: _CONFLICT},
+        description="Add a member, or change a member's role (200). A project keeps at least one curator (409).",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = s.MemberWriteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            membership, created = membership_set(
+                project=self.project, user=form.validated_data["username"], role=form.validated_data["role"]
+            )
+        except MembershipError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(s.MemberSerializer(membership).data, status=201 if created else 200)
+
+
+class MemberDetailView(ProjectScoped):
+    @extend_schema(
+        responses={204: None, 409: _CONFLICT}, description="Remove a member; their reserved pairs go back to the queue."
+    )
+    def delete(self, request: Request, slug: str, username: str) -> Response:
+        membership = get_object_or_404(Membership, project=self.project, user__username=username)
+        try:
+            membership_remove(membership=membership)
+        except MembershipError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(status=204)
+
+
+# Membership writes: they belong in annotations/services/ with the other writes, and live here until
+# moved there (this change was limited to the API's own files).
+
+
+class MembershipError(Exception):
+    """A membership change the project refuses, with a sentence for the curator."""
+
+
+def _keep_a_curator(membership: Membership) -> None:
+    """Refuse to remove or demote the project's last curator. The curators' rows are locked, so two
+    curators stepping down at the same moment cannot both pass the check."""
+    curators = Membership.objects.select_for_update().filter(project_id=membership.project_id, role=Role.CURATOR)
+    if membership.role == Role.CURATOR and not set(curators.values_list("pk", flat=True)) - {membership.pk}:
+        raise MembershipError(f"{membership.project} needs a curator: add another before {membership.user} steps down.")
+
+
+def membership_set(*, project: Project, user: User, role: str) -> tuple[Membership, bool]:
+    """Add `user` to the project with `role`, or change their role; True when added."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+        if membership is None:
+            return Membership.objects.create(project=project, user=user, role=role), True
+        if role != Role.CURATOR:
+            _keep_a_curator(membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership, False
+
+
+def membership_remove(*, membership: Membership) -> None:
+    """Remove a member. The pairs they hold give their slots back now, not when the holds run out;
+    their judgments stay (they were a member when they cast them)."""
+    with transaction.atomic():
+        _keep_a_curator(membership)
+        # Locked, then deleted by id: a hold that release_expired or a vote is taking right now is
+        # either theirs (and skipped here) or ours, so no slot is given back twice.
+        held = list(
+            Reservation.objects.select_for_update()
+            .filter(project_id=membership.project_id, annotator_id=membership.user_id)
+            .values_list("pk", "pair_id")
+        )
+        Reservation.objects.filter(pk__in=[pk for pk, _ in held]).delete()
+        for pair_id, count in sorted(Counter(pair_id for _, pair_id in held).items()):
+            Pair.objects.filter(pk=pair_id).update(claimed=F("claimed") - count)
+        membership.delete()
+
+
+# Pairs
+
+
+class PairListView(ProjectScoped, generics.ListAPIView[Pair]):
+    """Pairs with model names and imported labels, 100 a page, filtered by task and text."""
+
+    serializer_class = s.PairRowSerializer
+
+    @extend_schema(parameters=[s.PairFilterSerializer], responses={200: s.PairRowSerializer(many=True), 400: _INVALID})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Pair]:
+        if getattr(self, "swagger_fake_view", False):
+            return Pair.objects.none()
+        params = _query(s.PairFilterSerializer, self.request)
+        return selectors.pair_list(self.project, task=params["task"], query=params["q"].strip())
+
+
+class PairDetailView(ProjectScoped, generics.RetrieveAPIView[Pair]):
+    serializer_class = s.PairDetailSerializer
+
+    def get_object(self) -> Pair:
+        media = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+        renditions = Rendition.objects.order_by("role", "index")
+        pairs = Pair.objects.select_related(*media).prefetch_related(
+            *(Prefetch(f"{name}__renditions", queryset=renditions) for name in media)
+        )
+        return get_object_or_404(pairs, project=self.project, id=self.kwargs["pair_id"])
+
+
+# Imports
+
+
+class ImportListView(ProjectScoped, generics.ListAPIView[ImportJob]):
+    serializer_class = s.ImportJobSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self) -> QuerySet[ImportJob]:
+        if getattr(self, "swagger_fake_view", False):
+            return ImportJob.objects.none()
+        return ImportJob.objects.filter(project=self.project).select_related("created_by").order_by("-created_at")
+
+    @extend_schema(
+        request=s.ImportCreateSerializer,
+        responses={202: s.ImportJobSerializer, 400: _INVALID},
+        description="Store the upload and queue the import job; follow it at imports/<id>/.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = s.ImportCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            job = import_job_create(
+                project=self.project,
+                user=_user(request),
+                data_upload=form.validated_data["data_file"],
+                media_upload=form.validated_data.get("media_file"),
+                default_task=form.validated_data["default_task"],
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from exc
+        return Response(s.ImportJobSerializer(job).data, status=202)
+
+
+class ImportDetailView(ProjectScoped):
+    @extend_schema(responses=s.ImportJobDetailSerializer)
+    def get(self, request: Request, slug: str, job_id: uuid.UUID) -> Response:
+        job = get_object_or_404(ImportJob.objects.select_related("created_by"), project=self.project, id=job_id)
+        return Response(s.ImportJobDetailSerializer(job, context={"progress": import_progress(job)}).data)
+
+
+# Media pipeline
+
+
+class MediaView(ProjectScoped):
+    @extend_schema(responses=s.MediaOverviewSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        pipeline.refresh_waiting(Pair.objects.filter(project=self.project))  # as the page does
+        return Response(s.MediaOverviewSerializer(selectors.pipeline_overview(self.project)).data)
+
+
+class MediaRetryView(ProjectScoped):
+    @extend_schema(
+        request=s.RetryRequestSerializer,
+        responses={200: s.RetryResultSerializer, 400: _INVALID},
+        description="Queue failed media again (one asset, or all of the project's), and those whose worker died.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = s.RetryRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        assets = selectors.project_assets(self.project)
+        if "asset" in form.validated_data:
+            assets = assets.filter(pk=form.validated_data["asset"])
+        return Response({"queued": pipeline.retry(assets.values_list("pk", flat=True))})
+
+
+# The annotator queue
+
+
+@dataclass(frozen=True)
+class ShownPair:
+    pair: Pair
+    sides: tuple[Side, Side]
+    viewer: str
+    must_view_share: float | None
+
+
+@dataclass(frozen=True)
+class QueueTurn:
+    progress: Progress
+    shown: ShownPair | None = None
+    submission_id: uuid.UUID | None = None
+    waiting_for_media: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.shown is None
+
+
+def _shown(project: Project, assignment: Assignment) -> ShownPair:
+    pair = assignment.pair
+    viewer = response_viewer(pair)
+    gated = project.must_view_share is not None and viewer in GATED_VIEWERS
+    return ShownPair(pair, _sides(pair, assignment), viewer, project.must_view_share if gated else None)
+
+
+def _turn(request: Request, project: Project) -> QueueTurn:
+    """The annotator's next pair, reserved for them, exactly as the workspace computes it."""
+    user = _user(request)
+    progress = progress_for(project, user)
+    assignment = next_assignment(project, user, done=progress.done)
+    waiting = Pair.objects.filter(project=project, media_ready=False)
+    if assignment is None and waiting.exists() and pipeline.refresh_waiting(waiting):
+        # A missed readiness refresh held pairs back: look again, as the workspace does.
+        progress = progress_for(project, user)
+        assignment = next_assignment(project, user, done=progress.done)
+    if assignment is None:
+        return QueueTurn(progress, waiting_for_media=waiting.count())
+    return QueueTurn(progress, _shown(project, assignment), uuid.uuid4())
+
+
+class QueueNextView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(
+        responses=s.QueueTurnSerializer,
+        description="Reserve and show your next pair (the same one until you vote, skip or it expires). "
+        'An empty queue is a 200 with "done": true and "pair": null.',
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(s.QueueTurnSerializer(_turn(request, self.project), context={"request": request}).data)
+
+
+class QueueVoteView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(
+        request=s.QueueVoteSerializer,
+        responses={201: s.QueueVoteResultSerializer, 200: s.QueueVoteResultSerializer, 400: _INVALID, 409: _CONFLICT},
+        description="Vote on the pair you were shown; 201 stored, 200 when this repeats a stored vote.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = s.QueueVoteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        vote = Vote(
+            pair_id=data["pair"],
+            choice=data["choice"],
+            submission_id=data["submission_id"],
+            elapsed_ms=data.get("elapsed_ms"),
+            rationale=data["rationale"],
+            coverage=data.get("coverage"),
+        )
+        try:
+            result = record_vote(self.project, _user(request), vote)
+        except QueueError as exc:
+            raise Conflict(str(exc)) from exc
+        body = {"judgment": result.judgment, "created": result.created, "next": _turn(request, self.project)}
+        data = s.QueueVoteResultSerializer(body, context={"request": request}).data
+        return Response(data, status=201 if result.created else 200)
+
+
+class QueueSkipView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(
+        request=s.QueueSkipSerializer,
+        responses={200: s.QueueSkipResultSerializer, 400: _INVALID, 409: _CONFLICT},
+        description="Pass on the pair you were shown, or flag its media as broken; curators see both.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = s.QueueSkipSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            made = record_skip(
+                self.project, _user(request), pair_id=data["pair"], reason=data["reason"], note=data["note"]
+            )
+        except QueueError as exc:
+            raise Conflict(str(exc)) from exc
+        body = {"skip": made, "next": _turn(request, self.project)}
+        return Response(s.QueueSkipResultSerializer(body, context={"request": request}).data)
+
+
+class QueueUndoView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(
+        request=None,
+        responses={200: s.QueueUndoResultSerializer, 409: _CONFLICT},
+        description="Withdraw your newest vote (up to 30 minutes back); its pair is shown again.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        try:
+            undone = undo_last(self.project, _user(request))
+        except QueueError as exc:
+            raise Conflict(str(exc)) from exc
+        body = {"undone": undone, "next": _turn(request, self.project)}
+        return Response(s.QueueUndoResultSerializer(body, context={"request": request}).data)
+
+
+# Judgments
+
+
+_JUDGMENT_COLUMNS = (
+    "id",
+    "label",
+    "shown_order",
+    "time_spent_ms",
+    "rationale",
+    "view_coverage",
+    "created_at",
+    "pair__id",
+    "pair__external_id",
+    "pair__task",
+    "annotator__id",
+    "annotator__username",
+)
+
+
+class JudgmentListView(ProjectScoped, generics.ListAPIView[Judgment]):
+    """Live judgments, newest first, with the stored (canonical) label and the order they were shown in."""
+
+    serializer_class = s.JudgmentSerializer
+
+    @extend_schema(
+        parameters=[s.JudgmentFilterSerializer], responses={200: s.JudgmentSerializer(many=True), 400: _INVALID}
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Judgment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Judgment.objects.none()
+        params = _query(s.JudgmentFilterSerializer, self.request)
+        judgments = Judgment.objects.filter(pair__project=self.project, retracted_at__isnull=True)
+        if "pair" in params:
+            judgments = judgments.filter(pair_id=params["pair"])
+        if params.get("annotator"):
+            judgments = judgments.filter(annotator__username=params["annotator"])
+        if params["task"]:
+            judgments = judgments.filter(pair__task=params["task"])
+        return judgments.select_related("pair", "annotator").only(*_JUDGMENT_COLUMNS).order_by("-created_at", "-id")

@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import api
+
+app_name = "releases-api"
+urlpatterns = [
+    path("projects/<slug:slug>/statistics/", api.StatisticsView.as_view(), name="statistics"),
+    path("projects/<slug:slug>/gate/", api.GateView.as_view(), name="gate"),
+    path("projects/<slug:slug>/adjudication/", api.AdjudicationQueueView.as_view(), name="adjudication-list"),
+    path("projects/<slug:slug>/adjudication/<int:pair_id>/", api.AdjudicationView.as_view(), name="adjudication"),
+    path("projects/<slug:slug>/pairs/<int:pair_id>/gold/", api.PairGoldView.as_view(), name="pair-gold"),
+    path("projects/<slug:slug>/releases/", api.ReleaseListView.as_view(), name="release-list"),
+    path("projects/<slug:slug>/releases/preview/", api.ReleasePreviewView.as_view(), name="release-preview"),
+    path("projects/<slug:slug>/releases/compare/", api.ReleaseCompareView.as_view(), name="release-compare"),
+    path("projects/<slug:slug>/releases/<int:version>/", api.ReleaseDetailView.as_view(), name="release-detail"),
+    path(
+        "projects/<slug:slug>/releases/<int:version>/download/",
+        api.ReleaseDownloadView.as_view(),
+        name="release-download",
+    ),
+    path(
+        "projects/<slug:slug>/releases/<int:version>/rebuild/",
+        api.ReleaseRebuildView.as_view(),
+        name="release-rebuild",
+    ),
+]
