@@ -3,8 +3,6 @@ diagnostics and hard pairs. Same access check, selectors and services as the htm
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -26,7 +24,7 @@ from releases.models import Release
 from . import selectors
 from .models import RUNNABLE, Judge, JudgeKind, JudgeRun, RunStatus
 from .result_files import MAX_FILE_BYTES
-from .services.imports import judge_import_preferences, judge_import_scores
+from .services.imports import judge_import_upload
 from .services.runs import judge_run_cancel, judge_run_resume, judge_run_start
 
 _REFUSED = OpenApiResponse(description="Invalid: messages by field, or under non_field_errors.")
@@ -290,18 +288,12 @@ class ResultImportView(CuratorView):
         project, user = curator(request, slug)
         data = valid(ResultImportSerializer, request.data)
         upload = data["file"]
-        service = judge_import_preferences if data["kind"] == "preferences" else judge_import_scores
-        with tempfile.TemporaryDirectory(prefix="omni-results-") as tmp:  # the readers take a path
-            path = Path(tmp) / "upload"
-            with path.open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
-            try:
-                judge, rows = service(
-                    project=project, user=user, path=path, name=upload.name, model=data["model"] or None
-                )
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError({"file": exc.messages}) from None
+        try:
+            judge, rows = judge_import_upload(
+                project=project, user=user, kind=data["kind"], upload=upload, model=data["model"] or None
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"file": exc.messages}) from None
         body = ImportedSerializer({"judge": judge, "rows": rows}).data
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -8,7 +8,7 @@ import numpy as np
 from django.db.models import QuerySet
 
 from annotations.models import TASK_SPECS, Pair, Project, ShownOrder
-from releases.gate import LABELS, PairState, Source
+from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
 from releases.selectors import ProjectVotes, gate_outcome, project_votes
 from releases.stats.annotators import leave_one_out_majority
@@ -17,7 +17,6 @@ from . import metrics
 from .models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
-_CODE = {label: i for i, label in enumerate(LABELS)}
 STRONG_SHARE = 0.8  # "humans agree strongly": this majority share with at least STRONG_VOTES votes, or gold
 STRONG_VOTES = 3
 
@@ -69,7 +68,7 @@ def release_truth(release: Release) -> Truth:
     return Truth(
         source=f"release v{release.version}",
         pair_ids=np.array([r[0] for r in rows], dtype=np.int64),
-        labels=np.array([_CODE[r[1]] for r in rows], dtype=np.int8),
+        labels=np.array([LABEL_CODE[r[1]] for r in rows], dtype=np.int8),
         tasks=np.array([r[2] for r in rows], dtype=object),
         strong=np.array(strong, dtype=bool),
     )
@@ -83,7 +82,7 @@ def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_
         .exclude(status=VoteStatus.SKIPPED)
         .values_list("pair_id", "label")
     )
-    return {pair_id: _CODE[label] if label else -1 for pair_id, label in rows}
+    return {pair_id: LABEL_CODE[label] if label else -1 for pair_id, label in rows}
 
 
 @dataclass(frozen=True)

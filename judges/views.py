@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,10 +22,9 @@ from releases.services.quality import pair_gold_set
 from . import selectors
 from .forms import JudgeForm, ResultFileForm, RunForm
 from .models import Judge, JudgeRun
-from .services.imports import judge_import_preferences, judge_import_scores
+from .result_files import MAX_FILE_BYTES
+from .services.imports import judge_import_upload
 from .services.runs import judge_run_cancel, judge_run_resume, judge_run_start
-
-MAX_RESULT_FILE_BYTES = 200 * 1024 * 1024
 
 
 @login_required
@@ -121,29 +118,21 @@ def import_results(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         messages.error(request, f"Nothing imported: {form.errors.as_text()}")
         return redirect("judges:judge_list", slug=slug)
     upload = form.cleaned_data["file"]
-    if upload.size > MAX_RESULT_FILE_BYTES:
-        messages.error(
-            request, f"Nothing imported: {upload.name} is over the {MAX_RESULT_FILE_BYTES // 2**20} MB limit."
-        )
+    if upload.size > MAX_FILE_BYTES:
+        messages.error(request, f"Nothing imported: {upload.name} is over the {MAX_FILE_BYTES // 2**20} MB limit.")
         return redirect("judges:judge_list", slug=slug)
-    service = judge_import_preferences if form.cleaned_data["kind"] == "preferences" else judge_import_scores
-    with tempfile.TemporaryDirectory(prefix="omni-results-") as tmp:
-        path = Path(tmp) / "upload"
-        with path.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
-        try:
-            judge, rows = service(
-                project=project,
-                user=request.user,
-                path=path,
-                name=upload.name,
-                model=form.cleaned_data["model"] or None,
-            )
-        except ValidationError as exc:
-            for line in exc.messages:
-                messages.error(request, line)
-            return redirect("judges:judge_list", slug=slug)
+    try:
+        judge, rows = judge_import_upload(
+            project=project,
+            user=request.user,
+            kind=form.cleaned_data["kind"],
+            upload=upload,
+            model=form.cleaned_data["model"] or None,
+        )
+    except ValidationError as exc:
+        for line in exc.messages:
+            messages.error(request, line)
+        return redirect("judges:judge_list", slug=slug)
     messages.success(request, f"Imported {rows:,} results as {judge.name}.")
     return redirect("judges:leaderboard", slug=slug)
 

@@ -15,9 +15,10 @@ from .stats.agreement import majority, value_counts
 from .stats.annotators import VoteTable
 
 LABELS = ("response1", "response2", "tie")
+LABEL_CODE = {label: code for code, label in enumerate(LABELS)}  # the codes every array here uses
 TIE = 2
-NO_DECISION = -1
 EXCLUDE_DECISION = 3  # an adjudication that leaves the pair out
+DECISION_CODE = {**LABEL_CODE, "exclude": EXCLUDE_DECISION}
 
 
 class PairState(IntEnum):

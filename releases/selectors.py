@@ -13,14 +13,12 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, 
 
 from annotations.models import TASK_SPECS, Judgment, Label, Pair, Project, ShownOrder, Task
 
-from .gate import LABELS, Outcome, PairState, Rule, Source, decide
+from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, GateRule, Release, ReleasePair
 from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa, value_counts
 from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, left_pick_test
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
-_CODE = {label: code for code, label in enumerate(LABELS)}
-_DECISION_CODE = {**_CODE, "exclude": 3}
 
 
 def gate_rule(project: Project) -> GateRule:
@@ -109,7 +107,7 @@ def project_votes(project: Project) -> ProjectVotes:
         where = int(np.searchsorted(pair_ids, pair_id))
         if pair_id not in seen and where < len(pair_ids) and pair_ids[where] == pair_id:
             seen.add(pair_id)
-            adjudication[where] = _DECISION_CODE[decision]
+            adjudication[where] = DECISION_CODE[decision]
     return ProjectVotes(pair_ids, pairs[:, 1], pairs[:, 2].astype(np.int8), adjudication, annotator_ids, table)
 
 
@@ -127,7 +125,7 @@ def _int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
 
 
 def _label_code(field_name: str, *, default: int) -> Case:
-    whens = [When(**{field_name: label}, then=Value(code)) for label, code in _CODE.items()]
+    whens = [When(**{field_name: label}, then=Value(code)) for label, code in LABEL_CODE.items()]
     return Case(*whens, default=Value(default), output_field=IntegerField())
 
 
@@ -345,7 +343,7 @@ def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
     table = VoteTable(
         pair=np.zeros(n, dtype=np.int64),
         annotator=np.array([voters.index(j.annotator_id) for j in judgments], dtype=np.int64),
-        label=np.array([_CODE[j.label] for j in judgments], dtype=np.int8),
+        label=np.array([LABEL_CODE[j.label] for j in judgments], dtype=np.int8),
         left=np.zeros(n, dtype=bool),
         time_ms=np.array([j.time_spent_ms for j in judgments], dtype=np.int64),
         n_pairs=1,
@@ -356,8 +354,8 @@ def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
     outcome = decide(
         as_rule(rule),
         table,
-        np.array([_CODE[pair.gold_label] if pair.gold_label else -1], dtype=np.int8),
-        np.array([_DECISION_CODE[decision] if decision else -1], dtype=np.int8),
+        np.array([LABEL_CODE[pair.gold_label] if pair.gold_label else -1], dtype=np.int8),
+        np.array([DECISION_CODE[decision] if decision else -1], dtype=np.int8),
         excluded=np.array([voters.index(a) for a in below], dtype=np.int64),
     )
     tie_abstains = rule.tie_policy == "abstain"

@@ -11,7 +11,7 @@ from django.test import Client
 from annotations.models import Project, Role
 from omni_annotate.celery import app as celery_app
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.services import IN_CI, ROOT
+from tests.services import IN_CI, ROOT, S3Server, s3_options, seaweed_s3
 
 FIXTURE_RELEASE = ROOT.parent / "shared" / "fixtures" / "omnirewardbench_mini"
 
@@ -87,3 +87,20 @@ def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS `weed mini`) for the tests of one module."""
+    with seaweed_s3(tmp_path_factory.mktemp("weed")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(settings, s3_server: S3Server) -> S3Server:
+    """Default storage on the test S3 server for one test."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options(s3_server)},
+    }
+    return s3_server

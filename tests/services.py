@@ -106,6 +106,23 @@ def seaweed_s3(workdir: Path) -> Iterator[S3Server]:
         log.close()
 
 
+def s3_options(server: S3Server, **extra: object) -> dict[str, object]:
+    """django-storages S3 options for a test server: private bucket, presigned URLs for two minutes."""
+    return {
+        "bucket_name": server.bucket,
+        "endpoint_url": server.endpoint,
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
+        "region_name": "us-east-1",
+        "addressing_style": "path",
+        "signature_version": "s3v4",
+        "querystring_auth": True,
+        "querystring_expire": 120,
+        "file_overwrite": True,
+        **extra,
+    }
+
+
 def _wait_for_bucket(server: S3Server) -> None:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from annotations.models import Pair, Project, ShownOrder
 
 from ..models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
-from ..result_files import Problem, read_preferences, read_scores
+from ..result_files import PreferenceFile, Problem, ScoreFile, read_preferences, read_scores
 
 MAX_SHOWN_PROBLEMS = 50
 _VERDICT = {"response1": "A", "response2": "B", "tie": "C"}  # imported answers count as shown in stored order
@@ -48,16 +50,36 @@ def _judge(project: Project, name: str, kind: str, user: User | None) -> Judge:
     return judge
 
 
-def judge_import_preferences(
-    *, project: Project, user: User | None, path: Path, name: str, model: str | None = None
-) -> tuple[Judge, int]:
-    """Import `{model}_preferences(_with_tie).json` answers. Re-importing a file replaces its answers."""
-    parsed = read_preferences(path, name=name, model=model)
+def _matched(project: Project, parsed: PreferenceFile | ScoreFile, name: str) -> dict[str, int]:
+    """Pair ids of the file's rows; refuses the file if it has problems or names pairs not in the project."""
     if parsed.problems:
         raise _refuse(parsed.problems)
     ids, problems = _pair_ids(project, [row.pair_id for row in parsed.rows], name)
     if problems:
         raise _refuse(problems)
+    return ids
+
+
+def judge_import_upload(
+    *, project: Project, user: User | None, kind: str, upload: UploadedFile, model: str | None = None
+) -> tuple[Judge, int]:
+    """A results file as uploaded through the page or the API ("preferences" or "scores"): the readers
+    take a path, so the upload is spooled to a temp file first."""
+    service = judge_import_preferences if kind == "preferences" else judge_import_scores
+    with tempfile.TemporaryDirectory(prefix="omni-results-") as tmp:
+        path = Path(tmp) / "upload"
+        with path.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        return service(project=project, user=user, path=path, name=upload.name or "upload", model=model)
+
+
+def judge_import_preferences(
+    *, project: Project, user: User | None, path: Path, name: str, model: str | None = None
+) -> tuple[Judge, int]:
+    """Import `{model}_preferences(_with_tie).json` answers. Re-importing a file replaces its answers."""
+    parsed = read_preferences(path, name=name, model=model)
+    ids = _matched(project, parsed, name)
     with transaction.atomic():
         judge = _judge(project, parsed.model, JudgeKind.IMPORTED, user)
         ModelVote.objects.filter(judge=judge, with_tie=parsed.with_tie).delete()
@@ -85,11 +107,7 @@ def judge_import_scores(
 ) -> tuple[Judge, int]:
     """Import a scalar reward model's scores (a score per response). Re-importing replaces them."""
     parsed = read_scores(path, name=name, model=model)
-    if parsed.problems:
-        raise _refuse(parsed.problems)
-    ids, problems = _pair_ids(project, [row.pair_id for row in parsed.rows], name)
-    if problems:
-        raise _refuse(problems)
+    ids = _matched(project, parsed, name)
     with transaction.atomic():
         judge = _judge(project, parsed.model, JudgeKind.SCALAR, user)
         ScalarScore.objects.filter(judge=judge).delete()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -19,45 +18,14 @@ from annotations.services.pair_import import pair_import
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, Rendition
 from tests.conftest import client_for
-from tests.services import S3Server, seaweed_s3
+from tests.services import s3_options
 
 pytestmark = pytest.mark.s3
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory) -> Iterator[S3Server]:
-    with seaweed_s3(tmp_path_factory.mktemp("weed")) as server:
-        yield server
-
-
-def _options(server: S3Server, **extra) -> dict:
-    return {
-        "bucket_name": server.bucket,
-        "endpoint_url": server.endpoint,
-        "access_key": server.access_key,
-        "secret_key": server.secret_key,
-        "region_name": "us-east-1",
-        "addressing_style": "path",
-        "signature_version": "s3v4",
-        "querystring_auth": True,
-        "querystring_expire": 120,
-        "file_overwrite": True,
-        **extra,
-    }
-
-
-@pytest.fixture
-def s3_settings(settings, s3_server):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _options(s3_server)},
-    }
-    return s3_server
-
-
 def test_storage_round_trip_and_multipart_upload(s3_server):
     storage = S3Storage(
-        **_options(
+        **s3_options(
             s3_server,
             transfer_config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024),
         )

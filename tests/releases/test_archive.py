@@ -5,7 +5,6 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,7 +25,6 @@ from releases.services.publish import release_publish
 from releases.services.quality import pair_gold_set
 from tests.conftest import client_for
 from tests.factories import PairFactory, ProjectFactory
-from tests.services import S3Server, seaweed_s3
 
 pytestmark = pytest.mark.django_db
 
@@ -437,32 +435,10 @@ def test_the_build_reads_the_database_in_a_bounded_number_of_queries(imported, t
     assert info.pairs == 651
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory) -> Iterator[S3Server]:
-    with seaweed_s3(tmp_path_factory.mktemp("weed")) as server:
-        yield server
-
-
 @pytest.mark.s3
 def test_a_release_is_built_into_s3_and_downloaded_through_a_presigned_url(
-    project, curator, release_dir, settings, s3_server, django_capture_on_commit_callbacks
+    project, curator, release_dir, settings, s3_settings, django_capture_on_commit_callbacks
 ):
-    options = {
-        "bucket_name": s3_server.bucket,
-        "endpoint_url": s3_server.endpoint,
-        "access_key": s3_server.access_key,
-        "secret_key": s3_server.secret_key,
-        "region_name": "us-east-1",
-        "addressing_style": "path",
-        "signature_version": "s3v4",
-        "querystring_auth": True,
-        "querystring_expire": 120,
-        "file_overwrite": True,
-    }
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
-    }
     assert pair_import(project=project, data_path=release_dir).ok
     assert not (Path(settings.MEDIA_ROOT) / "assets").exists()  # every original is in the bucket
     for pair in Pair.objects.filter(project=project):  # the imported labels stand in for human gold answers
