@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<slug:slug>/pairs/<int:pair_id>/", views.PairDetailView.as_view(), name="pair-detail"),
     path("projects/<slug:slug>/imports/", views.ImportListView.as_view(), name="import-list"),
     path("projects/<slug:slug>/imports/<uuid:job_id>/", views.ImportDetailView.as_view(), name="import-detail"),
+    path("projects/<slug:slug>/imports/<uuid:job_id>/resume/", views.ImportResumeView.as_view(), name="import-resume"),
     path("projects/<slug:slug>/media/", views.MediaView.as_view(), name="media"),
     path("projects/<slug:slug>/media/retry/", views.MediaRetryView.as_view(), name="media-retry"),
     path("projects/<slug:slug>/queue/next/", views.QueueNextView.as_view(), name="queue-next"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from media_pipeline.models import MediaAsset, MediaKind
 
@@ -148,6 +149,8 @@ class ImportJob(models.Model):
     problems = models.JSONField(default=list, blank=True, help_text="At most the first 1,000 problems.")
     problem_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="Why the job failed, in a sentence.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs that took the job (a dead worker's too).")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A running import owns the job until then.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +170,13 @@ class ImportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+    @property
+    def stalled(self) -> bool:
+        """Running, but its run stopped renewing the lease: the worker went away mid-import."""
+        return (
+            self.status == ImportStatus.RUNNING and self.lease_until is not None and self.lease_until < timezone.now()
+        )
 
 
 class Pair(models.Model):

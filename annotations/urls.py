@@ -15,4 +15,5 @@ urlpatterns = [
     path("projects/<slug:slug>/media/", views.media_status, name="media_status"),
     path("projects/<slug:slug>/media/retry/", views.media_retry, name="media_retry"),
     path("projects/<slug:slug>/imports/<uuid:job_id>/", views.import_detail, name="import_detail"),
+    path("projects/<slug:slug>/imports/<uuid:job_id>/resume/", views.import_resume, name="import_resume"),
 ]

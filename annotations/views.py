@@ -16,7 +16,7 @@ from . import selectors
 from .access import get_project_for_curator
 from .forms import ImportForm
 from .models import TASK_SPECS, ImportJob, Label, Pair
-from .services.import_jobs import import_job_create, import_progress
+from .services.import_jobs import import_job_create, import_job_resume, import_progress
 
 _PAIRS_PER_PAGE = 50
 
@@ -108,6 +108,18 @@ def import_detail(request: AuthedHtmxRequest, slug: str, job_id: str) -> HttpRes
     if request.htmx:
         return render(request, "annotations/import_detail.html#job-status", context)
     return render(request, "annotations/import_detail.html", context)
+
+
+@login_required
+@require_POST
+def import_resume(request: AuthedHtmxRequest, slug: str, job_id: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    job = get_object_or_404(ImportJob, project=project, id=job_id)
+    if import_job_resume(job=job):
+        messages.info(request, "The import was sent back to the workers; it runs again from the uploaded files.")
+    else:
+        messages.info(request, "This import is not stalled; nothing to resume.")
+    return redirect("annotations:import_detail", slug=slug, job_id=job.id)
 
 
 @login_required

@@ -16,6 +16,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotations.api.serializers import UploadField
 from annotations.models import Project
 from releases.api import Conflict, CuratorView, curator, refused, valid
 from releases.gate import LABELS
@@ -259,7 +260,7 @@ class ResultImportSerializer(serializers.Serializer):
         choices=[("preferences", "Preferences: {model}_preferences(_with_tie).json"), ("scores", "Scalar scores")],
         help_text="preferences: {model}_preferences(_with_tie).json(l); scores: scalar scores per response.",
     )
-    file = serializers.FileField(help_text="JSON, JSONL or CSV (scores); records matched to pairs by id.")
+    file = UploadField(help_text="JSON, JSONL or CSV (scores); records matched to pairs by id.")
     model = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=120, help_text="If the file name does not say it."
     )

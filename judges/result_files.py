@@ -234,6 +234,9 @@ def read_scores(path: Path, *, name: str | None = None, model: str | None = None
             row = _score(number, record, problems)
             named = record.get("model")
             if model is None and isinstance(named, str) and named.strip():
+                if "\x00" in named:  # it would name the judge, and PostgreSQL text cannot hold a NUL
+                    problems.add(number, "model", f"{_show(named)} holds a NUL character; a model name cannot.")
+                    continue
                 if column_model is None:
                     column_model = (named.strip(), number)
                 elif named.strip() != column_model[0]:
@@ -302,6 +305,9 @@ def _pair_id(number: int, record: dict[str, Any], problems: _Problems) -> str | 
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         problems.add(number, "id", f"must be a string, got {_show(value)}.")
+        return None
+    if "\x00" in str(value):  # no pair id holds one, and PostgreSQL refuses it in a query
+        problems.add(number, "id", f"{_show(value)} holds a NUL character; no pair id does.")
         return None
     return str(value)
 

@@ -9,6 +9,7 @@ switch on by variable (see README "Configuration"). A malformed value stops star
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -215,6 +216,8 @@ OMNI_MEDIA_MAX_FILE_MB = env_int("OMNI_MEDIA_MAX_FILE_MB", 1024, minimum=1)
 # A media job owns its asset for this long and renews the lease while it works; a job whose
 # worker died is taken over once the lease runs out.
 MEDIA_LEASE_SECONDS = env_int("MEDIA_LEASE_SECONDS", 60, minimum=2)
+# An import renews its lease while it runs; an import whose worker died is taken again after this.
+IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 60, minimum=2)
 # A release build renews its lease while it writes; a build whose worker died can be taken again after this.
 RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 60, minimum=2)
 # A judge run renews its lease after each batch of questions; a batch may wait on slow endpoints.
@@ -254,6 +257,29 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Sign-in rate limiting (django-axes) ----------------------------------------------------
+# Failures are counted per username *and* address together: a guesser is locked out of the
+# account it is guessing from the address it guesses from, but cannot lock everybody out by
+# spraying usernames, nor lock a person out of their own account from somewhere else.
+# The database handler keeps one count for all gunicorn workers (the default locmem cache
+# would give each worker its own limit) and lists the attempts in the admin.
+INSTALLED_APPS += ["axes"]
+# Last, so it turns the lock-out flag the backend sets during authenticate() into the 429 page.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# Every authenticate() must now pass `request`; DRF token auth never calls authenticate().
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("OMNI_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# A failure during the lock-out restarts it (axes' default), so "try again in N minutes" stays true.
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("OMNI_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every manage.py run; lock-outs are still logged
+# The address is REMOTE_ADDR (django-ipware is not installed): gunicorn faces clients directly in
+# docker-compose.yml, and an X-Forwarded-For header would be forged at will without a proxy.
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -19,3 +19,5 @@ urlpatterns = [
     path("", include("releases.urls")),
     path("", include("judges.urls")),
 ]
+
+handler500 = "annotations.errors.server_error"  # a database outage is a 503 with Retry-After

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from annotations.models import Label, Pair, Project, Task
 
@@ -130,6 +131,13 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.version}"
+
+    @property
+    def stalled(self) -> bool:
+        """Building, but the run that took it stopped renewing its lease: its worker went away."""
+        return (
+            self.status == ReleaseStatus.BUILDING and self.lease_until is not None and self.lease_until < timezone.now()
+        )
 
 
 class LabelSource(models.TextChoices):

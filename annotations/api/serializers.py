@@ -12,11 +12,13 @@ choice sets elsewhere in the API, and one enum per name keeps the OpenAPI schema
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -236,9 +238,15 @@ class PairDetailSerializer(serializers.ModelSerializer[Pair]):
 # Imports (curators)
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file upload, documented as the file part a request sends. drf-spectacular documents a plain
+    FileField as it reads back (a URL), which told clients (and the fuzzer) to send a URL string."""
+
+
 class ImportCreateSerializer(serializers.Serializer):
-    data_file = serializers.FileField(help_text="A release zip, a .jsonl or a .parquet file.")
-    media_file = serializers.FileField(required=False, allow_null=True, help_text="Zip of media for JSONL rows.")
+    data_file = UploadField(help_text="A release zip, a .jsonl or a .parquet file.")
+    media_file = UploadField(required=False, allow_null=True, help_text="Zip of media for JSONL rows.")
     default_task = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="Task for rows without one."
     )
@@ -247,6 +255,9 @@ class ImportCreateSerializer(serializers.Serializer):
 class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
     created_by = serializers.CharField(source="created_by.username", allow_null=True, read_only=True)
     default_task = serializers.CharField(read_only=True, help_text="Task for rows without one; blank: none.")
+    stalled = serializers.BooleanField(
+        read_only=True, help_text="Running, but its worker went away (lease ran out); POST resume/ to run it again."
+    )
 
     class Meta:
         model = ImportJob
@@ -259,6 +270,8 @@ class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
             "message",
             "summary",
             "problem_count",
+            "attempts",
+            "stalled",
             "created_by",
             "created_at",
             "started_at",
@@ -384,6 +397,20 @@ class QueueTurnSerializer(serializers.Serializer):
     waiting_for_media = serializers.IntegerField(help_text="Pairs that arrive once their media are processed.")
 
 
+class ShareField(serializers.FloatField):
+    """A share from 0 to 1. FloatField reads the string "nan" as NaN, which passes both bounds (every
+    comparison with NaN is false) and then fails in the database: jsonb has no NaN (a 500 on PostgreSQL)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=1, **kwargs)
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if math.isnan(value):
+            self.fail("invalid")
+        return value
+
+
 class QueueVoteSerializer(serializers.Serializer):
     pair = serializers.IntegerField(min_value=1)
     choice = serializers.ChoiceField(choices=CHOICES, help_text="The side you prefer as shown: A, B or tie.")
@@ -391,7 +418,7 @@ class QueueVoteSerializer(serializers.Serializer):
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     elapsed_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=_MAX_TIME_MS)
     coverage = serializers.DictField(
-        child=serializers.FloatField(min_value=0, max_value=1),
+        child=ShareField(),
         required=False,
         help_text='Gated projects: share played or orbited per side, like {"A": 1.0, "B": 0.95}.',
     )

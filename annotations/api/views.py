@@ -20,7 +20,7 @@ from django.db.models import F, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,7 +33,7 @@ from .. import selectors
 from ..access import get_project_for_curator, get_project_for_member
 from ..annotate_views import Side, _sides
 from ..models import ImportJob, Judgment, Membership, Pair, Project, Reservation, Role
-from ..services.import_jobs import import_job_create, import_progress
+from ..services.import_jobs import import_job_create, import_job_resume, import_progress
 from ..services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -154,6 +154,8 @@ class MemberDetailView(ProjectScoped):
         responses={204: None, 409: _CONFLICT}, description="Remove a member; their reserved pairs go back to the queue."
     )
     def delete(self, request: Request, slug: str, username: str) -> Response:
+        if "\x00" in username:  # no username holds a NUL, and PostgreSQL refuses one in a query (a 500)
+            raise NotFound("No such member.")
         membership = get_object_or_404(Membership, project=self.project, user__username=username)
         try:
             membership_remove(membership=membership)
@@ -278,6 +280,20 @@ class ImportDetailView(ProjectScoped):
     def get(self, request: Request, slug: str, job_id: uuid.UUID) -> Response:
         job = get_object_or_404(ImportJob.objects.select_related("created_by"), project=self.project, id=job_id)
         return Response(s.ImportJobDetailSerializer(job, context={"progress": import_progress(job)}).data)
+
+
+class ImportResumeView(ProjectScoped):
+    @extend_schema(
+        request=None,
+        responses={202: s.ImportJobSerializer, 409: _CONFLICT},
+        description="Run a stalled import again (its worker went away); 409 unless it is stalled.",
+    )
+    def post(self, request: Request, slug: str, job_id: uuid.UUID) -> Response:
+        job = get_object_or_404(ImportJob, project=self.project, id=job_id)
+        if not import_job_resume(job=job):
+            raise Conflict("This import is not stalled (it is queued, running or finished); nothing to resume.")
+        job.refresh_from_db()
+        return Response(s.ImportJobSerializer(job).data, status=202)
 
 
 # Media pipeline

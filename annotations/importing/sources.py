@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -15,6 +16,7 @@ from .problems import ImportRejected, Problem
 DataFormat = Literal["parquet", "jsonl"]
 _COPY_CHUNK = 1024 * 1024
 _IGNORED_DIRS = {"__MACOSX", ".git", ".cache", ".huggingface"}
+_UNREADABLE_ZIP = "is not a readable zip archive (truncated, or not a zip at all); nothing was imported."
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,33 @@ def safe_extract(archive: Path, dest: Path, *, label: str, limits: ArchiveLimits
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            # The sizes in the zip directory can lie; count what actually comes out.
-            written = 0
-            with zf.open(member) as src, open(target, "wb") as out:
-                while chunk := src.read(_COPY_CHUNK):
-                    written += len(chunk)
-                    written_total += len(chunk)
-                    if written > member.file_size or written_total > limits.max_unpacked_bytes:
-                        raise _reject(label, f"entry {name!r} unpacks to more than the archive declares; refused.")
-                    out.write(chunk)
+            written_total += _copy_member(
+                zf, member, target, label=label, budget=limits.max_unpacked_bytes - written_total
+            )
     return root
+
+
+def _copy_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, *, label: str, budget: int) -> int:
+    """Write one entry out and return its size; a damaged, encrypted or lying entry refuses the archive."""
+    name = member.filename
+    written = 0
+    try:
+        with zf.open(member) as src, open(target, "wb") as out:
+            while chunk := src.read(_COPY_CHUNK):
+                # The sizes in the zip directory can lie; count what actually comes out.
+                written += len(chunk)
+                if written > member.file_size or written > budget:
+                    raise _reject(label, f"entry {name!r} unpacks to more than the archive declares; refused.")
+                out.write(chunk)
+    except NotImplementedError:  # before RuntimeError, its base class
+        raise _reject(
+            label, f"entry {name!r} uses a compression method this server cannot read; use plain zip (deflate)."
+        ) from None
+    except RuntimeError:  # zipfile's word for "encrypted"
+        raise _reject(label, f"entry {name!r} is encrypted; upload an archive without a password.") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise _reject(label, f"entry {name!r} is damaged ({exc}); nothing was imported.") from None
+    return written
 
 
 def _descend_single_folder(root: Path) -> Path:
@@ -149,6 +168,8 @@ def locate(
         elif (data_path.parent / "media_data").is_dir():
             media_root = data_path.parent / "media_data"
         return ImportSource(files, media_root)
+    elif data_path.suffix.lower() == ".zip":
+        raise _reject(label, _UNREADABLE_ZIP)
     else:
         raise _reject(label, "is neither a folder, a zip archive, a .jsonl file nor a .parquet file.")
 
@@ -171,6 +192,8 @@ def _resolve_media(media_path: Path, workdir: Path, limits: ArchiveLimits, label
         folder = _descend_single_folder(media_path)
     elif zipfile.is_zipfile(media_path):
         folder = _descend_single_folder(safe_extract(media_path, workdir / "media", label=label, limits=limits))
+    elif media_path.suffix.lower() == ".zip":
+        raise _reject(label, _UNREADABLE_ZIP)
     else:
         raise _reject(label, "media must be a folder or a zip archive.")
     return _media_root(folder, workdir, limits, label)

@@ -8,14 +8,14 @@ those rows afterwards, so later judgments, rule edits or adjudications never cha
 a conditional UPDATE and a lease it renews while writing, writes the zip to a temp file (memory
 does not grow with the release), saves it through Django storage (multipart on S3) and marks the
 release ready only if its run still owns the lease. A worker killed mid-build leaves the lease
-to run out; the release can then be built again, from the same frozen rows.
+to run out: the job's message comes back (acks late) and waits for that, then builds again from the
+same frozen rows; meanwhile the release page shows the build as stalled and offers "Build again".
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,10 +27,11 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from annotations.leases import Busy, Heartbeat
 from annotations.models import Pair, Project
 
 from ..gate import LABELS, Outcome, PairState, Source
@@ -199,50 +200,30 @@ def _mine(release_id: int, run: int) -> Q:
 
 
 def _take(release_id: int) -> int | None:
-    """This run's number if it now owns the build; None when it is built, failed or another run owns it."""
+    """This run's number if it now owns the build; None when it is built or failed; Busy while another run owns it."""
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     took = Release.objects.filter(free, pk=release_id, status=ReleaseStatus.BUILDING).update(
         lease_until=now + _lease(), attempts=F("attempts") + 1
     )
-    if not took:
+    release = Release.objects.filter(pk=release_id).values("status", "attempts", "lease_until").first()
+    if release is None or release["status"] != ReleaseStatus.BUILDING:
         return None
-    return Release.objects.filter(pk=release_id).values_list("attempts", flat=True).get()
+    if not took:  # so its lease is live (a free one would have been taken)
+        until = release["lease_until"] or now
+        raise Busy(max((until - now).total_seconds(), 1.0))
+    return int(release["attempts"])
 
 
-class _Heartbeat:
-    """Renews the build's lease from a thread while the archive is written."""
+def _heartbeat(release_id: int, run: int) -> Heartbeat:
+    def renew() -> None:
+        Release.objects.filter(_mine(release_id, run)).update(lease_until=timezone.now() + _lease())
 
-    def __init__(self, release_id: int, run: int) -> None:
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, args=(release_id, run), daemon=True)
-
-    def _beat(self, release_id: int, run: int) -> None:
-        every = max(settings.RELEASE_LEASE_SECONDS / 3, 0.5)
-        try:
-            while not self.stop.wait(every):
-                try:
-                    Release.objects.filter(_mine(release_id, run)).update(lease_until=timezone.now() + _lease())
-                except DatabaseError:  # a blip: beat again next time; the lease has room for a missed beat
-                    log.warning("release %s: lease renewal failed", release_id, exc_info=True)
-                    close_old_connections()
-        finally:
-            close_old_connections()
-            from django.db import connection
-
-            connection.close()
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+    return Heartbeat(renew, every=settings.RELEASE_LEASE_SECONDS / 3, what=f"release {release_id} build {run}")
 
 
 def release_build(release_id: int) -> str | None:
-    """Build the archive of a release; returns its final status, or None if another run owns it."""
+    """Build the archive of a release: its final status, None if nothing was left to do; Busy if another run has it."""
     from .archive import ArchiveError, write_release_archive
 
     run = _take(release_id)
@@ -250,7 +231,7 @@ def release_build(release_id: int) -> str | None:
         return None
     release = Release.objects.select_related("project", "created_by").get(pk=release_id)
     try:
-        with tempfile.TemporaryDirectory(prefix="omni-release-") as tmp, _Heartbeat(release_id, run):
+        with tempfile.TemporaryDirectory(prefix="omni-release-") as tmp, _heartbeat(release_id, run):
             dest = Path(tmp) / "release.zip"
             info = write_release_archive(release, dest)
             # The run number keeps each build's key its own: a run that lost its lease deletes only its file.
@@ -282,7 +263,22 @@ def release_build(release_id: int) -> str | None:
             return None
         default_storage.delete(key)
         return None
+    _drop_dead_runs(release, keep=key)
     return ReleaseStatus.READY
+
+
+def _drop_dead_runs(release: Release, *, keep: str) -> None:
+    """Delete what earlier runs of this build saved before their worker died (a whole or partial zip)."""
+    folder = f"releases/{release.project.slug}"
+    prefix = f"{release.project.slug}-v{release.version}-"
+    try:
+        names = default_storage.listdir(folder)[1]
+    except (FileNotFoundError, NotImplementedError):
+        return
+    for name in names:
+        path = f"{folder}/{name}"
+        if name.startswith(prefix) and name.endswith(".zip") and path != keep:
+            default_storage.delete(path)
 
 
 def release_rebuild(*, release: Release) -> bool:

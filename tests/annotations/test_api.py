@@ -9,7 +9,10 @@ import secrets
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -204,6 +207,17 @@ def test_curators_manage_members(project, curator, annotator):
     assert not Membership.objects.filter(user__username="newbie").exists()
 
 
+def test_a_username_with_a_nul_is_no_member_and_is_never_looked_up(project, curator, annotator):
+    """PostgreSQL refuses a NUL in a query parameter (psycopg raises DataError), so looking it up was a 500."""
+    client = api_for(curator)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.delete(url("member-detail", project, "ann\x00"))
+    assert response.status_code == 404 and response.json() == {"detail": "No such member."}
+    # SQLite's rendering of the SQL drops everything from the NUL on, so look for the lookup itself.
+    assert not [q["sql"] for q in queries.captured_queries if '"auth_user"."username" =' in q["sql"]]
+    assert Membership.objects.filter(user=annotator).exists()
+
+
 def test_the_last_curator_cannot_leave_or_step_down(project, curator):
     client = api_for(curator)
     demoted = client.post(url("member-list", project), {"username": "cora", "role": "annotator"}, format="json")
@@ -331,6 +345,13 @@ def test_import_is_accepted_then_runs_and_reports(project, curator, django_captu
     assert [j["id"] for j in client.get(url("import-list", project)).json()["results"]] == [created["id"]]
 
 
+def test_the_schema_documents_uploads_as_files_not_urls():
+    """drf-spectacular documents a plain FileField as a URL string, so clients (and schemathesis) sent URLs."""
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    for component, field in (("ImportCreate", "data_file"), ("ImportCreate", "media_file"), ("ResultImport", "file")):
+        assert components[component]["properties"][field]["format"] == "binary", (component, field)
+
+
 def test_import_validation_errors_name_the_field(project, curator):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -454,6 +475,20 @@ def test_vote_validation_errors_name_the_field(project, annotator):
     missing = client.post(url("queue-vote", project), {}, format="json").json()
     assert set(missing) == {"pair", "choice", "submission_id"}
     assert Judgment.objects.count() == 0
+
+
+def test_a_coverage_share_that_is_not_a_number_is_refused_by_name(project, annotator):
+    """DRF reads the string "nan" as NaN, which passes both bounds; stored, it broke the write (a 500 on
+    PostgreSQL, whose jsonb has no NaN; a misleading 409 on SQLite)."""
+    text_pair(project)
+    client = api_for(annotator)
+    turn = client.get(url("queue-next", project)).json()
+    for share in ("nan", "NaN", "-nan"):
+        response = vote(client, project, turn, "A", coverage={"A": share, "B": 1})
+        assert response.status_code == 400, (share, response.content)
+        assert response.json() == {"coverage": {"A": ["A valid number is required."]}}
+    assert Judgment.objects.count() == 0
+    assert vote(client, project, turn, "A", coverage={"A": 1, "B": 0.5}).status_code == 201
 
 
 def test_voting_on_a_pair_not_handed_out_is_refused(project, annotator):

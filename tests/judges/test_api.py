@@ -156,6 +156,20 @@ def test_result_files_import_and_bad_ones_come_back_with_their_problem_lines(pro
     assert missing.status_code == 400 and set(missing.json()) == {"kind", "file"}
 
 
+def test_a_nul_in_a_result_file_id_or_model_name_is_a_problem_on_its_line(project, curator, bench):
+    """PostgreSQL text cannot hold a NUL (psycopg raises DataError): such an id or model name was a 500 there."""
+    client = api(curator)
+    nul_id = SimpleUploadedFile("rm_scores.jsonl", b'{"id": "p1\\u0000", "score1": 1, "score2": 0}\n')
+    refused = client.post(url("import"), {"kind": "scores", "file": nul_id}, format="multipart")
+    assert refused.status_code == 400
+    assert refused.json()["file"][0] == r"rm_scores.jsonl:1: id: 'p1\x00' holds a NUL character; no pair id does."
+    nul_model = SimpleUploadedFile("s.jsonl", b'{"id": "p1", "score1": 1, "score2": 0, "model": "rm\\u0000"}\n')
+    refused = client.post(url("import"), {"kind": "scores", "file": nul_model}, format="multipart")
+    assert refused.status_code == 400
+    assert refused.json()["file"][0] == r"s.jsonl:1: model: 'rm\x00' holds a NUL character; a model name cannot."
+    assert not Judge.objects.exists()
+
+
 def test_the_leaderboard_scores_against_a_release_when_asked(project, curator, bench):
     judge = Judge.objects.create(project=project, name="judge-x", kind=JudgeKind.IMPORTED)
     for name in ("p1", "p2"):

@@ -1,21 +1,26 @@
-"""A release published through the page is built by a real Celery worker over Redis, on PostgreSQL."""
+"""A release published through the page is built by a real Celery worker over Redis, on PostgreSQL; a build
+whose worker is killed is taken again."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import os
+import signal
 import time
 import zipfile
 
+import psutil
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from annotations.models import Label
 from releases.models import Release, ReleaseStatus
 from tests.conftest import client_for
 from tests.factories import PairFactory
-from tests.releases.test_releases import voters, votes  # noqa: F401 -- fixture
+from tests.releases.test_releases import stored_asset, voters, votes  # noqa: F401 -- fixture
 from tests.services import celery_worker, worker_env
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
@@ -54,3 +59,55 @@ def test_the_worker_builds_the_published_release(project, curator, voters, tmp_p
         without_tie = [n for n in zf.namelist() if n.startswith("without_tie/")]
     assert len(manifest["pairs"]) == 30 and manifest["notes"] == "by the worker"
     assert without_tie == ["without_tie/text_to_text/test-00000-of-00001.parquet"]
+
+
+def test_a_worker_killed_mid_build_leaves_no_archive_and_the_build_is_taken_again(
+    project,
+    curator,
+    voters,  # noqa: F811
+    tmp_path,
+):
+    for i in range(6):
+        # incompressible bytes under a video's name: the archive copies them, which takes a while
+        a, b = (stored_asset(os.urandom(40 * 1024 * 1024), "video", "mp4") for _ in range(2))
+        pair = PairFactory(project=project, external_id=f"v{i}", task="T2V", response1_text=None,
+                           response1_media=a, response2_text=None, response2_media=b)  # fmt: skip
+        votes(pair, voters, [Label.RESPONSE1] * 3)
+    worker_tmp = tmp_path / "worker-tmp"
+    worker_tmp.mkdir()
+    env = worker_env(tmp_path, RELEASE_LEASE_SECONDS="3", TMPDIR=str(worker_tmp))
+    client = client_for(curator)
+    log = tmp_path / "worker.log"
+    with celery_worker(env, log) as proc:
+        worker = psutil.Process(proc.pid)
+        response = client.post(reverse("releases:release_publish", args=[project.slug]), {"version": 1})
+        assert response.status_code == 302
+        release = Release.objects.get(project=project)
+        deadline = time.monotonic() + 60
+        while not list(worker_tmp.glob("omni-release-*/release.zip")):  # the build is writing its zip
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.02)
+        for pool_process in worker.children():
+            os.kill(pool_process.pid, signal.SIGKILL)
+        release.refresh_from_db()
+        assert release.status == ReleaseStatus.BUILDING and release.attempts == 1 and not release.archive
+
+        # The message comes back (acks late, rejected on worker loss), waits out the dead run's
+        # lease and builds again from the same frozen pairs.
+        deadline = time.monotonic() + 180
+        while release.status == ReleaseStatus.BUILDING:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
+            release.refresh_from_db()
+    assert release.status == ReleaseStatus.READY, release.error
+    assert release.attempts == 2 and release.archive.name.endswith("-b2.zip")
+    assert "WorkerLostError" in log.read_text()
+    stored = [name for name in default_storage.listdir(f"releases/{project.slug}")[1]]
+    assert stored == [release.archive.name.rsplit("/", 1)[1]]  # the dead run left no archive behind
+    download = client.get(reverse("releases:release_download", args=[project.slug, 1]))
+    body = b"".join(download.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == release.archive_sha256
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        videos = [n for n in zf.namelist() if n.startswith("media_data/") and n.endswith(".mp4")]
+    assert len(manifest["pairs"]) == 6 and len(videos) == 12

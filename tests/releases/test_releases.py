@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from annotations.leases import Busy
 from annotations.models import Judgment, Label, Pair, Role, ShownOrder
 from annotations.services.pair_import import pair_import
 from media_pipeline.models import MediaAsset
@@ -142,7 +143,9 @@ def test_a_build_that_died_is_taken_over_after_its_lease_and_a_live_one_is_not(p
     from django.utils import timezone
 
     Release.objects.filter(pk=release.pk).update(attempts=1, lease_until=timezone.now() + timezone.timedelta(minutes=5))
-    assert release_build(release.id) is None  # another run holds a live lease
+    with pytest.raises(Busy) as busy:  # another run holds a live lease: the job waits for it
+        release_build(release.id)
+    assert 290 < busy.value.seconds <= 300
     Release.objects.filter(pk=release.pk).update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
     assert release_build(release.id) == ReleaseStatus.READY
     release.refresh_from_db()
@@ -172,18 +175,23 @@ def test_a_tampered_release_fails_with_a_message_and_can_be_built_again(
     assert release.status == ReleaseStatus.FAILED  # built again (eagerly), and the hash is still wrong
 
 
-def _image_asset(tmp_path: Path) -> MediaAsset:
+def stored_asset(data: bytes, kind: str, extension: str) -> MediaAsset:
+    """A ready media asset with these bytes in storage."""
     from django.core.files.base import ContentFile
+
+    sha = hashlib.sha256(data).hexdigest()
+    asset = MediaAsset(sha256=sha, kind=kind, extension=extension, size_bytes=len(data), status="ready")
+    asset.file.save(f"originals/{sha}.{extension}", ContentFile(data), save=False)
+    asset.save()
+    return asset
+
+
+def _image_asset(tmp_path: Path) -> MediaAsset:
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (32, 24), "red").save(buffer, "PNG")
-    data = buffer.getvalue()
-    sha = hashlib.sha256(data).hexdigest()
-    asset = MediaAsset(sha256=sha, kind="image", extension="png", size_bytes=len(data), status="ready")
-    asset.file.save(f"originals/{sha}.png", ContentFile(data), save=False)
-    asset.save()
-    return asset
+    return stored_asset(buffer.getvalue(), "image", "png")
 
 
 def test_published_release_imports_back_with_the_same_pairs_labels_and_media(
