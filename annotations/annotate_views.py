@@ -47,11 +47,16 @@ class Side:
     mesh: MediaAsset | None
 
 
-def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:
+def pair_sides(pair: Pair, *, swapped: bool) -> tuple[Side, Side]:
+    """Response 1 and 2 as the A and B a person sees (swapped: response 2 is A)."""
     one = (pair.response1_text, pair.response1_media, pair.response1_mesh)
     two = (pair.response2_text, pair.response2_media, pair.response2_mesh)
-    left, right = (two, one) if assignment.swapped else (one, two)
+    left, right = (two, one) if swapped else (one, two)
     return Side("A", *left), Side("B", *right)
+
+
+def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:
+    return pair_sides(pair, swapped=assignment.swapped)
 
 
 def _workspace(

@@ -85,6 +85,12 @@ class Project(models.Model):
         help_text="Must-view gating: votes unlock only after both videos/audios played this share (0 to 1) "
         "and 3D models were orbited. Empty turns gating off.",
     )
+    criteria_per_comparison = models.PositiveSmallIntegerField(
+        default=2, help_text="Accepted criteria a comparison needs before its writing is done."
+    )
+    writing_guidance = models.TextField(
+        blank=True, help_text="Shown to criterion writers above every comparison (plain text)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,6 +98,9 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(votes_per_pair__gte=1), name="project_votes_per_pair_positive"),
             models.CheckConstraint(condition=Q(reservation_minutes__gte=1), name="project_reservation_positive"),
+            models.CheckConstraint(
+                condition=Q(criteria_per_comparison__gte=1), name="project_criteria_per_comparison_positive"
+            ),
             models.CheckConstraint(condition=Q(gold_share__gte=0, gold_share__lte=1), name="project_gold_share_range"),
             models.CheckConstraint(
                 condition=Q(must_view_share__isnull=True) | Q(must_view_share__gt=0, must_view_share__lte=1),
@@ -179,6 +188,18 @@ class ImportJob(models.Model):
         )
 
 
+# What a pair shows, apart from its criterion: a comparison hands these on to the pairs made from it.
+PAIR_CONTENT_FIELDS = (
+    "task", "prompt", "input_media_id", "response1_text", "response1_media_id", "response1_mesh_id",
+    "response2_text", "response2_media_id", "response2_mesh_id", "model1", "model2", "source", "media_ready",
+)  # fmt: skip
+
+
+class PairKind(models.TextChoices):
+    PAIR = "pair", "Pair (labelled under its criterion)"
+    COMPARISON = "comparison", "Comparison (criteria to be written)"
+
+
 class Pair(models.Model):
     """A prompt, two responses and a free-form criterion: the unit a human labels A, B or tie."""
 
@@ -186,7 +207,32 @@ class Pair(models.Model):
     external_id = models.CharField(max_length=200, help_text="The `id` of the pair in its source data.")
     task = models.CharField(max_length=8, choices=Task.choices)
     prompt = models.TextField()
-    criterion = models.TextField(help_text="Free-form criterion the judgment must follow.")
+    criterion = models.TextField(
+        blank=True, help_text="Free-form criterion the judgment must follow; empty on a comparison."
+    )
+    kind = models.CharField(
+        max_length=16,
+        choices=PairKind.choices,
+        default=PairKind.PAIR,
+        db_default=PairKind.PAIR,  # the importer inserts with COPY and plain SQL
+        help_text="A comparison has no criterion yet: writers write criteria for it, each becomes a pair.",
+    )
+    comparison = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="criterion_pairs",
+        help_text="The comparison this pair was made from, with one of its written criteria.",
+    )
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who wrote this pair's criterion; they never label it.",
+    )
     input_media = models.ForeignKey(
         MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="TI2T/TV2T/TA2T/TI2I."
     )
@@ -241,9 +287,10 @@ class Pair(models.Model):
             # Pairs waiting for media are left out, so a large import being transcoded costs nothing here.
             models.Index(
                 fields=["project", "-claimed", "id"],
-                condition=Q(gold_label__isnull=True, media_ready=True),
-                name="pair_queue_ready",
+                condition=Q(gold_label__isnull=True, media_ready=True, kind=PairKind.PAIR),
+                name="pair_queue_open",
             ),
+            models.Index(fields=["project", "kind"], name="pair_project_kind"),
             models.Index(
                 fields=["project", "id"],
                 condition=Q(gold_label__isnull=False, media_ready=True),
@@ -260,7 +307,18 @@ class Pair(models.Model):
             models.CheckConstraint(
                 condition=Q(gold_label__isnull=True) | Q(gold_label__in=Label.values), name="pair_gold_label_valid"
             ),
-            models.CheckConstraint(condition=~Q(criterion=""), name="pair_criterion_not_empty"),
+            models.CheckConstraint(condition=Q(kind__in=PairKind.values), name="pair_kind_valid"),
+            # A pair is labelled under its criterion; a comparison has none until criteria are written.
+            models.CheckConstraint(
+                condition=Q(kind=PairKind.PAIR) & ~Q(criterion="") | Q(kind=PairKind.COMPARISON, criterion=""),
+                name="pair_criterion_iff_pair",
+            ),
+            models.CheckConstraint(
+                condition=Q(comparison__isnull=True) | Q(kind=PairKind.PAIR), name="pair_comparison_only_on_pairs"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_label__isnull=True) | Q(kind=PairKind.PAIR), name="pair_gold_only_on_pairs"
+            ),
             models.CheckConstraint(condition=~Q(external_id=""), name="pair_external_id_not_empty"),
             # Each response is exactly one of: text, or a media asset.
             models.CheckConstraint(

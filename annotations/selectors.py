@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from media_pipeline.models import AssetStatus, MediaAsset
 
-from .models import TASK_SPECS, ImportJob, Membership, Pair, PairSkip, Project, Role, SkipKind, Task
+from .models import TASK_SPECS, ImportJob, Membership, Pair, PairKind, PairSkip, Project, Role, SkipKind, Task
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
@@ -25,12 +25,12 @@ def projects_for_user(user: User | AnonymousUser) -> list[ProjectRow]:
     if not user.is_authenticated:
         return []
     if user.is_staff:
-        projects = Project.objects.annotate(n_pairs=Count("pairs"))
+        projects = Project.objects.annotate(n_pairs=Count("pairs", filter=Q(pairs__kind=PairKind.PAIR)))
         return [ProjectRow(p, "curator", p.n_pairs) for p in projects]
     memberships = (
         Membership.objects.filter(user=user)
         .select_related("project")
-        .annotate(n_pairs=Count("project__pairs"))
+        .annotate(n_pairs=Count("project__pairs", filter=Q(project__pairs__kind=PairKind.PAIR)))
         .order_by("project__name")
     )
     return [ProjectRow(m.project, m.role, m.n_pairs) for m in memberships]
@@ -42,6 +42,7 @@ class TaskCount:
     config: str
     pairs: int
     labelled: int
+    comparisons: int  # waiting for criteria to be written
 
 
 def task_counts(project: Project) -> list[TaskCount]:
@@ -49,10 +50,18 @@ def task_counts(project: Project) -> list[TaskCount]:
         r["task"]: r
         for r in Pair.objects.filter(project=project)
         .values("task")
-        .annotate(pairs=Count("id"), labelled=Count("id", filter=Q(reference_label__isnull=False)))
+        .annotate(
+            pairs=Count("id", filter=Q(kind=PairKind.PAIR)),
+            labelled=Count("id", filter=Q(reference_label__isnull=False)),
+            comparisons=Count("id", filter=Q(kind=PairKind.COMPARISON)),
+        )
     }
     return [
-        TaskCount(spec.task, spec.config, rows.get(code, {}).get("pairs", 0), rows.get(code, {}).get("labelled", 0))
+        TaskCount(
+            spec.task,
+            spec.config,
+            *(rows.get(code, {}).get(name, 0) for name in ("pairs", "labelled", "comparisons")),
+        )
         for code, spec in TASK_SPECS.items()
     ]
 
@@ -102,7 +111,7 @@ def pipeline_overview(project: Project, limit: int = 50) -> PipelineOverview:
 
 def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[Pair]:
     pairs = Pair.objects.filter(project=project).only(
-        "id", "external_id", "task", "prompt", "criterion", "reference_label", "model1", "model2"
+        "id", "external_id", "task", "prompt", "criterion", "kind", "reference_label", "model1", "model2"
     )
     if task:
         pairs = pairs.filter(task=task)

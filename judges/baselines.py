@@ -49,7 +49,8 @@ def _sides(pair: Pair, order: str) -> tuple[tuple[str | None, MediaAsset | None]
 
 
 @lru_cache(maxsize=1)
-def _wordllama() -> Any:
+def wordllama_model() -> Any:
+    """WordLlama, loaded once per process from the weights inside its wheel (no download)."""
     import wordllama
     from wordllama import WordLlama
 
@@ -73,7 +74,7 @@ def answer(kind: str, *, judge_id: int, pair: Pair, order: str, with_tie: bool) 
     if kind == "embedding":
         if a[0] is None or b[0] is None:
             return BaselineAnswer(None, "The embedding judge reads text responses only.")
-        model = _wordllama()
+        model = wordllama_model()
         query = f"{pair.criterion}\n{pair.prompt}"
         sim_a, sim_b = float(model.similarity(query, a[0])), float(model.similarity(query, b[0]))
         verdict = "C" if with_tie and abs(sim_a - sim_b) < TIE_MARGIN else "A" if sim_a >= sim_b else "B"

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "annotations",
     "releases",
     "judges",
+    "criteria",
 ]
 
 MIDDLEWARE = [
@@ -303,6 +304,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind`: name each choice set after its model's enum.
+    "ENUM_NAME_OVERRIDES": {
+        "PairKindEnum": "annotations.models.PairKind",
+        "MediaKindEnum": "media_pipeline.models.MediaKind",
+        "JudgeKindEnum": "judges.models.JudgeKind",
+        "SkipKindEnum": "annotations.models.SkipKind",
+    },
 }
 
 LOGGING = {

@@ -14,10 +14,12 @@ urlpatterns = [
     path("api/", include("annotations.api_urls")),
     path("api/", include("releases.api_urls")),
     path("api/", include("judges.api_urls")),
+    path("api/", include("criteria.api_urls")),
     path("media-files/", include("media_pipeline.urls")),
     path("", include("annotations.urls")),
     path("", include("releases.urls")),
     path("", include("judges.urls")),
+    path("", include("criteria.urls")),
 ]
 
 handler500 = "annotations.errors.server_error"  # a database outage is a 503 with Retry-After

@@ -359,6 +359,11 @@ class PreviewSerializer(serializers.Serializer):
 class PublishSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The next_version the preview offered.")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    flips_only = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only pairs from comparisons whose settled label flips with the criterion (written criteria).",
+    )
 
 
 class CompareQuerySerializer(serializers.Serializer):
@@ -510,7 +515,13 @@ class ReleaseListView(CuratorView, generics.GenericAPIView):
         project, user = curator(request, slug)
         data = valid(PublishSerializer, request.data)
         try:
-            release = release_publish(project=project, user=user, notes=data["notes"], expected_version=data["version"])
+            release = release_publish(
+                project=project,
+                user=user,
+                notes=data["notes"],
+                expected_version=data["version"],
+                flips_only=data["flips_only"],
+            )
         except DjangoValidationError as exc:
             # Versions only grow: one that is not the next now was already stale when the service refused it.
             if not hasattr(exc, "error_dict") and data["version"] != _next_version(project):

@@ -44,6 +44,11 @@ class PublishForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What changed since the last release"}),
     )
+    flips_only = forms.BooleanField(
+        required=False,
+        label="Only criterion flips",
+        help_text="Only pairs from comparisons whose settled label flips with the criterion (written criteria).",
+    )
 
 
 class CompareForm(forms.Form):

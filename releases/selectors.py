@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import connections
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from annotations.models import TASK_SPECS, Judgment, Label, Pair, Project, ShownOrder, Task
+from annotations.models import TASK_SPECS, Judgment, Label, Pair, PairKind, Project, ShownOrder, Task
 
 from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, GateRule, Release, ReleasePair
@@ -56,7 +56,7 @@ class ProjectVotes:
 
 def project_votes(project: Project) -> ProjectVotes:
     pairs = _int_rows(
-        Pair.objects.filter(project=project)
+        Pair.objects.filter(project=project, kind=PairKind.PAIR)  # comparisons have no criterion to vote on
         .order_by("id")
         .annotate(
             task_code=Case(
@@ -282,7 +282,7 @@ def prompt_groups(
     Grouped in the database, so only the shown groups' pairs are read.
     """
     shared = (
-        Pair.objects.filter(project=project)
+        Pair.objects.filter(project=project, kind=PairKind.PAIR)
         .values("task", "prompt", *_SAME_RESPONSES)
         .annotate(n=Count("criterion", distinct=True))
         .filter(n__gte=2)

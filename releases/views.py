@@ -15,6 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotations.access import get_project_for_curator
 from annotations.models import Pair, Task
 from annotations.views import AuthedHtmxRequest
+from criteria.selectors import signals as criteria_signals
+from criteria.selectors import written_criteria_exist
 
 from . import charts, selectors
 from .forms import AdjudicationForm, CompareForm, GateRuleForm, GoldForm, PublishForm
@@ -31,7 +33,12 @@ _PAIR_MEDIA = ("input_media", "response1_media", "response2_media", "response1_m
 def dashboard(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
     report = selectors.dashboard(project)
-    context = {"project": project, "report": report, "charts": charts.dashboard_charts(report)}
+    context = {
+        "project": project,
+        "report": report,
+        "charts": charts.dashboard_charts(report),
+        "criteria": criteria_signals(project) if written_criteria_exist(project) else None,
+    }
     return render(request, "releases/dashboard.html", context)
 
 
@@ -152,6 +159,7 @@ def release_publish_view(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
             user=request.user,
             notes=form.cleaned_data["notes"],
             expected_version=form.cleaned_data["version"],
+            flips_only=form.cleaned_data["flips_only"],
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

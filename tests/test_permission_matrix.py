@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from PIL import Image
 
 from annotations.models import ImportJob, Judgment, Label, Role
+from criteria.models import Criterion
 from judges.models import Judge, JudgeKind, JudgeRun, ModelVote, VoteStatus
 from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
@@ -35,6 +36,9 @@ MEMBER = {
 }  # fmt: skip
 MEMBER |= {("annotations-api", name) for name in
            ("project-list", "project-detail", "queue-next", "queue-vote", "queue-skip", "queue-undo")}  # fmt: skip
+# Any member writes criteria; reviewing them and their signals are for curators.
+MEMBER |= {("criteria", name) for name in ("write", "write_comparison", "draft_save", "draft_delete", "submit")}
+MEMBER |= {("criteria-api", name) for name in ("write-next", "draft-create", "draft-detail", "criteria-submit")}
 OPEN = {(None, "login"), (None, "logout"), (None, None)}
 AUTHENTICATED = {(None, "api-schema"), (None, "api-docs")}
 
@@ -74,10 +78,16 @@ def world(tmp_path):
     run = JudgeRun.objects.create(judge=judge, tasks=["T2I"], with_tie=True, status="done")
     ModelVote.objects.create(judge=judge, pair=pair, with_tie=True, order="12", label="response2", status=VoteStatus.OK)
     job = ImportJob.objects.create(project=x, data_name="d.jsonl", created_by=users["curator"])
+    comparison = PairFactory(project=x, kind="comparison", criterion="", model1="hidden-model-name")
+    criterion = Criterion.objects.create(
+        comparison=comparison, writer=users["annotator"], shown_order="12", text="Prefer the greener image.",
+        expected="response1", status="submitted",
+    )  # fmt: skip
     kwargs = {
         "slug": x.slug, "pair_id": pair.pk, "job_id": job.pk, "version": release.version, "judge_id": judge.pk,
         "run_id": run.pk, "action": "cancel", "fmt": "csv", "asset_id": asset.pk, "index": 0, "role": "web",
-        "username": "ann", "id": pair.pk, "pk": pair.pk,
+        "username": "ann", "id": pair.pk, "pk": pair.pk, "comparison_id": comparison.pk,
+        "criterion_id": criterion.pk,
     }  # fmt: skip
     assert Release.objects.get(pk=release.pk).status == "ready"
     return users, kwargs
@@ -97,7 +107,7 @@ def _kind(ns: str | None, name: str | None) -> str:
         return "authenticated"
     if (ns, name) in MEMBER:
         return "member"
-    if ns in ("annotations", "releases", "judges", "media_pipeline") or (ns and ns.endswith("-api")):
+    if ns in ("annotations", "releases", "judges", "media_pipeline", "criteria") or (ns and ns.endswith("-api")):
         return "curator"
     raise AssertionError(f"unclassified route {ns}:{name}")
 

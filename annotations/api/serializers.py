@@ -78,6 +78,7 @@ class TaskCountSerializer(serializers.Serializer):
     config = serializers.CharField()
     pairs = serializers.IntegerField()
     labelled = serializers.IntegerField(help_text="Pairs imported with a reference label.")
+    comparisons = serializers.IntegerField(help_text="Comparisons waiting for criteria to be written.")
 
 
 class LabellingSerializer(serializers.Serializer):
@@ -103,6 +104,8 @@ class ProjectDetailSerializer(serializers.Serializer):
     votes_per_pair = serializers.IntegerField(source="project.votes_per_pair")
     reservation_minutes = serializers.IntegerField(source="project.reservation_minutes")
     must_view_share = serializers.FloatField(source="project.must_view_share", allow_null=True)
+    criteria_per_comparison = serializers.IntegerField(source="project.criteria_per_comparison")
+    writing_guidance = serializers.CharField(source="project.writing_guidance")
     created_at = serializers.DateTimeField(source="project.created_at")
     curator = CuratorProjectSerializer(allow_null=True, help_text="Curators only; null for annotators.")
 
@@ -151,7 +154,7 @@ class PairRowSerializer(serializers.ModelSerializer[Pair]):
 
     class Meta:
         model = Pair
-        fields = ("id", "external_id", "task", "prompt", "criterion", "reference_label", "model1", "model2")
+        fields = ("id", "external_id", "task", "prompt", "criterion", "kind", "reference_label", "model1", "model2")
 
 
 class RenditionSerializer(serializers.ModelSerializer[Rendition]):
@@ -216,6 +219,8 @@ class PairDetailSerializer(serializers.ModelSerializer[Pair]):
             "task",
             "prompt",
             "criterion",
+            "kind",
+            "comparison",
             "input_media",
             "response1_text",
             "response1_media",

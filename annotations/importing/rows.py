@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from annotations.models import Label, Task, TaskSpec, task_spec
+from annotations.models import Label, PairKind, Task, TaskSpec, task_spec
 from media_pipeline.models import MediaKind
 
 from .media import MediaCatalog, MediaError, MediaInfo
@@ -37,6 +37,7 @@ class PairDraft:
     model2: str
     source: str
     reference_label: str | None
+    kind: str = PairKind.PAIR
 
 
 class RowChecker:
@@ -64,11 +65,19 @@ class RowChecker:
             problem("prompt", "missing prompt." if prompt in (None, "") else "prompt must be a string.")
         criterion_field = "criteria" if "criteria" in data or "criterion" not in data else "criterion"
         criterion = data.get(criterion_field)
-        if not isinstance(criterion, str) or not criterion.strip():
-            problem(criterion_field, "missing criterion: every pair needs its free-form criterion.")
+        if criterion is not None and not isinstance(criterion, str):
+            problem(criterion_field, "criterion must be a string (leave it empty for a comparison).")
+        # No criterion: a comparison, for writers to write criteria for (each becomes a pair).
+        comparison = criterion is None or (isinstance(criterion, str) and not criterion.strip())
         label = data.get("criteria_preference")
         if label is not None and label not in _LABELS:
             problem("criteria_preference", f"label {label!r} is not one of response1, response2, tie.")
+        elif label is not None and comparison:
+            problem(
+                "criteria_preference",
+                f"label {label!r} without a criterion: a label answers a criterion; give both, or neither "
+                "for a comparison that writers will write criteria for.",
+            )
         model1 = self._short_text(data, "model1", problem)
         model2 = self._short_text(data, "model2", problem)
         source = self._short_text(data, "source", problem)
@@ -83,13 +92,14 @@ class RowChecker:
 
         if problems or spec is None or response1 is None or response2 is None:
             return None, problems
-        assert isinstance(prompt, str) and isinstance(criterion, str) and external_id
+        assert isinstance(prompt, str) and external_id
         return (
             PairDraft(
                 external_id=external_id,
                 task=spec.task,
                 prompt=prompt,
-                criterion=criterion.strip(),
+                criterion="" if comparison else str(criterion).strip(),
+                kind=PairKind.COMPARISON if comparison else PairKind.PAIR,
                 input_media=input_media,
                 response1=response1,
                 response2=response2,

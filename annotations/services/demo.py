@@ -12,7 +12,17 @@ from django.db import transaction
 from django.db.models import F
 
 from annotations.demo.plan import DemoWriter
-from annotations.models import Judgment, Label, Membership, Pair, Project, Role, ShownOrder
+from annotations.models import (
+    PAIR_CONTENT_FIELDS,
+    Judgment,
+    Label,
+    Membership,
+    Pair,
+    PairKind,
+    Project,
+    Role,
+    ShownOrder,
+)
 
 from .pair_import import ImportResult, pair_import
 
@@ -49,6 +59,9 @@ def demo_seed(*, password: str = DEMO_PASSWORD) -> DemoSeeded:
                 "name": "Omni demo benchmark",
                 "description": "Generated on this machine: nine tasks, about 20 pairs each, "
                 "criteria that flip preferences.",
+                "writing_guidance": "Write criteria a careful user would hold: about content, accuracy, style "
+                "or fidelity to the prompt. Write at least one that favours each response. Never name a side "
+                "or a model.",
             },
         )
         credentials = []
@@ -64,6 +77,8 @@ def demo_seed(*, password: str = DEMO_PASSWORD) -> DemoSeeded:
         data = DemoWriter(Path(tmp)).build()
         result = pair_import(project=project, data_path=data, data_label="demo.jsonl")
     votes = _demo_votes(project) if result.ok else 0
+    if result.ok:
+        _demo_comparisons(project)
     return DemoSeeded(project=project, result=result, credentials=credentials, votes=votes)
 
 
@@ -106,3 +121,23 @@ def _demo_votes(project: Project) -> int:
         Pair.objects.filter(id__in=voted).update(claimed=F("claimed") + len(raters))
         Pair.objects.filter(id__in=gold).update(gold_label=F("reference_label"))
     return len(judgments)
+
+
+def _demo_comparisons(project: Project) -> int:
+    """One comparison per task, from the task's first pair, for the demo's writers. Runs once."""
+    made = 0
+    for task in sorted(set(Pair.objects.filter(project=project, kind=PairKind.PAIR).values_list("task", flat=True))):
+        source = Pair.objects.filter(project=project, task=task, kind=PairKind.PAIR).order_by("id").first()
+        if source is None:
+            continue
+        _, created = Pair.objects.get_or_create(
+            project=project,
+            external_id=f"{source.external_id}-compare",
+            defaults={
+                "kind": PairKind.COMPARISON,
+                "criterion": "",
+                **{name: getattr(source, name) for name in PAIR_CONTENT_FIELDS},
+            },
+        )
+        made += created
+    return made

@@ -230,7 +230,7 @@ _PAIR_COLUMNS = (
     "project_id", "external_id", "task", "prompt", "criterion", "input_media_id",
     "response1_text", "response1_media_id", "response1_mesh_id",
     "response2_text", "response2_media_id", "response2_mesh_id",
-    "model1", "model2", "source", "reference_label", "import_job_id", "created_at",
+    "model1", "model2", "source", "reference_label", "import_job_id", "created_at", "kind",
 )  # fmt: skip
 
 
@@ -244,7 +244,7 @@ def _pair_values(
         project.id, draft.external_id, draft.task.value, draft.prompt, draft.criterion, asset(draft.input_media),
         draft.response1.text, asset(draft.response1.media), asset(draft.response1.mesh),
         draft.response2.text, asset(draft.response2.media), asset(draft.response2.mesh),
-        draft.model1, draft.model2, draft.source, draft.reference_label, job.pk if job else None, now,
+        draft.model1, draft.model2, draft.source, draft.reference_label, job.pk if job else None, now, draft.kind,
     )  # fmt: skip
 
 

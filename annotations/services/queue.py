@@ -92,11 +92,14 @@ _NOT_DONE = (
     "NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.pair_id = p.id AND j.annotator_id = %(user)s"
     " AND j.retracted_at IS NULL)"
     " AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.pair_id = p.id AND s.annotator_id = %(user)s)"
+    # Nobody labels a pair made from a criterion they wrote.
+    " AND (p.written_by_id IS NULL OR p.written_by_id <> %(user)s)"
 )
-# Take a slot in the next pair. Pairs whose media is still being processed wait (media_ready).
-# Regular pairs need a slot under k and come fullest first, so pairs
-# complete rather than all idling at k-1 (index pair_queue_open); gold pairs have no cap. The
-# annotator's own reservations are served before a claim is tried, so none can turn up here.
+# Take a slot in the next pair. Pairs whose media is still being processed wait (media_ready), and
+# comparisons (no criterion yet) are never labelled. Regular pairs need a slot under k and come
+# fullest first, so pairs complete rather than all idling at k-1 (index pair_queue_open); gold pairs
+# have no cap. The annotator's own reservations are served before a claim is tried, so none can
+# turn up here.
 _CLAIM = (
     "UPDATE {pair} SET claimed = claimed + 1 WHERE id = ("
     " SELECT p.id FROM {pair} p WHERE p.project_id = %(project)s AND {open} AND {not_done}"
@@ -104,13 +107,13 @@ _CLAIM = (
     ") RETURNING id"
 )
 _OPEN = {
-    False: "p.gold_label IS NULL AND p.claimed < %(k)s AND p.media_ready",
+    False: "p.gold_label IS NULL AND p.claimed < %(k)s AND p.media_ready AND p.kind = 'pair'",
     True: "p.gold_label IS NOT NULL AND p.media_ready",
 }
 _ORDER = {False: "p.claimed DESC, p.id", True: "p.id"}
 _ANY_OPEN = (
     "SELECT EXISTS (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s"
-    " AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND {not_done})"
+    " AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND p.kind = 'pair' AND {not_done})"
 )
 # What is left for the annotator: open pairs they have not done (counted up to a cap, so the cost
 # does not grow with the project) plus pairs they hold that are full only because of their own hold.
@@ -119,7 +122,7 @@ _PROGRESS = (
     " (SELECT COUNT(*) FROM {judgment} j JOIN {pair} p ON p.id = j.pair_id"
     "  WHERE p.project_id = %(project)s AND j.annotator_id = %(user)s AND j.retracted_at IS NULL),"
     " (SELECT COUNT(*) FROM (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s"
-    "  AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND {not_done}"
+    "  AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND p.kind = 'pair' AND {not_done}"
     "  LIMIT %(cap)s) AS open_pairs),"
     " (SELECT COUNT(*) FROM {reservation} r JOIN {pair} p ON p.id = r.pair_id"
     "  WHERE r.project_id = %(project)s AND r.annotator_id = %(user)s AND p.gold_label IS NULL"

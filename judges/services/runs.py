@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotations.models import Pair, ShownOrder, Task
+from annotations.models import Pair, PairKind, ShownOrder, Task
 
 from .. import baselines
 from ..client import ChatJudgeClient, JudgeOutcome, judge_pair
@@ -144,7 +144,9 @@ def selection(run: JudgeRun) -> list[tuple[int, str]]:
     tasks = run.tasks
     if run.judge.kind == JudgeKind.EMBEDDING:
         tasks = [t for t in tasks if t in _TEXT_TASKS]  # it reads text responses only
-    ids = Pair.objects.filter(project=run.judge.project_id, task__in=tasks, media_ready=True).order_by("id")
+    ids = Pair.objects.filter(
+        project=run.judge.project_id, task__in=tasks, media_ready=True, kind=PairKind.PAIR
+    ).order_by("id")
     orders = [ShownOrder.RESPONSE1_LEFT, ShownOrder.RESPONSE2_LEFT] if run.both_orders else [ShownOrder.RESPONSE1_LEFT]
     return [(pair_id, order) for pair_id in ids.values_list("id", flat=True) for order in orders]
 

@@ -70,6 +70,11 @@ def admitted(outcome: Outcome) -> np.ndarray:
     return np.flatnonzero(outcome.state == PairState.ACCEPTED)
 
 
+def consensus_from(votes: ProjectVotes, outcome: Outcome) -> dict[int, str]:
+    """The gate's accepted label per pair id (from votes, gold or adjudication)."""
+    return {int(votes.pair_ids[i]): LABELS[int(outcome.label[i])] for i in admitted(outcome) if outcome.label[i] >= 0}
+
+
 def release_summary(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> dict[str, Any]:
     """Pairs and labels per task for the admitted rows."""
     tasks: dict[str, Any] = {}
@@ -112,6 +117,7 @@ def release_publish(
     notes: str = "",
     bootstrap: int = 1000,
     expected_version: int | None = None,
+    flips_only: bool = False,
 ) -> Release:
     """Freeze what the gate admits as the next version. `expected_version`: the version the curator saw
     offered; a double click or a colleague publishing first makes it stale and the publish is refused."""
@@ -130,13 +136,22 @@ def release_publish(
             )
         votes, outcome = gate_outcome(project)
         rows = admitted(outcome)
+        if flips_only:
+            from criteria.selectors import flipped_pair_ids
+
+            flipped = flipped_pair_ids(project, consensus_from(votes, outcome))
+            rows = rows[np.isin(votes.pair_ids[rows], list(flipped))]
+            if not len(rows):
+                raise ValidationError(
+                    {"flips_only": "No accepted pair comes from a comparison whose label flips with the criterion."}
+                )
         if not len(rows):
             raise ValidationError("The gate admits no pair yet, so there is nothing to publish.")
         release = Release.objects.create(
             project=project,
             version=latest + 1,
             notes=notes.strip(),
-            gate=gate_rule(project).as_dict(),
+            gate={**gate_rule(project).as_dict(), **({"criterion_flips_only": True} if flips_only else {})},
             statistics=release_statistics(votes, outcome, rows, bootstrap=bootstrap, k=project.votes_per_pair),
             summary=release_summary(votes, outcome, rows),
             created_by=user,

@@ -10,7 +10,7 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.http import HttpRequest
 
-from annotations.models import Judgment, Membership, Pair, Role, Task
+from annotations.models import Judgment, Membership, Pair, PairKind, Role, Task
 from media_pipeline.models import MediaAsset
 from releases.selectors import dashboard
 
@@ -30,7 +30,7 @@ def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(setti
     call_command("seed_demo", stdout=out)
     printed = out.getvalue()
 
-    per_task = Counter(Pair.objects.values_list("task", flat=True))
+    per_task = Counter(Pair.objects.filter(kind=PairKind.PAIR).values_list("task", flat=True))
     assert set(per_task) == set(Task.values) and all(n == 20 for n in per_task.values())
     assert set(MediaAsset.objects.values_list("kind", flat=True)) == {"image", "video", "audio", "mesh"}
     assert {"glb", "obj", "ply"} <= set(MediaAsset.objects.filter(kind="mesh").values_list("extension", flat=True))
@@ -40,8 +40,13 @@ def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(setti
 
     # Each comparison appears under two criteria and its label depends on the criterion.
     labels = defaultdict(list)
-    for pair in Pair.objects.all():
+    for pair in Pair.objects.filter(kind=PairKind.PAIR):
         labels[pair.external_id.rsplit("-", 1)[0]].append(pair.reference_label)
+    # And one comparison per task waits for the demo's writers, who get guidance.
+    comparisons = Pair.objects.filter(kind=PairKind.COMPARISON)
+    assert sorted(comparisons.values_list("task", flat=True)) == sorted(Task.values)
+    assert all(c.criterion == "" for c in comparisons)
+    assert "Never name a side" in comparisons.first().project.writing_guidance
     assert all(len(set(pair_labels)) == 2 for pair_labels in labels.values())
     assert Pair.objects.filter(reference_label="tie").count() >= 18
 
@@ -65,5 +70,5 @@ def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(setti
     again = StringIO()
     call_command("seed_demo", stdout=again)
     assert "0 new pairs, 180 already there" in again.getvalue()
-    assert Pair.objects.count() == 180
+    assert Pair.objects.count() == 180 + 9  # the pairs and the comparisons, once
     assert Judgment.objects.count() == 3 * voted.count()  # the raters voted once

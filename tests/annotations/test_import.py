@@ -172,7 +172,7 @@ def test_every_problem_is_reported_with_file_row_and_field_and_nothing_is_stored
     assert not result.ok
     found = {(p.file, p.row, p.field) for p in result.problems}
     assert ("bad.jsonl", 2, "task") in found
-    assert ("bad.jsonl", 3, "criteria") in found
+    assert ("bad.jsonl", 3, "criteria_preference") in found  # a label needs a criterion
     assert ("bad.jsonl", 4, "criteria_preference") in found
     assert ("bad.jsonl", 5, "response2") in found
     assert ("bad.jsonl", 6, "response1") in found
@@ -181,7 +181,7 @@ def test_every_problem_is_reported_with_file_row_and_field_and_nothing_is_stored
     assert ("bad.jsonl", 9, "id") in found
     messages = " | ".join(p.message for p in result.problems)
     assert "unknown task 'T2X'" in messages
-    assert "missing criterion" in messages
+    assert "label 'response1' without a criterion" in messages
     assert "label 'A' is not one of response1, response2, tie" in messages
     assert "media file not found: media_data/missing.png" in messages
     assert "unreadable image" in messages

@@ -117,7 +117,8 @@ def test_upload_import_runs_the_job_and_shows_the_summary(
 def test_failed_upload_lists_problems(project, curator, django_capture_on_commit_callbacks):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("text_to_text/test.jsonl", b'{"id": "a", "prompt": "p", "response1": "x", "response2": "y"}\n')
+        row = b'{"id": "a", "prompt": "p", "response1": "x", "response2": "y", "criteria_preference": "response1"}'
+        zf.writestr("text_to_text/test.jsonl", row + b"\n")
     client = client_for(curator)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -127,7 +128,7 @@ def test_failed_upload_lists_problems(project, curator, django_capture_on_commit
     response = client.get(response["Location"])
     html = response.content.decode()
     assert "nothing was imported" in html
-    assert "text_to_text/test.jsonl" in html and "criteria" in html and "missing criterion" in html
+    assert "text_to_text/test.jsonl" in html and "criteria_preference" in html and "without a criterion" in html
     assert Pair.objects.count() == 0
 
 

@@ -165,6 +165,22 @@ def test_script_payloads_everywhere_stay_text(page, live_server):
     inspector.check("workspace after the htmx flag")
     judgment = Judgment.objects.get(annotator=ann)
     assert judgment.rationale.replace("\r\n", "\n") == f"Rationale {MARKDOWN}" and judgment.label == Label.TIE
+
+    # The annotator writes a hostile criterion for a hostile comparison, under hostile guidance.
+    project.writing_guidance = f"Guide {HOSTILE}"
+    project.save()
+    comparison = PairFactory(project=project, external_id=f"cmp{SHORT}", kind="comparison", criterion="",
+                             prompt=MARKDOWN, response1_text=f"Five {MARKDOWN}", response2_text=f"Six {HOSTILE}",
+                             model1=SHORT)  # fmt: skip
+    write_url = reverse("criteria:write_comparison", args=[project.slug, comparison.pk])
+    inspector.visit(write_url, shows=(f"Guide {SCRIPT}", "[click me](javascript:", f"Six {SCRIPT}"))
+    page.click("button[data-action=add]")
+    page.fill("form.draft textarea", f"Written {HOSTILE}")
+    page.check("form.draft input[value=A]")
+    expect(page.locator("form.draft .draft-status")).to_contain_text("Saved")
+    inspector.check("criterion draft saved (htmx)")
+    page.click("form[data-submit] button")
+    inspector.check("criteria submitted")
     assert PairSkip.objects.get(annotator=ann).note == f"Note {HOSTILE}"
 
     # Two more votes split the first pair three ways; a judge with hostile names disagrees on the hard pair.
@@ -195,6 +211,11 @@ def test_script_payloads_everywhere_stay_text(page, live_server):
     screenshot(page, "hostile-pair-detail")
     inspector.visit(reverse("annotations:pair_detail", args=[slug, ti2t.pk]), shows=(f"{FILE_NAME}.png",))
     inspector.visit(reverse("annotations:media_status", args=[slug]))
+    inspector.visit(reverse("criteria:review", args=[slug]), shows=(f"cmp{SHORT}",))
+    expect(page.locator("form.review-row textarea")).to_have_value(f"Written {HOSTILE}")
+    page.click("form.review-row button[value=accept]")
+    inspector.check("criterion accepted")
+    assert Pair.objects.get(comparison=comparison).criterion == f"Written {HOSTILE}"
     inspector.visit(reverse("releases:dashboard", args=[slug]))
     inspector.visit(reverse("releases:adjudication_queue", args=[slug]), shows=(f"Criterion {SCRIPT}",))
     inspector.visit(f"{reverse('releases:adjudication_queue', args=[slug])}?task={quote(BREAKOUT)}")

@@ -1,0 +1,275 @@
+"""The criterion-writing API: writers draft and submit criteria, curators review them and read the signals.
+
+Writers (any member) see a comparison as labellers do: sides A and B in their own shuffled order,
+no model names; the expected response is given and shown as A, B or either. Curators see criteria
+canonically (response1, response2, either), with the review warnings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotations.api.views import ProjectScoped, _user
+from annotations.models import Pair, ShownOrder
+from annotations.services.queue import shown_order_for
+
+from . import selectors
+from .models import MAX_CRITERION_CHARS, Criterion, Expectation
+from .services import (
+    EXPECT_CHOICES,
+    Review,
+    comparison_next_for_writer,
+    criteria_submit,
+    criterion_draft_delete,
+    criterion_draft_save,
+    criterion_review,
+    shown_expectation,
+)
+
+_INVALID = OpenApiResponse(description="Invalid: messages by field name.")
+
+
+def _refused(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+
+
+class SideSerializer(serializers.Serializer):
+    letter = serializers.CharField()
+    text = serializers.CharField(allow_null=True, help_text="Markdown; null when the response is media.")
+    media = serializers.IntegerField(allow_null=True, help_text="Media asset id (fetch it from media-files/).")
+
+
+class OwnCriterionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    expected = serializers.CharField(help_text="As you see the sides: A, B, either, or blank in a draft.")
+    status = serializers.CharField()
+
+
+class WritingTurnSerializer(serializers.Serializer):
+    done = serializers.BooleanField(help_text="True: no comparison needs your criteria now.")
+    comparison = serializers.IntegerField(allow_null=True)
+    task = serializers.CharField(allow_null=True)
+    prompt = serializers.CharField(allow_null=True)
+    input_media = serializers.IntegerField(allow_null=True)
+    sides = SideSerializer(many=True)
+    guidance = serializers.CharField()
+    needed = serializers.IntegerField(help_text="Accepted criteria a comparison needs.")
+    criteria = OwnCriterionSerializer(many=True, help_text="Your criteria for this comparison.")
+
+
+def _turn(project: Any, user: Any, comparison: Pair | None) -> dict[str, Any]:
+    base = {"guidance": project.writing_guidance, "needed": project.criteria_per_comparison}
+    if comparison is None:
+        empty: dict[str, Any] = {
+            "comparison": None,
+            "task": None,
+            "prompt": None,
+            "input_media": None,
+            "sides": [],
+            "criteria": [],
+        }
+        return {"done": True, **empty, **base}
+    swapped = shown_order_for(user.pk, comparison.pk) == ShownOrder.RESPONSE2_LEFT
+    one = {"text": comparison.response1_text, "media": comparison.response1_mesh_id or comparison.response1_media_id}
+    two = {"text": comparison.response2_text, "media": comparison.response2_mesh_id or comparison.response2_media_id}
+    left, right = (two, one) if swapped else (one, two)
+    mine = selectors.writer_drafts(comparison, user)
+    return {
+        "done": False,
+        "comparison": comparison.pk,
+        "task": comparison.task,
+        "prompt": comparison.prompt,
+        "input_media": comparison.input_media_id,
+        "sides": [{"letter": "A", **left}, {"letter": "B", **right}],
+        "criteria": [_own(c) for c in mine],
+        **base,
+    }
+
+
+class WriteNextView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(responses=WritingTurnSerializer, description="Your next comparison to write criteria for.")
+    def get(self, request: Request, slug: str) -> Response:
+        comparison = comparison_next_for_writer(self.project, _user(request))
+        return Response(WritingTurnSerializer(_turn(self.project, _user(request), comparison)).data)
+
+
+class DraftSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, max_length=MAX_CRITERION_CHARS, trim_whitespace=False)
+    expected = serializers.ChoiceField(choices=[*EXPECT_CHOICES, ""], required=False, default="")
+
+
+class DraftCreateView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(
+        request=DraftSerializer, responses={201: OwnCriterionSerializer, 400: _INVALID}, description="Start a draft."
+    )
+    def post(self, request: Request, slug: str, comparison_id: int) -> Response:
+        data = _valid(DraftSerializer, request.data)
+        try:
+            criterion = criterion_draft_save(
+                project=self.project, writer=_user(request), comparison_id=comparison_id, **data
+            )
+        except DjangoValidationError as exc:
+            raise _refused(exc) from None
+        return Response(_own(criterion), status=201)
+
+
+def _own(c: Criterion) -> dict[str, Any]:
+    return {"id": c.pk, "text": c.text, "expected": shown_expectation(c.expected, c.shown_order), "status": c.status}
+
+
+def _valid(serializer: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    form = serializer(data=data)
+    form.is_valid(raise_exception=True)
+    return dict(form.validated_data)
+
+
+class DraftDetailView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(request=DraftSerializer, responses={200: OwnCriterionSerializer, 400: _INVALID})
+    def put(self, request: Request, slug: str, criterion_id: int) -> Response:
+        data = _valid(DraftSerializer, request.data)
+        comparison_id = (
+            Criterion.objects.filter(pk=criterion_id, writer=_user(request), comparison__project=self.project)
+            .values_list("comparison_id", flat=True)
+            .first()
+        )
+        if comparison_id is None:
+            raise ValidationError({"criterion": ["No such criterion of yours in this project."]})
+        try:
+            criterion = criterion_draft_save(
+                project=self.project,
+                writer=_user(request),
+                comparison_id=comparison_id,
+                criterion_id=criterion_id,
+                **data,
+            )
+        except DjangoValidationError as exc:
+            raise _refused(exc) from None
+        return Response(_own(criterion))
+
+    @extend_schema(responses={204: None, 400: _INVALID})
+    def delete(self, request: Request, slug: str, criterion_id: int) -> Response:
+        try:
+            criterion_draft_delete(project=self.project, writer=_user(request), criterion_id=criterion_id)
+        except DjangoValidationError as exc:
+            raise _refused(exc) from None
+        return Response(status=204)
+
+
+class SubmitView(ProjectScoped):
+    curators_only = False
+
+    @extend_schema(
+        request=None,
+        responses={200: OwnCriterionSerializer(many=True), 400: _INVALID},
+        description="Submit your drafts for this comparison for review.",
+    )
+    def post(self, request: Request, slug: str, comparison_id: int) -> Response:
+        try:
+            done = criteria_submit(project=self.project, writer=_user(request), comparison_id=comparison_id)
+        except DjangoValidationError as exc:
+            raise _refused(exc) from None
+        return Response([_own(c) for c in done])
+
+
+class ReviewCriterionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="criterion.pk")
+    writer = serializers.CharField(source="criterion.writer.username")
+    text = serializers.CharField(source="criterion.text")
+    expected = serializers.CharField(source="criterion.expected", help_text="response1, response2 or either.")
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class ReviewComparisonSerializer(serializers.Serializer):
+    comparison = serializers.IntegerField(source="comparison.pk")
+    external_id = serializers.CharField(source="comparison.external_id")
+    task = serializers.CharField(source="comparison.task")
+    accepted = serializers.IntegerField()
+    criteria = ReviewCriterionSerializer(source="rows", many=True)
+
+
+class ReviewQueueView(ProjectScoped):
+    @extend_schema(responses=ReviewComparisonSerializer(many=True), description="Submitted criteria, with warnings.")
+    def get(self, request: Request, slug: str) -> Response:
+        reviews, _ = selectors.review_queue(self.project)
+        return Response(ReviewComparisonSerializer(reviews, many=True).data)
+
+
+class ReviewSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_CRITERION_CHARS)
+    text = serializers.CharField(required=False, max_length=MAX_CRITERION_CHARS, help_text="An edit before accepting.")
+    expected = serializers.ChoiceField(choices=Expectation.values, required=False)
+
+
+class ReviewResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    pair = serializers.IntegerField(allow_null=True, help_text="The labelling pair made from it, once accepted.")
+
+
+class ReviewDecideView(ProjectScoped):
+    @extend_schema(request=ReviewSerializer, responses={200: ReviewResultSerializer, 400: _INVALID})
+    def post(self, request: Request, slug: str, criterion_id: int) -> Response:
+        data = _valid(ReviewSerializer, request.data)
+        try:
+            criterion = criterion_review(
+                project=self.project, reviewer=_user(request), criterion_id=criterion_id, review=Review(**data)
+            )
+        except DjangoValidationError as exc:
+            raise _refused(exc) from None
+        return Response({"id": criterion.pk, "status": criterion.status, "pair": criterion.pair_id})
+
+
+class ComparisonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    task = serializers.CharField()
+    submitted = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+
+
+class ComparisonListView(ProjectScoped):
+    @extend_schema(responses=ComparisonSerializer(many=True), description="Comparisons and their criteria counts.")
+    def get(self, request: Request, slug: str) -> Response:
+        rows = selectors.comparison_counts(self.project)
+        return Response(ComparisonSerializer(rows, many=True).data)
+
+
+class WriterSignalSerializer(serializers.Serializer):
+    writer = serializers.CharField()
+    accepted = serializers.IntegerField()
+    settled = serializers.IntegerField()
+    matched = serializers.IntegerField(help_text="Settled pairs whose consensus is the response the writer expected.")
+    share = serializers.FloatField(allow_null=True)
+
+
+class FlipCountSerializer(serializers.Serializer):
+    task = serializers.CharField()
+    comparisons = serializers.IntegerField(help_text="Comparisons with two or more settled criteria.")
+    flips = serializers.IntegerField()
+
+
+class SignalsSerializer(serializers.Serializer):
+    writers = WriterSignalSerializer(many=True)
+    flips = FlipCountSerializer(many=True)
+    total_flips = serializers.IntegerField()
+
+
+class SignalsView(ProjectScoped):
+    @extend_schema(responses=SignalsSerializer, description="Writer expectation vs consensus; criterion flips.")
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(SignalsSerializer(selectors.signals(self.project)).data)

@@ -1,0 +1,245 @@
+"""Reads for writers, reviewers and the curator dashboard: drafts, review warnings, and the signals.
+
+Warnings a reviewer sees on a criterion:
+- it names a side or a position ("the left one", "response A", "the second image"), which would
+  leak the writer's view into the label, or a model of the project by name;
+- it nearly repeats another criterion of the same comparison: cosine similarity of WordLlama
+  embeddings (static, offline; the weights ship inside its PyPI wheel) at or above
+  NEAR_DUPLICATE, or the same words after normalising case and punctuation.
+
+Signals, from the live gate: per writer, how often the labellers' consensus on a pair made from
+their criterion matched the response they expected; per task, criterion flips: comparisons with
+two accepted criteria whose pairs' consensus labels differ (one favours response 1, another
+response 2, or one is a tie and another is not).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet
+
+from annotations.models import Pair, PairKind, Project, Task
+from releases.selectors import gate_outcome
+
+from .models import Criterion, CriterionStatus, Expectation
+
+NEAR_DUPLICATE = 0.9
+
+_SIDE = re.compile(
+    r"\b(?:left|right|former|latter|first\s+(?:one|response|answer|image|video|clip|audio|model|option)"
+    r"|second\s+(?:one|response|answer|image|video|clip|audio|model|option)"
+    r"|(?:response|answer|output|option|image|video|clip|audio|model|assistant|candidate|side)\s*(?:[ab12]|one|two)\b"
+    r"|(?:prefer|choose|pick|favou?r)\s+(?:[ab12])\b)",
+    re.IGNORECASE,
+)
+_WORDS = re.compile(r"[\w']+")
+
+
+def side_words(text: str) -> list[str]:
+    """Phrases that name a side or position, as written."""
+    return [m.group(0) for m in _SIDE.finditer(text)]
+
+
+def named_models(text: str, models: set[str]) -> list[str]:
+    lowered = text.lower()
+    return sorted(m for m in models if len(m) >= 3 and re.search(rf"(?<!\w){re.escape(m.lower())}(?!\w)", lowered))
+
+
+def _normalised(text: str) -> str:
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def near_duplicates(texts: list[str]) -> list[tuple[int, int, float]]:
+    """(i, j, similarity) for pairs of texts that nearly repeat each other, i < j."""
+    if len(texts) < 2:
+        return []
+    from judges.baselines import wordllama_model
+
+    vectors = np.asarray(wordllama_model().embed(texts, norm=True), dtype=np.float64)
+    similarity = vectors @ vectors.T
+    found = []
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            same = _normalised(texts[i]) == _normalised(texts[j])
+            if same or similarity[i, j] >= NEAR_DUPLICATE:
+                found.append((i, j, 1.0 if same else float(similarity[i, j])))
+    return found
+
+
+@dataclass
+class ReviewRow:
+    criterion: Criterion
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ComparisonReview:
+    comparison: Pair
+    rows: list[ReviewRow]
+    accepted: int
+
+
+def project_models(project: Project) -> set[str]:
+    names = Pair.objects.filter(project=project).values_list("model1", "model2").distinct()
+    return {name for pair in names for name in pair if name}
+
+
+def review_queue(project: Project, *, limit: int = 50) -> tuple[list[ComparisonReview], int]:
+    """Comparisons with criteria waiting for review, oldest first, each criterion with its warnings."""
+    waiting = (
+        Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+        .annotate(
+            submitted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.SUBMITTED)),
+            accepted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.ACCEPTED)),
+        )
+        .filter(submitted__gt=0)
+        .order_by("id")
+    )
+    total = waiting.count()
+    models = project_models(project)
+    reviews = []
+    for comparison in waiting.select_related("input_media", "response1_media", "response2_media")[:limit]:
+        criteria = list(
+            Criterion.objects.filter(
+                comparison=comparison, status__in=(CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED)
+            )
+            .select_related("writer")
+            .order_by("id")
+        )
+        rows = [ReviewRow(c) for c in criteria]
+        for row in rows:
+            sides = side_words(row.criterion.text)
+            if sides:
+                row.warnings.append(f"Names a side or position ({', '.join(sides)}); sides are shuffled per labeller.")
+            names = named_models(row.criterion.text, models)
+            if names:
+                row.warnings.append(f"Names a model ({', '.join(names)}); labellers never see model names.")
+        for i, j, score in near_duplicates([c.text for c in criteria]):
+            rows[i].warnings.append(f"Nearly repeats criterion #{criteria[j].pk} (similarity {score:.2f}).")
+            rows[j].warnings.append(f"Nearly repeats criterion #{criteria[i].pk} (similarity {score:.2f}).")
+        reviews.append(
+            ComparisonReview(
+                comparison, [r for r in rows if r.criterion.status == CriterionStatus.SUBMITTED], comparison.accepted
+            )
+        )
+    return reviews, total
+
+
+def comparison_counts(project: Project) -> list[dict[str, object]]:
+    """Every comparison with its submitted and accepted criteria counts."""
+    return list(
+        Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+        .annotate(
+            submitted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.SUBMITTED)),
+            accepted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.ACCEPTED)),
+        )
+        .order_by("id")
+        .values("id", "external_id", "task", "submitted", "accepted")
+    )
+
+
+def writer_drafts(comparison: Pair, writer: User) -> QuerySet[Criterion]:
+    return Criterion.objects.filter(comparison=comparison, writer=writer).order_by("id")
+
+
+# --- signals on the curator dashboard ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriterSignal:
+    writer: str
+    accepted: int
+    settled: int  # pairs from their criteria with a consensus label (accepted by the gate)
+    matched: int  # ... whose label is the response they expected ("either": a tie matches)
+
+    @property
+    def share(self) -> float | None:
+        return self.matched / self.settled if self.settled else None
+
+
+@dataclass(frozen=True)
+class FlipCount:
+    task: str
+    comparisons: int  # with two or more settled pairs
+    flips: int
+
+
+@dataclass(frozen=True)
+class Signals:
+    writers: list[WriterSignal]
+    flips: list[FlipCount]
+    flipped_comparisons: set[int]  # comparison ids
+
+    @property
+    def total_flips(self) -> int:
+        return sum(f.flips for f in self.flips)
+
+
+def consensus_by_pair(project: Project) -> dict[int, str]:
+    """The gate's accepted label per pair (votes, gold or adjudication)."""
+    from releases.services.publish import consensus_from
+
+    return consensus_from(*gate_outcome(project))
+
+
+def flipped_pair_ids(project: Project, consensus: dict[int, str]) -> set[int]:
+    """The pairs (made from written criteria) of the comparisons whose settled label flips."""
+    flipped = signals(project, consensus).flipped_comparisons
+    return set(Pair.objects.filter(comparison_id__in=flipped).values_list("id", flat=True))
+
+
+def written_criteria_exist(project: Project) -> bool:
+    return Criterion.objects.filter(comparison__project=project, status=CriterionStatus.ACCEPTED).exists()
+
+
+def signals(project: Project, consensus: dict[int, str] | None = None) -> Signals:
+    consensus = consensus_by_pair(project) if consensus is None else consensus
+    rows = list(
+        Criterion.objects.filter(comparison__project=project, status=CriterionStatus.ACCEPTED, pair__isnull=False)
+        .values_list("writer__username", "expected", "pair_id", "comparison_id", "comparison__task")
+        .order_by("writer__username", "id")
+    )
+    per_writer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    labels_of: dict[int, set[str]] = defaultdict(set)
+    task_of: dict[int, str] = {}
+    for writer, expected, pair_id, comparison_id, task in rows:
+        counts = per_writer[writer]
+        counts[0] += 1
+        label = consensus.get(pair_id)
+        if label is None:
+            continue
+        counts[1] += 1
+        counts[2] += label == expected or (expected == Expectation.EITHER and label == "tie")
+        labels_of[comparison_id].add(label)
+        task_of[comparison_id] = task
+    settled: dict[str, int] = defaultdict(int)
+    flips: dict[str, int] = defaultdict(int)
+    flipped = set()
+    pair_counts = _settled_per_comparison(rows, consensus)
+    for comparison_id, labels in labels_of.items():
+        if pair_counts[comparison_id] < 2:
+            continue
+        task = task_of[comparison_id]
+        settled[task] += 1
+        if len(labels) > 1:
+            flips[task] += 1
+            flipped.add(comparison_id)
+    return Signals(
+        writers=[WriterSignal(w, *c) for w, c in per_writer.items()],
+        flips=[FlipCount(t.value, settled[t.value], flips[t.value]) for t in Task if settled[t.value]],
+        flipped_comparisons=flipped,
+    )
+
+
+def _settled_per_comparison(rows: list[tuple[str, str, int, int, str]], consensus: dict[int, str]) -> dict[int, int]:
+    """Per comparison, how many of its pairs have a consensus label."""
+    counts: dict[int, int] = defaultdict(int)
+    for _, _, pair_id, comparison_id, _ in rows:
+        if pair_id in consensus:
+            counts[comparison_id] += 1
+    return counts

@@ -1,0 +1,196 @@
+"""Writing criteria, submitting them, and the curator's review that turns one into a labelling pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from annotations.models import PAIR_CONTENT_FIELDS, Pair, PairKind, Project
+from annotations.services.queue import canonical_label, shown_order_for
+
+from .models import MAX_CRITERION_CHARS, Criterion, CriterionStatus, Expectation
+
+# What the writer picks, as shown: A (left), B (right) or either.
+EXPECT_CHOICES = ("A", "B", "either")
+LIVE = (CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED)
+
+
+def expectation_of(choice: str, shown_order: str) -> str:
+    """The canonical expectation for the side the writer picked as shown."""
+    if choice == "either":
+        return Expectation.EITHER
+    if choice not in ("A", "B"):
+        raise ValidationError({"expected": f"Unknown choice {choice!r}: expected A, B or either."})
+    return canonical_label(choice, shown_order)
+
+
+def shown_expectation(expected: str, shown_order: str) -> str:
+    """The side (A, B or either) that stores `expected` for a writer who saw `shown_order`."""
+    if expected in ("", Expectation.EITHER):
+        return expected
+    return next(c for c in ("A", "B") if canonical_label(c, shown_order) == expected)
+
+
+def _check_text(text: str, *, where: str) -> str:
+    cleaned = text.replace("\x00", "").strip()
+    if len(cleaned) > MAX_CRITERION_CHARS:
+        raise ValidationError({"text": f"{where}: at most {MAX_CRITERION_CHARS:,} characters ({len(cleaned):,})."})
+    return cleaned
+
+
+def _comparison(project: Project, comparison_id: int) -> Pair:
+    comparison = Pair.objects.filter(project=project, pk=comparison_id, kind=PairKind.COMPARISON).first()
+    if comparison is None:
+        raise ValidationError({"comparison": f"No comparison {comparison_id} in this project."})
+    return comparison
+
+
+def criterion_draft_save(
+    *, project: Project, writer: User, comparison_id: int, text: str, expected: str, criterion_id: int | None = None
+) -> Criterion:
+    """Create or update one of the writer's drafts (the page saves as they type, so reloads lose nothing)."""
+    comparison = _comparison(project, comparison_id)
+    order = shown_order_for(writer.pk, comparison.pk)
+    values = {
+        "text": _check_text(text, where="The criterion"),
+        "expected": expectation_of(expected, order) if expected else "",
+    }
+    if criterion_id is None:
+        return Criterion.objects.create(comparison=comparison, writer=writer, shown_order=order, **values)
+    updated = Criterion.objects.filter(
+        pk=criterion_id, comparison=comparison, writer=writer, status=CriterionStatus.DRAFT
+    ).update(**values, updated_at=timezone.now())
+    if not updated:
+        raise ValidationError({"criterion": "This draft is no longer yours to edit (submitted or deleted)."})
+    return Criterion.objects.get(pk=criterion_id)
+
+
+def criterion_draft_delete(*, project: Project, writer: User, criterion_id: int) -> None:
+    deleted, _ = Criterion.objects.filter(
+        pk=criterion_id, comparison__project=project, writer=writer, status=CriterionStatus.DRAFT
+    ).delete()
+    if not deleted:
+        raise ValidationError({"criterion": "No such draft of yours."})
+
+
+def criteria_submit(*, project: Project, writer: User, comparison_id: int) -> list[Criterion]:
+    """Submit the writer's drafts for this comparison; each must have text and an expected response."""
+    comparison = _comparison(project, comparison_id)
+    with transaction.atomic():
+        drafts = list(
+            Criterion.objects.select_for_update()
+            .filter(comparison=comparison, writer=writer, status=CriterionStatus.DRAFT)
+            .order_by("id")
+        )
+        if not drafts:
+            raise ValidationError({"criteria": "Write at least one criterion before submitting."})
+        errors = []
+        for n, draft in enumerate(drafts, start=1):
+            if len(draft.text) < 10:
+                errors.append(f"Criterion {n}: write at least a short sentence (10 characters or more).")
+            if not draft.expected:
+                errors.append(f"Criterion {n}: say which response it should favour (A, B or either).")
+        if errors:
+            raise ValidationError({"criteria": errors})
+        now = timezone.now()
+        Criterion.objects.filter(pk__in=[d.pk for d in drafts]).update(
+            status=CriterionStatus.SUBMITTED, submitted_at=now
+        )
+    return list(Criterion.objects.filter(pk__in=[d.pk for d in drafts]).order_by("id"))
+
+
+def comparison_next_for_writer(project: Project, writer: User) -> Pair | None:
+    """The comparison to write for: one with the writer's unsubmitted drafts, else the one with fewest criteria."""
+    held = (
+        Pair.objects.filter(
+            project=project,
+            kind=PairKind.COMPARISON,
+            written_criteria__writer=writer,
+            written_criteria__status=CriterionStatus.DRAFT,
+        )
+        .order_by("id")
+        .first()
+    )
+    if held is not None:
+        return held
+    return (
+        Pair.objects.filter(project=project, kind=PairKind.COMPARISON, media_ready=True)
+        .exclude(written_criteria__writer=writer, written_criteria__status__in=LIVE)
+        .annotate(live=Count("written_criteria", filter=Q(written_criteria__status__in=LIVE)))
+        .filter(live__lt=project.criteria_per_comparison)
+        .order_by("live", "id")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    decision: str  # "accept" or "reject"
+    note: str = ""
+    text: str | None = None  # an edit before accepting
+    expected: str | None = None  # canonical: response1, response2 or either
+
+
+def criterion_review(*, project: Project, reviewer: User, criterion_id: int, review: Review) -> Criterion:
+    """Accept (making the labelling pair) or reject a submitted criterion; a curator may edit it first."""
+    if review.decision not in ("accept", "reject"):
+        raise ValidationError({"decision": f"Unknown decision {review.decision!r}: accept or reject."})
+    note = _check_text(review.note, where="The note")
+    with transaction.atomic():
+        criterion = (
+            Criterion.objects.select_for_update(of=("self",))
+            .select_related("comparison")
+            .filter(pk=criterion_id, comparison__project=project)
+            .first()
+        )
+        if criterion is None:
+            raise ValidationError({"criterion": f"No criterion {criterion_id} in this project."})
+        if criterion.status != CriterionStatus.SUBMITTED:
+            raise ValidationError(
+                {"criterion": f"This criterion is {criterion.status}; only submitted ones are reviewed."}
+            )
+        if review.text is not None:
+            criterion.text = _check_text(review.text, where="The criterion")
+            if len(criterion.text) < 10:
+                raise ValidationError(
+                    {"text": "The criterion needs at least a short sentence (10 characters or more)."}
+                )
+        if review.expected is not None:
+            if review.expected not in Expectation.values:
+                raise ValidationError({"expected": "Expected response must be response1, response2 or either."})
+            criterion.expected = review.expected
+        criterion.review_note = note
+        criterion.reviewed_by = reviewer
+        criterion.reviewed_at = timezone.now()
+        if review.decision == "reject":
+            criterion.status = CriterionStatus.REJECTED
+        else:
+            criterion.status = CriterionStatus.ACCEPTED
+            criterion.pair = _pair_from(criterion)
+        criterion.save()
+    return criterion
+
+
+def _pair_from(criterion: Criterion) -> Pair:
+    """The labelling pair: the comparison's prompt and responses under this criterion, written by its writer."""
+    comparison = criterion.comparison
+    try:
+        with transaction.atomic():
+            return Pair.objects.create(
+                project_id=comparison.project_id,
+                external_id=f"{comparison.external_id}~c{criterion.pk}",
+                criterion=criterion.text,
+                kind=PairKind.PAIR,
+                comparison=comparison,
+                written_by_id=criterion.writer_id,
+                **{name: getattr(comparison, name) for name in PAIR_CONTENT_FIELDS},
+            )
+    except IntegrityError:
+        raise ValidationError(
+            {"criterion": f"A pair {comparison.external_id}~c{criterion.pk} exists already in this project."}
+        ) from None
