@@ -13,18 +13,22 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotations.api.serializers import UploadField
 from annotations.api.views import ProjectScoped, _user
-from annotations.models import Pair, ShownOrder
+from annotations.models import Pair, ShownOrder, Task
 from annotations.services.queue import shown_order_for
 
 from . import selectors
 from .models import MAX_CRITERION_CHARS, Criterion, Expectation
 from .services import (
     EXPECT_CHOICES,
+    NewComparison,
     Review,
+    comparison_create,
     comparison_next_for_writer,
     criteria_submit,
     criterion_draft_delete,
@@ -242,11 +246,42 @@ class ComparisonSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
 
 
+class ComparisonCreateSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=Task.values)
+    prompt = serializers.CharField()
+    external_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    response1_text = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    response2_text = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    model1 = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    model2 = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    input_file = UploadField(required=False, allow_null=True, help_text="TI2T, TV2T, TA2T and TI2I.")
+    response1_file = UploadField(required=False, allow_null=True, help_text="Tasks with media responses.")
+    response2_file = UploadField(required=False, allow_null=True)
+
+
 class ComparisonListView(ProjectScoped):
+    parser_classes = (MultiPartParser, JSONParser)
+
     @extend_schema(responses=ComparisonSerializer(many=True), description="Comparisons and their criteria counts.")
     def get(self, request: Request, slug: str) -> Response:
         rows = selectors.comparison_counts(self.project)
         return Response(ComparisonSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ComparisonCreateSerializer, "application/json": ComparisonCreateSerializer},
+        responses={201: ComparisonSerializer, 400: _INVALID},
+        description="Add one comparison (no criterion); it is checked like an imported row. "
+        "To add many, import a file whose criterion column is empty.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        data = _valid(ComparisonCreateSerializer, request.data)
+        files = {name: data.pop(name, None) for name in ("input_file", "response1_file", "response2_file")}
+        try:
+            comparison = comparison_create(project=self.project, comparison=NewComparison(**data), **files)
+        except DjangoValidationError as exc:
+            raise _refused(exc) from None
+        body = {"id": comparison.pk, "external_id": comparison.external_id, "task": comparison.task}
+        return Response({**body, "submitted": 0, "accepted": 0}, status=201)
 
 
 class WriterSignalSerializer(serializers.Serializer):

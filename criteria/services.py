@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from dataclasses import dataclass
+from pathlib import Path, PurePath
 
+import orjson
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from annotations.models import PAIR_CONTENT_FIELDS, Pair, PairKind, Project
+from annotations.models import PAIR_CONTENT_FIELDS, TASK_SPECS, Pair, PairKind, Project, TaskSpec, task_spec
+from annotations.services.pair_import import pair_import
 from annotations.services.queue import canonical_label, shown_order_for
 
 from .models import MAX_CRITERION_CHARS, Criterion, CriterionStatus, Expectation
@@ -194,3 +200,77 @@ def _pair_from(criterion: Criterion) -> Pair:
         raise ValidationError(
             {"criterion": f"A pair {comparison.external_id}~c{criterion.pk} exists already in this project."}
         ) from None
+
+
+@dataclass(frozen=True)
+class NewComparison:
+    task: str
+    prompt: str
+    external_id: str = ""
+    response1_text: str = ""
+    response2_text: str = ""
+    model1: str = ""
+    model2: str = ""
+    source: str = ""
+
+
+def comparison_create(
+    *,
+    project: Project,
+    comparison: NewComparison,
+    input_file: UploadedFile | None = None,
+    response1_file: UploadedFile | None = None,
+    response2_file: UploadedFile | None = None,
+) -> Pair:
+    """One comparison from a form: written as a one-row JSONL with its media beside it and put through
+    the importer, so it is checked exactly like an imported row (media probed, problems by field)."""
+    spec = task_spec(comparison.task)
+    if spec is None:
+        raise ValidationError({"task": f"Unknown task {comparison.task!r}: one of {', '.join(TASK_SPECS)}."})
+    external_id = comparison.external_id.strip() or f"new-{uuid.uuid4().hex[:10]}"
+    if Pair.objects.filter(project=project, external_id=external_id).exists():
+        raise ValidationError({"external_id": f"The project has a pair or comparison {external_id!r} already."})
+    row: dict[str, object] = {
+        "id": external_id, "task": spec.task.value, "prompt": comparison.prompt, "model1": comparison.model1,
+        "model2": comparison.model2, "source": comparison.source,
+    }  # fmt: skip
+    uploads = {"response1": response1_file, "response2": response2_file}
+    if spec.input_field:
+        uploads[spec.input_field] = input_file
+    elif input_file is not None:
+        raise ValidationError({"input_file": f"{spec.task} takes no input media."})
+    with tempfile.TemporaryDirectory(prefix="omni-comparison-") as tmp:
+        media = Path(tmp) / "media"
+        media.mkdir()
+        for field, upload in uploads.items():
+            if upload is None:
+                continue
+            if field.startswith("response") and not spec.media_responses:
+                raise ValidationError({f"{field}_file": f"{spec.task} responses are text; write them instead."})
+            suffix = PurePath(upload.name or "").suffix.lower()[:10]
+            with open(media / f"{field}{suffix}", "wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+            row[field] = f"{field}{suffix}"
+        if not spec.media_responses:
+            row["response1"], row["response2"] = comparison.response1_text, comparison.response2_text
+        data = Path(tmp) / "comparison.jsonl"
+        data.write_bytes(orjson.dumps(row) + b"\n")
+        result = pair_import(project=project, data_path=data, media_path=media, data_label="the form")
+    if not result.ok:
+        errors: dict[str, list[str]] = {}
+        for problem in result.problems:
+            errors.setdefault(_form_field(problem.field, spec), []).append(problem.message)
+        raise ValidationError(errors)
+    return Pair.objects.get(project=project, external_id=external_id)
+
+
+def _form_field(name: str | None, spec: TaskSpec) -> str:
+    """The form field an importer problem is about."""
+    if name in ("image", "video", "audio"):
+        return "input_file"
+    if name in ("response1", "response2"):
+        return f"{name}_file" if spec.media_responses else f"{name}_text"
+    if name == "id":
+        return "external_id"
+    return name or "__all__"

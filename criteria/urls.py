@@ -15,5 +15,6 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/write/<int:comparison_id>/submit/", views.submit, name="submit"),
     path("projects/<slug:slug>/criteria/", views.review, name="review"),
+    path("projects/<slug:slug>/comparisons/new/", views.comparison_new, name="comparison_new"),
     path("projects/<slug:slug>/criteria/<int:criterion_id>/review/", views.review_decide, name="review_decide"),
 ]

@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator, get_project_for_member
 from annotations.annotate_views import pair_sides
@@ -24,10 +24,13 @@ from annotations.services.queue import response_viewer, shown_order_for
 from annotations.views import AuthedHtmxRequest
 
 from . import selectors
+from .forms import ComparisonForm
 from .models import CriterionStatus, Expectation
 from .services import (
     LIVE,
+    NewComparison,
     Review,
+    comparison_create,
     comparison_next_for_writer,
     criteria_submit,
     criterion_draft_delete,
@@ -133,6 +136,41 @@ def submit(request: AuthedHtmxRequest, slug: str, comparison_id: int) -> HttpRes
         return redirect("criteria:write_comparison", slug=slug, comparison_id=comparison_id)
     messages.success(request, f"Submitted {len(done)} criteri{'on' if len(done) == 1 else 'a'} for review.")
     return redirect("criteria:write", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def comparison_new(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    """A curator adds one comparison by hand (it goes through the importer's checks)."""
+    project = get_project_for_curator(request.user, slug)
+    form = ComparisonForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            comparison = comparison_create(
+                project=project,
+                comparison=NewComparison(
+                    task=data["task"],
+                    prompt=data["prompt"],
+                    external_id=data["external_id"],
+                    response1_text=data["response1_text"],
+                    response2_text=data["response2_text"],
+                    model1=data["model1"],
+                    model2=data["model2"],
+                ),
+                input_file=data["input_file"],
+                response1_file=data["response1_file"],
+                response2_file=data["response2_file"],
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, f"Comparison {comparison.external_id} added; writers can write criteria for it.")
+            return redirect("criteria:write_comparison", slug=slug, comparison_id=comparison.pk)
+    status = 400 if form.errors else 200
+    return render(request, "criteria/comparison_form.html", {"project": project, "form": form}, status=status)
 
 
 @login_required

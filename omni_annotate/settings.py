@@ -310,6 +310,7 @@ SPECTACULAR_SETTINGS = {
         "MediaKindEnum": "media_pipeline.models.MediaKind",
         "JudgeKindEnum": "judges.models.JudgeKind",
         "SkipKindEnum": "annotations.models.SkipKind",
+        "TaskEnum": "annotations.models.Task",
     },
 }
 

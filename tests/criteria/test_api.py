@@ -131,3 +131,22 @@ def test_nobody_edits_or_reviews_what_is_not_theirs(project, curator, tmp_path, 
     # A draft is never reviewed: only submitted criteria are.
     refused = _api(curator).post(f"/api/projects/{project.slug}/criteria/{draft['id']}/review/", {"decision": "accept"})
     assert refused.status_code == 400 and "only submitted ones are reviewed" in str(refused.json())
+
+
+def test_comparisons_are_added_through_the_api_as_json_or_with_files(project, curator, annotator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.criteria.test_writing import _png
+
+    base = f"/api/projects/{project.slug}/comparisons/"
+    made = _api(curator).post(base, {"task": "T2T", "prompt": "Greet me.", "response1_text": "Hello",
+                                     "response2_text": "Hey"}, format="json")  # fmt: skip
+    assert made.status_code == 201 and made.json()["task"] == "T2T"
+    files = {"response1_file": SimpleUploadedFile("a.png", _png("red")),
+             "response2_file": SimpleUploadedFile("b.png", _png("blue"))}  # fmt: skip
+    made = _api(curator).post(base, {"task": "T2I", "prompt": "A red square.", **files}, format="multipart")
+    assert made.status_code == 201
+    refused = _api(curator).post(base, {"task": "T2I", "prompt": "A cat."}, format="multipart")
+    assert refused.status_code == 400 and "response1_file" in refused.json()
+    assert _api(annotator).post(base, {"task": "T2T", "prompt": "x"}, format="json").status_code == 403
+    assert [c["task"] for c in _api(curator).get(base).json()] == ["T2T", "T2I"]

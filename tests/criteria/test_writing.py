@@ -146,3 +146,48 @@ def test_write_review_label_and_count_the_flip(project, curator, tmp_path, djang
     board = review.get(reverse("releases:dashboard", args=[project.slug])).content.decode()
     assert 'id="written-criteria"' in board and '<td class="num" data-flips>1</td>' in board
     assert '<tr data-writer="wren">' in board
+
+
+def _png(colour: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 16), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_curator_adds_comparisons_by_hand_checked_like_an_import(project, curator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(curator)
+    url = reverse("criteria:comparison_new", args=[project.slug])
+    made = client.post(
+        url, {"task": "T2T", "prompt": "Say hello.", "response1_text": "Hello!", "response2_text": "Hi."}
+    )
+    comparison = Pair.objects.get(project=project, kind=PairKind.COMPARISON)
+    assert made.status_code == 302 and made["Location"].endswith(f"/write/{comparison.pk}/")
+    assert (comparison.task, comparison.response1_text, comparison.criterion) == ("T2T", "Hello!", "")
+
+    # A media task: the input image and both response images are probed and stored by content.
+    files = {
+        "input_file": SimpleUploadedFile("in.png", _png("red")),
+        "response1_file": SimpleUploadedFile("a.png", _png("green")),
+        "response2_file": SimpleUploadedFile("b.png", _png("blue")),
+    }
+    made = client.post(url, {"task": "TI2I", "prompt": "Make it blue.", "external_id": "edit-1", **files})
+    edit = Pair.objects.get(project=project, external_id="edit-1")
+    assert made.status_code == 302 and edit.input_media.kind == "image" and edit.response2_media.kind == "image"
+
+    # Problems come back on the field they are about, and nothing is stored.
+    broken = client.post(url, {"task": "T2I", "prompt": "A cat.", "response1_file": SimpleUploadedFile("a.png", b"no")})
+    page = broken.content.decode()
+    assert broken.status_code == 400
+    assert 'data-field="response1_file"' in page and 'data-field="response2_file"' in page
+    taken = client.post(url, {"task": "T2T", "prompt": "p", "external_id": "edit-1", "response1_text": "a",
+                              "response2_text": "b"})  # fmt: skip
+    assert taken.status_code == 400 and "already" in taken.content.decode()
+    assert Pair.objects.filter(project=project).count() == 2
+    page = client.get(reverse("annotations:pair_detail", args=[project.slug, comparison.pk])).content.decode()
+    assert "A comparison: criteria written for it" in page and "None yet." in page
