@@ -17,7 +17,8 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotations.api.serializers import UploadField
+from annotations.annotate_views import pair_sides
+from annotations.api.serializers import ShownMediaSerializer, ShownSideSerializer, UploadField
 from annotations.api.views import ProjectScoped, _user
 from annotations.models import Pair, ShownOrder, Task
 from annotations.services.queue import shown_order_for
@@ -44,12 +45,6 @@ def _refused(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
 
 
-class SideSerializer(serializers.Serializer):
-    letter = serializers.CharField()
-    text = serializers.CharField(allow_null=True, help_text="Markdown; null when the response is media.")
-    media = serializers.IntegerField(allow_null=True, help_text="Media asset id (fetch it from media-files/).")
-
-
 class OwnCriterionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
@@ -62,8 +57,8 @@ class WritingTurnSerializer(serializers.Serializer):
     comparison = serializers.IntegerField(allow_null=True)
     task = serializers.CharField(allow_null=True)
     prompt = serializers.CharField(allow_null=True)
-    input_media = serializers.IntegerField(allow_null=True)
-    sides = SideSerializer(many=True)
+    input_media = ShownMediaSerializer(allow_null=True)
+    sides = ShownSideSerializer(many=True, help_text="A then B, in the order chosen for you.")
     guidance = serializers.CharField()
     needed = serializers.IntegerField(help_text="Accepted criteria a comparison needs.")
     criteria = OwnCriterionSerializer(many=True, help_text="Your criteria for this comparison.")
@@ -82,17 +77,14 @@ def _turn(project: Any, user: Any, comparison: Pair | None) -> dict[str, Any]:
         }
         return {"done": True, **empty, **base}
     swapped = shown_order_for(user.pk, comparison.pk) == ShownOrder.RESPONSE2_LEFT
-    one = {"text": comparison.response1_text, "media": comparison.response1_mesh_id or comparison.response1_media_id}
-    two = {"text": comparison.response2_text, "media": comparison.response2_mesh_id or comparison.response2_media_id}
-    left, right = (two, one) if swapped else (one, two)
     mine = selectors.writer_drafts(comparison, user)
     return {
         "done": False,
         "comparison": comparison.pk,
         "task": comparison.task,
         "prompt": comparison.prompt,
-        "input_media": comparison.input_media_id,
-        "sides": [{"letter": "A", **left}, {"letter": "B", **right}],
+        "input_media": comparison.input_media,
+        "sides": pair_sides(comparison, swapped=swapped),
         "criteria": [_own(c) for c in mine],
         **base,
     }
@@ -104,7 +96,8 @@ class WriteNextView(ProjectScoped):
     @extend_schema(responses=WritingTurnSerializer, description="Your next comparison to write criteria for.")
     def get(self, request: Request, slug: str) -> Response:
         comparison = comparison_next_for_writer(self.project, _user(request))
-        return Response(WritingTurnSerializer(_turn(self.project, _user(request), comparison)).data)
+        turn = _turn(self.project, _user(request), comparison)
+        return Response(WritingTurnSerializer(turn, context={"request": request}).data)
 
 
 class DraftSerializer(serializers.Serializer):

@@ -24,6 +24,7 @@ from .models import MAX_CRITERION_CHARS, Criterion, CriterionStatus, Expectation
 # What the writer picks, as shown: A (left), B (right) or either.
 EXPECT_CHOICES = ("A", "B", "either")
 LIVE = (CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED)
+MAX_DRAFTS = 20  # per writer and comparison
 
 
 def expectation_of(choice: str, shown_order: str) -> str:
@@ -67,6 +68,11 @@ def criterion_draft_save(
         "expected": expectation_of(expected, order) if expected else "",
     }
     if criterion_id is None:
+        drafts = Criterion.objects.filter(comparison=comparison, writer=writer, status=CriterionStatus.DRAFT)
+        if drafts.count() >= MAX_DRAFTS:
+            raise ValidationError(
+                {"criterion": f"You have {MAX_DRAFTS} drafts for this comparison; submit or delete some first."}
+            )
         return Criterion.objects.create(comparison=comparison, writer=writer, shown_order=order, **values)
     updated = Criterion.objects.filter(
         pk=criterion_id, comparison=comparison, writer=writer, status=CriterionStatus.DRAFT

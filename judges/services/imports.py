@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from annotations.models import Pair, Project, ShownOrder
+from annotations.models import Pair, PairKind, Project, ShownOrder
 
 from ..models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
 from ..result_files import PreferenceFile, Problem, ScoreFile, read_preferences, read_scores
@@ -29,7 +29,8 @@ def _refuse(problems: list[Problem]) -> ValidationError:
 
 
 def _pair_ids(project: Project, external_ids: list[str], label: str) -> tuple[dict[str, int], list[Problem]]:
-    known = dict(Pair.objects.filter(project=project, external_id__in=external_ids).values_list("external_id", "id"))
+    pairs = Pair.objects.filter(project=project, external_id__in=external_ids, kind=PairKind.PAIR)  # not comparisons
+    known = dict(pairs.values_list("external_id", "id"))
     problems = [
         Problem(file=label, line=None, field="id", message=f"{pid!r} is not a pair of this project.")
         for pid in external_ids

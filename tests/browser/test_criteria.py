@@ -105,3 +105,31 @@ def test_two_opposite_criteria_are_written_labelled_and_counted_as_a_flip(
     expect(page.locator('#written-criteria tr[data-writer="wren"]')).to_contain_text("2 (100%)")
     screenshot(page, "criteria-flips")
     context.close()
+
+
+def test_a_media_comparison_shows_in_the_same_viewers_for_its_writer(page, project, curator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from criteria.services import NewComparison, comparison_create
+    from tests.criteria.test_writing import _png
+
+    comparison = comparison_create(
+        project=project,
+        comparison=NewComparison(task="TI2I", prompt="Make the square blue.", model1="secret-m1", model2="secret-m2"),
+        input_file=SimpleUploadedFile("in.png", _png("red")),
+        response1_file=SimpleUploadedFile("a.png", _png("blue")),
+        response2_file=SimpleUploadedFile("b.png", _png("green")),
+    )
+    comparison.refresh_from_db()
+    assert comparison.media_ready  # the pipeline ran on commit (embedded Celery)
+    writer = _member(project, "wren")
+    sign_in(page, writer.username)
+    page.goto(f"/projects/{project.slug}/write/")
+    expect(page.locator(".input-media img")).to_be_visible()
+    sides = page.locator("article.side img")
+    expect(sides).to_have_count(2)
+    for i in range(2):
+        expect(sides.nth(i)).to_be_visible()
+        assert sides.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+    expect(page.locator("body")).not_to_contain_text("secret-m1")
+    screenshot(page, "criteria-write-media")

@@ -150,3 +150,14 @@ def test_comparisons_are_added_through_the_api_as_json_or_with_files(project, cu
     assert refused.status_code == 400 and "response1_file" in refused.json()
     assert _api(annotator).post(base, {"task": "T2T", "prompt": "x"}, format="json").status_code == 403
     assert [c["task"] for c in _api(curator).get(base).json()] == ["T2T", "T2I"]
+
+
+def test_drafts_are_capped_per_writer_and_comparison(project, tmp_path):
+    from criteria.services import MAX_DRAFTS
+
+    (comparison,) = _comparisons(tmp_path, project)
+    api, url = _api(_member(project, "wren")), f"/api/projects/{project.slug}/comparisons/{comparison.pk}/criteria/"
+    for n in range(MAX_DRAFTS):
+        assert api.post(url, {"text": f"Draft {n}"}).status_code == 201
+    refused = api.post(url, {"text": "One too many"})
+    assert refused.status_code == 400 and "submit or delete some first" in str(refused.json())
