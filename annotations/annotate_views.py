@@ -22,7 +22,7 @@ from media_pipeline.models import MediaAsset
 
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
-from .models import Pair, Project, SkipReason
+from .models import Pair, PairKind, Project, SkipReason
 from .services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -82,7 +82,7 @@ def _workspace(
             submission_id=uuid.uuid4(),
         )
     else:
-        waiting = Pair.objects.filter(project=project, media_ready=False)
+        waiting = Pair.objects.filter(project=project, media_ready=False, kind=PairKind.PAIR)
         if waiting.exists() and pipeline.refresh_waiting(waiting):  # a missed refresh: look again
             return _workspace(request, project, notice=notice, error=error, status=status)
         context["waiting_for_media"] = waiting.count()

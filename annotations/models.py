@@ -221,10 +221,11 @@ class Pair(models.Model):
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.SET_NULL,
         related_name="criterion_pairs",
         help_text="The comparison this pair was made from, with one of its written criteria.",
     )
+    # Who saw the expected answer of the criterion behind this pair: they never label it.
     written_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -232,6 +233,14 @@ class Pair(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text="Who wrote this pair's criterion; they never label it.",
+    )
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The curator who accepted this pair's criterion (and saw its expected answer); never labels it.",
     )
     input_media = models.ForeignKey(
         MediaAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="TI2T/TV2T/TA2T/TI2I."

@@ -30,7 +30,6 @@ from .services import (
     NewComparison,
     Review,
     comparison_create,
-    comparison_next_for_writer,
     criteria_submit,
     criterion_draft_delete,
     criterion_draft_save,
@@ -95,7 +94,7 @@ class WriteNextView(ProjectScoped):
 
     @extend_schema(responses=WritingTurnSerializer, description="Your next comparison to write criteria for.")
     def get(self, request: Request, slug: str) -> Response:
-        comparison = comparison_next_for_writer(self.project, _user(request))
+        comparison = selectors.comparison_next_for_writer(self.project, _user(request))
         turn = _turn(self.project, _user(request), comparison)
         return Response(WritingTurnSerializer(turn, context={"request": request}).data)
 

@@ -51,6 +51,15 @@ class Criterion(models.Model):
         related_name="written_criterion",
         help_text="The labelling pair made from this criterion once accepted.",
     )
+    accepted_text = models.TextField(
+        blank=True, help_text="The criterion as accepted (a curator may edit it); the writer's own stays in `text`."
+    )
+    accepted_expected = models.CharField(
+        max_length=16,
+        choices=Expectation.choices,
+        blank=True,
+        help_text="The expectation as accepted; the writer's own stays in `expected` (the signals use it).",
+    )
     review_note = models.TextField(blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -67,6 +76,10 @@ class Criterion(models.Model):
             models.CheckConstraint(condition=Q(status__in=CriterionStatus.values), name="criterion_status_valid"),
             models.CheckConstraint(
                 condition=Q(expected="") | Q(expected__in=Expectation.values), name="criterion_expected_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(accepted_expected="") | Q(accepted_expected__in=Expectation.values),
+                name="criterion_accepted_expected_valid",
             ),
             models.CheckConstraint(condition=Q(shown_order__in=ShownOrder.values), name="criterion_shown_order_valid"),
             # Only a draft may be unfinished.

@@ -18,31 +18,40 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from annotations.models import Pair, PairKind, Project, Task
-from releases.selectors import gate_outcome
+from releases.selectors import consensus_from, gate_outcome
 
 from .models import Criterion, CriterionStatus, Expectation
 
+LIVE = (CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED)
+
 NEAR_DUPLICATE = 0.9
 
-_SIDE = re.compile(
-    r"\b(?:left|right|former|latter|first\s+(?:one|response|answer|image|video|clip|audio|model|option)"
-    r"|second\s+(?:one|response|answer|image|video|clip|audio|model|option)"
-    r"|(?:response|answer|output|option|image|video|clip|audio|model|assistant|candidate|side)\s*(?:[ab12]|one|two)\b"
-    r"|(?:prefer|choose|pick|favou?r)\s+(?:[ab12])\b)",
+_NOUN = r"(?:one|response|answer|reply|output|option|image|picture|video|clip|audio|sound|model|mesh|side|candidate)"
+# Positions ("the left one", "on the right", "the second"), and sides by letter or number ("Response A",
+# "option #2", "prefer B"). Letters count only as capitals, so "an image a child would like" is fine.
+_SIDE_WORDS = re.compile(
+    rf"\b(?:(?:the\s+)?(?:left|right)(?:-hand)?\s+{_NOUN}|on\s+the\s+(?:left|right)\b|left\s+side|right\s+side"
+    rf"|the\s+(?:first|second|former|latter)(?:\s+{_NOUN}\b|(?=\s*(?:[.,;:!?)]|$))))",
     re.IGNORECASE,
+)
+_SIDE_LETTERS = re.compile(
+    rf"\b(?i:{_NOUN[3:-1]}|assistant)\s*#?\s*(?:[AB]|[12])\b|\b(?i:prefer|choose|pick|favou?r)\s+(?:[AB]|#?[12])\b"
 )
 _WORDS = re.compile(r"[\w']+")
 
 
 def side_words(text: str) -> list[str]:
-    """Phrases that name a side or position, as written."""
-    return [m.group(0) for m in _SIDE.finditer(text)]
+    """Phrases that name a side or position, as written, in the order they appear."""
+    found = [*_SIDE_WORDS.finditer(text), *_SIDE_LETTERS.finditer(text)]
+    return [m.group(0) for m in sorted(found, key=lambda m: m.start())]
 
 
 def named_models(text: str, models: set[str]) -> list[str]:
@@ -102,31 +111,34 @@ def review_queue(project: Project, *, limit: int = 50) -> tuple[list[ComparisonR
     )
     total = waiting.count()
     models = project_models(project)
+    shown = list(waiting.select_related("input_media", "response1_media", "response2_media")[:limit])
+    by_comparison: dict[int, list[Criterion]] = defaultdict(list)
+    for criterion in (
+        Criterion.objects.filter(comparison__in=shown, status__in=(CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED))
+        .select_related("writer")
+        .order_by("id")
+    ):
+        by_comparison[criterion.comparison_id].append(criterion)
     reviews = []
-    for comparison in waiting.select_related("input_media", "response1_media", "response2_media")[:limit]:
-        criteria = list(
-            Criterion.objects.filter(
-                comparison=comparison, status__in=(CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED)
-            )
-            .select_related("writer")
-            .order_by("id")
-        )
+    for comparison in shown:
+        criteria = by_comparison[comparison.pk]
         rows = [ReviewRow(c) for c in criteria]
-        for row in rows:
-            sides = side_words(row.criterion.text)
+        texts = [c.accepted_text or c.text for c in criteria]
+        for row, text in zip(rows, texts, strict=True):
+            sides = side_words(text)
             if sides:
                 row.warnings.append(f"Names a side or position ({', '.join(sides)}); sides are shuffled per labeller.")
-            names = named_models(row.criterion.text, models)
+            names = named_models(text, models)
             if names:
                 row.warnings.append(f"Names a model ({', '.join(names)}); labellers never see model names.")
-        for i, j, score in near_duplicates([c.text for c in criteria]):
-            rows[i].warnings.append(f"Nearly repeats criterion #{criteria[j].pk} (similarity {score:.2f}).")
-            rows[j].warnings.append(f"Nearly repeats criterion #{criteria[i].pk} (similarity {score:.2f}).")
-        reviews.append(
-            ComparisonReview(
-                comparison, [r for r in rows if r.criterion.status == CriterionStatus.SUBMITTED], comparison.accepted
-            )
-        )
+        for i, j, score in near_duplicates(texts):
+            for here, there in ((i, j), (j, i)):
+                which = "accepted " if criteria[there].status == CriterionStatus.ACCEPTED else ""
+                rows[here].warnings.append(
+                    f"Nearly repeats {which}criterion #{criteria[there].pk} (similarity {score:.2f})."
+                )
+        submitted = [r for r in rows if r.criterion.status == CriterionStatus.SUBMITTED]
+        reviews.append(ComparisonReview(comparison, submitted, comparison.accepted))
     return reviews, total
 
 
@@ -140,6 +152,37 @@ def comparison_counts(project: Project) -> list[dict[str, object]]:
         )
         .order_by("id")
         .values("id", "external_id", "task", "submitted", "accepted")
+    )
+
+
+HOLD = timedelta(minutes=30)  # another writer's draft edited this recently holds a place
+
+
+def comparison_next_for_writer(project: Project, writer: User) -> Pair | None:
+    """The comparison to write for: one with the writer's drafts, else the one that needs criteria most.
+
+    A comparison needs criteria while its live ones (submitted or accepted) plus the writers drafting
+    for it right now stay under the project's `criteria_per_comparison`; one the writer already wrote
+    for is not offered again.
+    """
+    mine = Criterion.objects.filter(comparison=OuterRef("pk"), writer=writer)
+    comparisons = Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+    held = comparisons.filter(Exists(mine.filter(status=CriterionStatus.DRAFT))).order_by("id").first()
+    if held is not None:
+        return held
+    drafting = Q(
+        written_criteria__status=CriterionStatus.DRAFT, written_criteria__updated_at__gte=timezone.now() - HOLD
+    ) & ~Q(written_criteria__writer=writer)
+    return (
+        comparisons.filter(media_ready=True)
+        .exclude(Exists(mine.filter(status__in=LIVE)))
+        .annotate(
+            live=Count("written_criteria", filter=Q(written_criteria__status__in=LIVE), distinct=True),
+            drafting=Count("written_criteria__writer", filter=drafting, distinct=True),
+        )
+        .filter(live__lt=project.criteria_per_comparison - F("drafting"))
+        .order_by("live", "drafting", "id")
+        .first()
     )
 
 
@@ -182,8 +225,6 @@ class Signals:
 
 def consensus_by_pair(project: Project) -> dict[int, str]:
     """The gate's accepted label per pair (votes, gold or adjudication)."""
-    from releases.services.publish import consensus_from
-
     return consensus_from(*gate_outcome(project))
 
 

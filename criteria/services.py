@@ -12,7 +12,6 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotations.models import PAIR_CONTENT_FIELDS, TASK_SPECS, Pair, PairKind, Project, TaskSpec, task_spec
@@ -23,7 +22,6 @@ from .models import MAX_CRITERION_CHARS, Criterion, CriterionStatus, Expectation
 
 # What the writer picks, as shown: A (left), B (right) or either.
 EXPECT_CHOICES = ("A", "B", "either")
-LIVE = (CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED)
 MAX_DRAFTS = 20  # per writer and comparison
 
 
@@ -43,10 +41,10 @@ def shown_expectation(expected: str, shown_order: str) -> str:
     return next(c for c in ("A", "B") if canonical_label(c, shown_order) == expected)
 
 
-def _check_text(text: str, *, where: str) -> str:
+def _check_text(text: str, *, where: str, field: str = "text") -> str:
     cleaned = text.replace("\x00", "").strip()
     if len(cleaned) > MAX_CRITERION_CHARS:
-        raise ValidationError({"text": f"{where}: at most {MAX_CRITERION_CHARS:,} characters ({len(cleaned):,})."})
+        raise ValidationError({field: f"{where}: at most {MAX_CRITERION_CHARS:,} characters ({len(cleaned):,})."})
     return cleaned
 
 
@@ -116,30 +114,6 @@ def criteria_submit(*, project: Project, writer: User, comparison_id: int) -> li
     return list(Criterion.objects.filter(pk__in=[d.pk for d in drafts]).order_by("id"))
 
 
-def comparison_next_for_writer(project: Project, writer: User) -> Pair | None:
-    """The comparison to write for: one with the writer's unsubmitted drafts, else the one with fewest criteria."""
-    held = (
-        Pair.objects.filter(
-            project=project,
-            kind=PairKind.COMPARISON,
-            written_criteria__writer=writer,
-            written_criteria__status=CriterionStatus.DRAFT,
-        )
-        .order_by("id")
-        .first()
-    )
-    if held is not None:
-        return held
-    return (
-        Pair.objects.filter(project=project, kind=PairKind.COMPARISON, media_ready=True)
-        .exclude(written_criteria__writer=writer, written_criteria__status__in=LIVE)
-        .annotate(live=Count("written_criteria", filter=Q(written_criteria__status__in=LIVE)))
-        .filter(live__lt=project.criteria_per_comparison)
-        .order_by("live", "id")
-        .first()
-    )
-
-
 @dataclass(frozen=True)
 class Review:
     decision: str  # "accept" or "reject"
@@ -152,7 +126,7 @@ def criterion_review(*, project: Project, reviewer: User, criterion_id: int, rev
     """Accept (making the labelling pair) or reject a submitted criterion; a curator may edit it first."""
     if review.decision not in ("accept", "reject"):
         raise ValidationError({"decision": f"Unknown decision {review.decision!r}: accept or reject."})
-    note = _check_text(review.note, where="The note")
+    note = _check_text(review.note, where="The note", field="note")
     with transaction.atomic():
         criterion = (
             Criterion.objects.select_for_update(of=("self",))
@@ -166,16 +140,18 @@ def criterion_review(*, project: Project, reviewer: User, criterion_id: int, rev
             raise ValidationError(
                 {"criterion": f"This criterion is {criterion.status}; only submitted ones are reviewed."}
             )
+        accepted_text, accepted_expected = criterion.text, criterion.expected
         if review.text is not None:
-            criterion.text = _check_text(review.text, where="The criterion")
-            if len(criterion.text) < 10:
+            accepted_text = _check_text(review.text, where="The criterion")
+            if len(accepted_text) < 10:
                 raise ValidationError(
                     {"text": "The criterion needs at least a short sentence (10 characters or more)."}
                 )
         if review.expected is not None:
             if review.expected not in Expectation.values:
                 raise ValidationError({"expected": "Expected response must be response1, response2 or either."})
-            criterion.expected = review.expected
+            accepted_expected = review.expected
+        # The writer's own text and expectation stay as written: the signals measure the writer.
         criterion.review_note = note
         criterion.reviewed_by = reviewer
         criterion.reviewed_at = timezone.now()
@@ -183,29 +159,31 @@ def criterion_review(*, project: Project, reviewer: User, criterion_id: int, rev
             criterion.status = CriterionStatus.REJECTED
         else:
             criterion.status = CriterionStatus.ACCEPTED
-            criterion.pair = _pair_from(criterion)
+            criterion.accepted_text, criterion.accepted_expected = accepted_text, accepted_expected
+            criterion.pair = _pair_from(criterion, reviewer)
         criterion.save()
     return criterion
 
 
-def _pair_from(criterion: Criterion) -> Pair:
-    """The labelling pair: the comparison's prompt and responses under this criterion, written by its writer."""
+def _pair_from(criterion: Criterion, reviewer: User) -> Pair:
+    """The labelling pair: the comparison's prompt and responses under the accepted criterion."""
     comparison = criterion.comparison
+    suffix = f"~c{criterion.pk}"
+    external_id = comparison.external_id[: 200 - len(suffix)] + suffix  # ids are at most 200 characters
     try:
         with transaction.atomic():
             return Pair.objects.create(
                 project_id=comparison.project_id,
-                external_id=f"{comparison.external_id}~c{criterion.pk}",
-                criterion=criterion.text,
+                external_id=external_id,
+                criterion=criterion.accepted_text,
                 kind=PairKind.PAIR,
                 comparison=comparison,
                 written_by_id=criterion.writer_id,
+                accepted_by=reviewer,
                 **{name: getattr(comparison, name) for name in PAIR_CONTENT_FIELDS},
             )
     except IntegrityError:
-        raise ValidationError(
-            {"criterion": f"A pair {comparison.external_id}~c{criterion.pk} exists already in this project."}
-        ) from None
+        raise ValidationError({"criterion": f"A pair {external_id} exists already in this project."}) from None
 
 
 @dataclass(frozen=True)

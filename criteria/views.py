@@ -27,11 +27,9 @@ from . import selectors
 from .forms import ComparisonForm
 from .models import CriterionStatus, Expectation
 from .services import (
-    LIVE,
     NewComparison,
     Review,
     comparison_create,
-    comparison_next_for_writer,
     criteria_submit,
     criterion_draft_delete,
     criterion_draft_save,
@@ -52,7 +50,7 @@ def _write_context(project: Project, user: Any, comparison: Pair) -> dict[str, A
     order = shown_order_for(user.pk, comparison.pk)
     mine = list(selectors.writer_drafts(comparison, user))
     drafts = [{"criterion": c, "shown": shown_expectation(c.expected, c.shown_order)} for c in mine]
-    live = comparison.written_criteria.filter(status__in=LIVE).count()
+    live = comparison.written_criteria.filter(status__in=selectors.LIVE).count()
     return {
         "project": project,
         "comparison": comparison,
@@ -70,7 +68,7 @@ def _write_context(project: Project, user: Any, comparison: Pair) -> dict[str, A
 def write(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     """The writer's next comparison: one with their drafts, else the one that needs criteria most."""
     project, _ = get_project_for_member(request.user, slug)
-    comparison = comparison_next_for_writer(project, request.user)
+    comparison = selectors.comparison_next_for_writer(project, request.user)
     if comparison is None:
         return render(request, "criteria/write.html", {"project": project, "comparison": None})
     return redirect("criteria:write_comparison", slug=slug, comparison_id=comparison.pk)

@@ -129,6 +129,12 @@ def _label_code(field_name: str, *, default: int) -> Case:
     return Case(*whens, default=Value(default), output_field=IntegerField())
 
 
+def consensus_from(votes: ProjectVotes, outcome: Outcome) -> dict[int, str]:
+    """The gate's accepted label per pair id (from votes, gold or adjudication)."""
+    accepted = np.flatnonzero(outcome.state == PairState.ACCEPTED)
+    return {int(votes.pair_ids[i]): LABELS[int(outcome.label[i])] for i in accepted if outcome.label[i] >= 0}
+
+
 def gate_outcome(project: Project, votes: ProjectVotes | None = None) -> tuple[ProjectVotes, Outcome]:
     votes = votes or project_votes(project)
     return votes, decide(as_rule(gate_rule(project)), votes.table, votes.gold, votes.adjudication)
@@ -196,6 +202,7 @@ class Dashboard:
     judgments: int
     prompt_groups: list[PromptGroup] = field(default_factory=list)
     prompt_group_count: int = 0
+    consensus: dict[int, str] = field(default_factory=dict)  # accepted label per pair id
 
 
 def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.ndarray) -> Agreement:
@@ -268,6 +275,7 @@ def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30)
         judgments=len(table.pair),
         prompt_groups=groups,
         prompt_group_count=group_count,
+        consensus=consensus_from(votes, outcome),
     )
 
 

@@ -13,10 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator
-from annotations.models import Pair, Task
+from annotations.models import Pair, PairKind, Task
 from annotations.views import AuthedHtmxRequest
+from criteria.selectors import flipped_pair_ids, written_criteria_exist
 from criteria.selectors import signals as criteria_signals
-from criteria.selectors import written_criteria_exist
 
 from . import charts, selectors
 from .forms import AdjudicationForm, CompareForm, GateRuleForm, GoldForm, PublishForm
@@ -37,7 +37,7 @@ def dashboard(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "project": project,
         "report": report,
         "charts": charts.dashboard_charts(report),
-        "criteria": criteria_signals(project) if written_criteria_exist(project) else None,
+        "criteria": criteria_signals(project, report.consensus) if written_criteria_exist(project) else None,
     }
     return render(request, "releases/dashboard.html", context)
 
@@ -67,7 +67,7 @@ def gate_edit(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 @require_POST
 def pair_gold(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
-    pair = get_object_or_404(Pair, project=project, id=pair_id)
+    pair = get_object_or_404(Pair, project=project, id=pair_id, kind=PairKind.PAIR)  # a comparison has no answer
     form = GoldForm(request.POST)
     if not form.is_valid():
         return HttpResponse(f"Gold answer refused: {form.errors.as_text()}", status=400, content_type="text/plain")
@@ -101,7 +101,7 @@ def adjudication_queue(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
-    pair = get_object_or_404(Pair.objects.select_related(*_PAIR_MEDIA), project=project, id=pair_id)
+    pair = get_object_or_404(Pair.objects.select_related(*_PAIR_MEDIA), project=project, id=pair_id, kind=PairKind.PAIR)
     form = AdjudicationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         adjudication_decide(pair=pair, user=request.user, **form.cleaned_data)
@@ -132,6 +132,12 @@ def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "disputed": int((outcome.state == PairState.DISPUTED).sum()),
         "needs_votes": int((outcome.state == PairState.NEEDS_VOTES).sum()),
         "excluded": int((outcome.state == PairState.EXCLUDED).sum()),
+        # What "Only criterion flips" would publish: the admitted pairs of flipped comparisons.
+        "flip_pairs": (
+            len(flipped_pair_ids(project, selectors.consensus_from(votes, outcome)))
+            if written_criteria_exist(project)
+            else None
+        ),
     }
     releases = list(selectors.releases(project))
     context = {

@@ -32,7 +32,7 @@ from media_pipeline.models import Rendition
 from .. import selectors
 from ..access import get_project_for_curator, get_project_for_member
 from ..annotate_views import Side, _sides
-from ..models import ImportJob, Judgment, Membership, Pair, Project, Reservation, Role
+from ..models import ImportJob, Judgment, Membership, Pair, PairKind, Project, Reservation, Role
 from ..services.import_jobs import import_job_create, import_job_resume, import_progress
 from ..services.queue import (
     GATED_VIEWERS,
@@ -117,7 +117,12 @@ class ProjectDetailView(ProjectScoped):
                 "media": selectors.project_media_counts(project),
                 "labelling": selectors.annotation_overview(project, flag_limit=0),
             }
-        data = {"project": project, "role": self.role, "pair_count": project.pairs.count(), "curator": curator}
+        data = {
+            "project": project,
+            "role": self.role,
+            "pair_count": project.pairs.filter(kind=PairKind.PAIR).count(),
+            "curator": curator,
+        }
         return Response(s.ProjectDetailSerializer(data).data)
 
 
@@ -356,7 +361,7 @@ def _turn(request: Request, project: Project) -> QueueTurn:
     user = _user(request)
     progress = progress_for(project, user)
     assignment = next_assignment(project, user, done=progress.done)
-    waiting = Pair.objects.filter(project=project, media_ready=False)
+    waiting = Pair.objects.filter(project=project, media_ready=False, kind=PairKind.PAIR)
     if assignment is None and waiting.exists() and pipeline.refresh_waiting(waiting):
         # A missed readiness refresh held pairs back: look again, as the workspace does.
         progress = progress_for(project, user)

@@ -69,6 +69,8 @@ class RowChecker:
             problem(criterion_field, "criterion must be a string (leave it empty for a comparison).")
         # No criterion: a comparison, for writers to write criteria for (each becomes a pair).
         comparison = criterion is None or (isinstance(criterion, str) and not criterion.strip())
+        if comparison:  # said in the summary, so a misnamed criterion column cannot pass unnoticed
+            self.warn(f"no criterion (column `{criterion_field}`): imported as a comparison for criterion writing")
         label = data.get("criteria_preference")
         if label is not None and label not in _LABELS:
             problem("criteria_preference", f"label {label!r} is not one of response1, response2, tie.")

@@ -92,8 +92,9 @@ _NOT_DONE = (
     "NOT EXISTS (SELECT 1 FROM {judgment} j WHERE j.pair_id = p.id AND j.annotator_id = %(user)s"
     " AND j.retracted_at IS NULL)"
     " AND NOT EXISTS (SELECT 1 FROM {skip} s WHERE s.pair_id = p.id AND s.annotator_id = %(user)s)"
-    # Nobody labels a pair made from a criterion they wrote.
+    # Nobody labels a pair made from a criterion they wrote, or accepted having seen its expected answer.
     " AND (p.written_by_id IS NULL OR p.written_by_id <> %(user)s)"
+    " AND (p.accepted_by_id IS NULL OR p.accepted_by_id <> %(user)s)"
 )
 # Take a slot in the next pair. Pairs whose media is still being processed wait (media_ready), and
 # comparisons (no criterion yet) are never labelled. Regular pairs need a slot under k and come

@@ -34,6 +34,7 @@ _GATE_WORDS: dict[str, str] = {
     "tie_policy": "how tie votes are treated",
     "min_gold_accuracy": "gold accuracy below which an annotator's votes are not counted",
     "min_gold_judged": "gold pairs an annotator must have judged before that bar applies",
+    "criterion_flips_only": "only pairs whose comparison's label flips with the written criterion",
 }
 
 

@@ -33,10 +33,11 @@ from django.utils import timezone
 
 from annotations.leases import Busy, Heartbeat
 from annotations.models import Pair, Project
+from criteria.selectors import flipped_pair_ids
 
 from ..gate import LABELS, Outcome, PairState, Source
 from ..models import LabelSource, Release, ReleasePair, ReleaseStatus
-from ..selectors import TASKS, ProjectVotes, gate_outcome, gate_rule, with_fleiss_at_k
+from ..selectors import TASKS, ProjectVotes, consensus_from, gate_outcome, gate_rule, with_fleiss_at_k
 from ..stats.agreement import Agreement, Estimate, agreement, value_counts
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,6 @@ def agreement_json(a: Agreement) -> dict[str, Any]:
 
 def admitted(outcome: Outcome) -> np.ndarray:
     return np.flatnonzero(outcome.state == PairState.ACCEPTED)
-
-
-def consensus_from(votes: ProjectVotes, outcome: Outcome) -> dict[int, str]:
-    """The gate's accepted label per pair id (from votes, gold or adjudication)."""
-    return {int(votes.pair_ids[i]): LABELS[int(outcome.label[i])] for i in admitted(outcome) if outcome.label[i] >= 0}
 
 
 def release_summary(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> dict[str, Any]:
@@ -137,8 +133,6 @@ def release_publish(
         votes, outcome = gate_outcome(project)
         rows = admitted(outcome)
         if flips_only:
-            from criteria.selectors import flipped_pair_ids
-
             flipped = flipped_pair_ids(project, consensus_from(votes, outcome))
             rows = rows[np.isin(votes.pair_ids[rows], list(flipped))]
             if not len(rows):

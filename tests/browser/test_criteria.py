@@ -23,7 +23,8 @@ def _add(page, text: str, side: str) -> None:
     expect(draft.locator("textarea")).to_be_focused()
     page.keyboard.type(text)
     draft.locator(f'input[name=expected][value="{side}"]').check()
-    expect(draft.locator(".draft-status")).to_contain_text("Saved")
+    expect(draft.locator(".draft-status")).to_contain_text("Saved")  # the newest edit, text and side
+    assert Criterion.objects.filter(text=text).exclude(expected="").exists()
 
 
 def _side_of(page, words: str) -> str:
@@ -62,10 +63,14 @@ def test_two_opposite_criteria_are_written_labelled_and_counted_as_a_flip(
     expect(page.locator("form.draft textarea").first).to_have_value(HAIKU)
     expect(page.locator(f'form.draft >> nth=1 >> input[value="{plain}"]')).to_be_checked()
     screenshot(page, "criteria-write")
+    # An edit submitted at once (before the autosave's pause) is saved first, then submitted.
     page.locator("form.draft textarea").first.focus()
+    page.keyboard.press("End")
+    page.keyboard.type(" Vivid.")
     page.keyboard.press("Control+Enter")
     expect(page.locator(".messages")).to_contain_text("Submitted 2 criteria for review.")
     assert Criterion.objects.filter(writer=writer, status=CriterionStatus.SUBMITTED).count() == 2
+    assert Criterion.objects.filter(text=f"{HAIKU} Vivid.").exists()
     context.close()
 
     # The curator accepts both; the review page warns about nothing here.
@@ -77,6 +82,10 @@ def test_two_opposite_criteria_are_written_labelled_and_counted_as_a_flip(
         page.locator("form.review-row").first.locator("button[value=accept]").click()
         expect(page.locator(".messages")).to_contain_text("accepted")
     assert Pair.objects.filter(comparison=comparison).count() == 2
+    assert set(Pair.objects.filter(comparison=comparison).values_list("criterion", flat=True)) == {
+        f"{HAIKU} Vivid.",
+        PLAIN,
+    }
     context.close()
 
     # Two labellers label both pairs, each by its criterion, from the keyboard.

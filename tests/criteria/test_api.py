@@ -9,6 +9,7 @@ from annotations.models import Judgment, Label, Pair, PairKind
 from criteria.models import Criterion, CriterionStatus
 from releases.models import ReleasePair
 from releases.services.publish import release_publish
+from tests.conftest import client_for
 from tests.criteria.test_writing import _comparisons, _member
 from tests.factories import PairFactory
 
@@ -110,6 +111,10 @@ def test_signals_and_a_release_of_only_the_flips(project, curator, tmp_path):
     release = release_publish(project=project, user=curator, flips_only=True, bootstrap=10)
     assert sorted(ReleasePair.objects.filter(release=release).values_list("pair_id", flat=True)) == sorted(made)
     assert release.gate["criterion_flips_only"] is True
+    page = client_for(curator).get(f"/projects/{project.slug}/releases/{release.version}/").content.decode()
+    assert "Only criterion flips" in page
+    preview = client_for(curator).get(f"/projects/{project.slug}/releases/").content.decode()
+    assert 'data-flip-pairs="2"' in preview
     everything = release_publish(project=project, user=curator, bootstrap=10)
     assert ReleasePair.objects.filter(release=everything).count() == 3
 

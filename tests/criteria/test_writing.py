@@ -32,6 +32,7 @@ def _comparisons(tmp_path, project, rows: int = 1) -> list[Pair]:
     path.write_bytes(b"\n".join(orjson.dumps(row) for row in lines) + b"\n")
     result = pair_import(project=project, data_path=path)
     assert result.ok, result.problems
+    assert f"imported as a comparison for criterion writing ({rows}x)" in " ".join(result.summary["warnings"])
     return list(Pair.objects.filter(project=project, kind=PairKind.COMPARISON).order_by("id"))
 
 
@@ -57,9 +58,15 @@ def test_a_label_without_a_criterion_is_a_problem_on_its_row(project, tmp_path):
 
 
 def test_side_and_model_names_and_near_duplicates_are_caught():
-    assert side_words("Prefer the left one, it rhymes") == ["left"]
+    assert side_words("Prefer the left one, it rhymes") == ["the left one"]
     assert side_words("Response A is more vivid") == ["Response A"]
-    assert side_words("Prefer the answer with vivid imagery of falling leaves") == []
+    assert side_words("Prefer the second.") == ["the second"]
+    assert side_words("Choose response #1 when unsure") == ["response #1"]
+    assert side_words("The image on the right is sharper") == ["on the right"]
+    # Ordinary words are not sides: "right", "left out", "an image a child", "the first step".
+    for fine in ("Prefer the answer with vivid imagery of falling leaves", "It gets the dates right",
+                 "Nothing is left out", "An image a child would enjoy", "The first step matters most"):  # fmt: skip
+        assert side_words(fine) == [], fine
     pairs = near_duplicates(
         [
             "Prefer the response with vivid imagery.",
