@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -197,11 +197,16 @@ class ReviewComparisonSerializer(serializers.Serializer):
     criteria = ReviewCriterionSerializer(source="rows", many=True)
 
 
+class ReviewQueueSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Comparisons with criteria waiting for review.")
+    comparisons = ReviewComparisonSerializer(many=True, help_text="The oldest 50 of them; review and ask again.")
+
+
 class ReviewQueueView(ProjectScoped):
-    @extend_schema(responses=ReviewComparisonSerializer(many=True), description="Submitted criteria, with warnings.")
+    @extend_schema(responses=ReviewQueueSerializer, description="Submitted criteria, with warnings, oldest first.")
     def get(self, request: Request, slug: str) -> Response:
-        reviews, _ = selectors.review_queue(self.project)
-        return Response(ReviewComparisonSerializer(reviews, many=True).data)
+        reviews, total = selectors.review_queue(self.project)
+        return Response(ReviewQueueSerializer({"total": total, "comparisons": reviews}).data)
 
 
 class ReviewSerializer(serializers.Serializer):
@@ -251,13 +256,16 @@ class ComparisonCreateSerializer(serializers.Serializer):
     response2_file = UploadField(required=False, allow_null=True)
 
 
-class ComparisonListView(ProjectScoped):
+class ComparisonListView(ProjectScoped, generics.GenericAPIView[Pair]):
     parser_classes = (MultiPartParser, JSONParser)
+    serializer_class = ComparisonSerializer
 
-    @extend_schema(responses=ComparisonSerializer(many=True), description="Comparisons and their criteria counts.")
+    @extend_schema(
+        responses=ComparisonSerializer(many=True), description="Comparisons and their criteria counts, 100 a page."
+    )
     def get(self, request: Request, slug: str) -> Response:
-        rows = selectors.comparison_counts(self.project)
-        return Response(ComparisonSerializer(rows, many=True).data)
+        page = self.paginate_queryset(selectors.comparison_counts(self.project))
+        return self.get_paginated_response(ComparisonSerializer(page, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": ComparisonCreateSerializer, "application/json": ComparisonCreateSerializer},

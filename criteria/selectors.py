@@ -142,16 +142,16 @@ def review_queue(project: Project, *, limit: int = 50) -> tuple[list[ComparisonR
     return reviews, total
 
 
-def comparison_counts(project: Project) -> list[dict[str, object]]:
-    """Every comparison with its submitted and accepted criteria counts."""
-    return list(
+def comparison_counts(project: Project) -> QuerySet[Pair]:
+    """Every comparison, annotated with its `submitted` and `accepted` criteria counts."""
+    return (
         Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+        .only("id", "external_id", "task")
         .annotate(
             submitted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.SUBMITTED)),
             accepted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.ACCEPTED)),
         )
         .order_by("id")
-        .values("id", "external_id", "task", "submitted", "accepted")
     )
 
 

@@ -45,7 +45,8 @@ def test_a_writer_drafts_submits_and_a_curator_reviews_through_the_api(project, 
     assert api.get(f"{base}/criteria/review/").status_code == 403  # reviewing is for curators
 
     queue = _api(curator).get(f"{base}/criteria/review/").json()
-    (entry,) = queue
+    assert queue["total"] == 1
+    (entry,) = queue["comparisons"]
     warned = {c["text"]: c["warnings"] for c in entry["criteria"]}
     assert any("Names a side" in w for w in warned["Prefer the left one, it rhymes."])
     assert warned["Prefer the real haiku."] == []
@@ -65,7 +66,7 @@ def test_a_writer_drafts_submits_and_a_curator_reviews_through_the_api(project, 
     )
     pair = Pair.objects.get(pk=accepted["pair"])
     assert pair.criterion == "Prefer the response that is a haiku." and pair.kind == PairKind.PAIR
-    counts = _api(curator).get(f"{base}/comparisons/").json()
+    counts = _api(curator).get(f"{base}/comparisons/").json()["results"]
     assert counts == [{"id": comparison.pk, "external_id": "cmp-0", "task": "T2T", "submitted": 0, "accepted": 1}]
     # Another draft on a reviewed criterion is refused with a reason.
     again = api.put(f"{base}/criteria/{kept['id']}/", {"text": "Sneaky edit", "expected": "A"})
@@ -154,7 +155,8 @@ def test_comparisons_are_added_through_the_api_as_json_or_with_files(project, cu
     refused = _api(curator).post(base, {"task": "T2I", "prompt": "A cat."}, format="multipart")
     assert refused.status_code == 400 and "response1_file" in refused.json()
     assert _api(annotator).post(base, {"task": "T2T", "prompt": "x"}, format="json").status_code == 403
-    assert [c["task"] for c in _api(curator).get(base).json()] == ["T2T", "T2I"]
+    listed = _api(curator).get(base).json()
+    assert listed["count"] == 2 and [c["task"] for c in listed["results"]] == ["T2T", "T2I"]
 
 
 def test_drafts_are_capped_per_writer_and_comparison(project, tmp_path):
