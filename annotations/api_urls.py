@@ -8,6 +8,7 @@ app_name = "annotations-api"
 urlpatterns = [
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
     path("projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="project-detail"),
+    path("projects/<slug:slug>/settings/", views.ProjectSettingsView.as_view(), name="project-settings"),
     path("projects/<slug:slug>/members/", views.MemberListView.as_view(), name="member-list"),
     path("projects/<slug:slug>/members/<str:username>/", views.MemberDetailView.as_view(), name="member-detail"),
     path("projects/<slug:slug>/pairs/", views.PairListView.as_view(), name="pair-list"),

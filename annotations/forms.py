@@ -48,3 +48,20 @@ class SkipForm(forms.Form):
     pair = forms.IntegerField(min_value=1)
     reason = forms.ChoiceField(choices=SkipReason.choices)
     note = forms.CharField(required=False, max_length=500, strip=True)
+
+
+class ProjectSettingsForm(forms.Form):
+    """A curator's project settings; the service checks the ranges and says which is wrong."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    votes_per_pair = forms.IntegerField(label="Votes per pair (overlap k)")
+    reservation_minutes = forms.IntegerField(label="Reservation (minutes)")
+    gold_share = forms.FloatField(label="Gold share", help_text="Share of turns that serve a gold pair (0 to 1).")
+    must_view_share = forms.FloatField(
+        required=False, label="Must-view share", help_text="Votes unlock after this share played; empty: off."
+    )
+    criteria_per_comparison = forms.IntegerField(label="Criteria per comparison")
+    writing_guidance = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Shown to criterion writers."
+    )

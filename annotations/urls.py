@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<slug:slug>/annotate/undo/", annotate_views.undo, name="undo"),
     path("projects/<slug:slug>/pairs/<int:pair_id>/", views.pair_detail, name="pair_detail"),
     path("projects/<slug:slug>/import/", views.import_start, name="import_start"),
+    path("projects/<slug:slug>/settings/", views.project_settings, name="project_settings"),
     path("projects/<slug:slug>/media/", views.media_status, name="media_status"),
     path("projects/<slug:slug>/media/retry/", views.media_retry, name="media_retry"),
     path("projects/<slug:slug>/imports/<uuid:job_id>/", views.import_detail, name="import_detail"),

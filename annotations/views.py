@@ -14,9 +14,10 @@ from media_pipeline import pipeline
 
 from . import selectors
 from .access import get_project_for_curator
-from .forms import ImportForm
+from .forms import ImportForm, ProjectSettingsForm
 from .models import TASK_SPECS, ImportJob, Label, Pair
 from .services.import_jobs import import_job_create, import_job_resume, import_progress
+from .services.projects import EDITABLE, project_settings_update
 
 _PAIRS_PER_PAGE = 50
 
@@ -73,6 +74,27 @@ def pair_detail(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResp
     )
     context = {"project": project, "pair": pair, "gold_choices": Label.choices}
     return render(request, "annotations/pair_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    initial = {field: getattr(project, field) for field in EDITABLE}
+    form = ProjectSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changed = {field: form.cleaned_data[field] for field in form.changed_data}
+        try:
+            project_settings_update(project=project, changes=changed)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, "Settings saved." if changed else "Nothing changed.")
+            return redirect("annotations:project_settings", slug=project.slug)
+    status = 400 if form.errors else 200
+    return render(request, "annotations/project_settings.html", {"project": project, "form": form}, status=status)
 
 
 @login_required

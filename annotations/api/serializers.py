@@ -110,6 +110,19 @@ class ProjectDetailSerializer(serializers.Serializer):
     curator = CuratorProjectSerializer(allow_null=True, help_text="Curators only; null for annotators.")
 
 
+class ProjectSettingsSerializer(serializers.Serializer):
+    """Every field optional on PATCH; the ranges are checked by the service, which names the field."""
+
+    name = serializers.CharField(required=False, max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    votes_per_pair = serializers.IntegerField(required=False, help_text="Overlap k, 1 to 50.")
+    reservation_minutes = serializers.IntegerField(required=False, help_text="1 to 1,440.")
+    gold_share = serializers.FloatField(required=False, help_text="0 to 1.")
+    must_view_share = serializers.FloatField(required=False, allow_null=True, help_text="0.01 to 1; null: off.")
+    criteria_per_comparison = serializers.IntegerField(required=False, help_text="1 to 20.")
+    writing_guidance = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+
 # Members
 
 

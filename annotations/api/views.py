@@ -34,6 +34,7 @@ from ..access import get_project_for_curator, get_project_for_member
 from ..annotate_views import Side, _sides
 from ..models import ImportJob, Judgment, Membership, Pair, PairKind, Project, Reservation, Role
 from ..services.import_jobs import import_job_create, import_job_resume, import_progress
+from ..services.projects import project_settings_update
 from ..services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -124,6 +125,26 @@ class ProjectDetailView(ProjectScoped):
             "curator": curator,
         }
         return Response(s.ProjectDetailSerializer(data).data)
+
+
+class ProjectSettingsView(ProjectScoped):
+    @extend_schema(responses=s.ProjectSettingsSerializer, description="The project's settings (curators).")
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(s.ProjectSettingsSerializer(self.project).data)
+
+    @extend_schema(
+        request=s.ProjectSettingsSerializer,
+        responses={200: s.ProjectSettingsSerializer, 400: _INVALID},
+        description="Change some settings; a value out of range is a 400 naming the field, and nothing is saved.",
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        form = s.ProjectSettingsSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        try:
+            project_settings_update(project=self.project, changes=dict(form.validated_data))
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
+        return Response(s.ProjectSettingsSerializer(self.project).data)
 
 
 # Members
