@@ -20,9 +20,10 @@ from django.views.decorators.http import require_GET, require_POST
 from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
 
+from . import selectors
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
-from .models import Pair, PairKind, Project, SkipReason
+from .models import Pair, Project, SkipReason
 from .services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -82,7 +83,7 @@ def _workspace(
             submission_id=uuid.uuid4(),
         )
     else:
-        waiting = Pair.objects.filter(project=project, media_ready=False, kind=PairKind.PAIR)
+        waiting = selectors.waiting_for_media(project)
         if waiting.exists() and pipeline.refresh_waiting(waiting):  # a missed refresh: look again
             return _workspace(request, project, notice=notice, error=error, status=status)
         context["waiting_for_media"] = waiting.count()

@@ -9,10 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
 
 log = logging.getLogger(__name__)
+
+
+def lease_ran_out(until: datetime | None) -> bool:
+    """A lease was taken and not renewed in time: the run holding it went away."""
+    return until is not None and until < timezone.now()
 
 
 class Busy(Exception):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
+from annotations.leases import lease_ran_out
 from media_pipeline.models import MediaAsset, MediaKind
 
 
@@ -183,9 +183,7 @@ class ImportJob(models.Model):
     @property
     def stalled(self) -> bool:
         """Running, but its run stopped renewing the lease: the worker went away mid-import."""
-        return (
-            self.status == ImportStatus.RUNNING and self.lease_until is not None and self.lease_until < timezone.now()
-        )
+        return self.status == ImportStatus.RUNNING and lease_ran_out(self.lease_until)
 
 
 # What a pair shows, apart from its criterion: a comparison hands these on to the pairs made from it.

@@ -109,6 +109,11 @@ def pipeline_overview(project: Project, limit: int = 50) -> PipelineOverview:
     )
 
 
+def waiting_for_media(project: Project) -> QuerySet[Pair]:
+    """Labelling pairs held out of the queue until their media are processed (comparisons are never queued)."""
+    return Pair.objects.filter(project=project, media_ready=False, kind=PairKind.PAIR)
+
+
 def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[Pair]:
     pairs = Pair.objects.filter(project=project).only(
         "id", "external_id", "task", "prompt", "criterion", "kind", "reference_label", "model1", "model2"

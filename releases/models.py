@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
+from annotations.leases import lease_ran_out
 from annotations.models import Label, Pair, Project, Task
 
 
@@ -135,9 +135,7 @@ class Release(models.Model):
     @property
     def stalled(self) -> bool:
         """Building, but the run that took it stopped renewing its lease: its worker went away."""
-        return (
-            self.status == ReleaseStatus.BUILDING and self.lease_until is not None and self.lease_until < timezone.now()
-        )
+        return self.status == ReleaseStatus.BUILDING and lease_ran_out(self.lease_until)
 
 
 class LabelSource(models.TextChoices):

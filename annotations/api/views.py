@@ -382,7 +382,7 @@ def _turn(request: Request, project: Project) -> QueueTurn:
     user = _user(request)
     progress = progress_for(project, user)
     assignment = next_assignment(project, user, done=progress.done)
-    waiting = Pair.objects.filter(project=project, media_ready=False, kind=PairKind.PAIR)
+    waiting = selectors.waiting_for_media(project)
     if assignment is None and waiting.exists() and pipeline.refresh_waiting(waiting):
         # A missed readiness refresh held pairs back: look again, as the workspace does.
         progress = progress_for(project, user)
