@@ -20,7 +20,6 @@ from annotations.api.serializers import UploadField
 from annotations.models import Project
 from releases.api import Conflict, CuratorView, curator, refused, valid
 from releases.gate import LABELS
-from releases.models import Release
 
 from . import selectors
 from .models import RUNNABLE, Judge, JudgeKind, JudgeRun, RunStatus
@@ -264,6 +263,19 @@ class ResultImportSerializer(serializers.Serializer):
     model = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=120, help_text="If the file name does not say it."
     )
+    with_tie = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Preferences: answers to the with-tie question; empty: from the file name (…_with_tie).",
+    )
+    inversed = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Preferences: the responses were shown swapped (response2 first), as in the paper's _inversed "
+        "runs; the answers count toward position consistency. Empty: from the file name.",
+    )
 
     def validate_file(self, upload: Any) -> Any:
         if upload.size > MAX_FILE_BYTES:
@@ -271,9 +283,25 @@ class ResultImportSerializer(serializers.Serializer):
         return upload
 
 
+class ImportedFileSerializer(serializers.Serializer):
+    file = serializers.CharField(help_text="The file's path inside the upload.")
+    model = serializers.CharField(source="judge.name")
+    judge = serializers.IntegerField(source="judge.pk")
+    kind = serializers.CharField(help_text="preferences or scores.")
+    with_tie = serializers.BooleanField(allow_null=True)
+    inversed = serializers.BooleanField()
+    added = serializers.IntegerField()
+    replaced = serializers.IntegerField(help_text="Answers for these pairs that the file replaced.")
+    unmatched_count = serializers.IntegerField(help_text="Ids that are not pairs of this project (left out).")
+    unmatched = serializers.ListField(child=serializers.CharField(), help_text="The first 50 of them.")
+
+
 class ImportedSerializer(serializers.Serializer):
-    judge = JudgeSerializer()
-    rows = serializers.IntegerField(help_text="Results imported (a re-import replaces the file's earlier ones).")
+    judge = JudgeSerializer(source="first_judge", help_text="The first judge the import touched.")
+    judges = JudgeSerializer(many=True)
+    rows = serializers.IntegerField(help_text="Results imported (a file replaces only its own pairs' answers).")
+    files = ImportedFileSerializer(many=True)
+    skipped = serializers.ListField(child=serializers.CharField(), help_text="Files that are not results files.")
 
 
 @extend_schema(tags=["judges"])
@@ -290,48 +318,76 @@ class ResultImportView(CuratorView):
         data = valid(ResultImportSerializer, request.data)
         upload = data["file"]
         try:
-            judge, rows = judge_import_upload(
-                project=project, user=user, kind=data["kind"], upload=upload, model=data["model"] or None
+            summary = judge_import_upload(
+                project=project,
+                user=user,
+                kind=data["kind"],
+                upload=upload,
+                model=data["model"] or None,
+                with_tie=data["with_tie"],
+                inversed=data["inversed"],
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"file": exc.messages}) from None
-        body = ImportedSerializer({"judge": judge, "rows": rows}).data
+        body = ImportedSerializer(summary).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 # --- the leaderboard and diagnostics -------------------------------------------------------------
 
 
-class ReleaseQuerySerializer(serializers.Serializer):
+class TruthQuerySerializer(serializers.Serializer):
+    truth = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="imported (the labels imported with the pairs), gate (live accepted labels) or release:<version>. "
+        "Default: gate, or imported in a project whose pairs came with labels and that has no accepted label yet.",
+    )
     release = serializers.IntegerField(
-        required=False, min_value=1, max_value=2**31 - 1, help_text="Score against this release; default: live labels."
+        required=False, min_value=1, max_value=2**31 - 1, help_text="Older spelling of truth=release:<version>."
     )
 
 
-def _truth_release(project: Project, request: Request) -> Release | None:
-    version = valid(ReleaseQuerySerializer, request.query_params).get("release")
-    return None if version is None else get_object_or_404(Release, project=project, version=version)
+def _truth(project: Project, request: Request) -> selectors.TruthChoice | None:
+    query = valid(TruthQuerySerializer, request.query_params)
+    value = query.get("truth") or (f"release:{query['release']}" if query.get("release") else "")
+    try:
+        return selectors.parse_truth(project, value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({"truth": exc.messages}) from None
 
 
 class CellSerializer(serializers.Serializer):
     accuracy = serializers.FloatField(allow_null=True)
     correct = serializers.IntegerField()
     n = serializers.IntegerField()
+    low = serializers.FloatField(allow_null=True, help_text="95% Wilson interval, lower bound.")
+    high = serializers.FloatField(allow_null=True, help_text="95% Wilson interval, upper bound.")
 
 
 class BoardRowSerializer(serializers.Serializer):
     model = serializers.CharField(source="name")
     kind = serializers.CharField(help_text="human for the annotators' row, else the judge's kind.")
     overall = serializers.FloatField(source="table.overall", allow_null=True, help_text="Mean of the task accuracies.")
+    overall_low = serializers.FloatField(
+        source="table.overall_low", allow_null=True, help_text="95% bootstrap interval over pairs within tasks."
+    )
+    overall_high = serializers.FloatField(source="table.overall_high", allow_null=True)
     tasks = serializers.DictField(child=CellSerializer(), source="table.cells")
+    thresholds = serializers.DictField(
+        child=serializers.FloatField(), allow_null=True, help_text="Scalar judges, w/ Tie: the tie threshold per task."
+    )
+    note = serializers.CharField(help_text="Why the row has no score, when it has none.")
 
 
 class BoardSerializer(serializers.Serializer):
-    """The same JSON as the page's leaderboard.json export."""
+    """The same figures as the page's leaderboard.json export."""
 
+    truth = serializers.CharField(source="truth.param", help_text="imported, gate or release:<version>.")
     human_labels = serializers.CharField(source="source")
     pairs = serializers.IntegerField()
     tasks = serializers.ListField(child=serializers.CharField())
+    task_pairs = serializers.DictField(child=serializers.IntegerField(), help_text="Pairs per task in the truth.")
     with_tie = BoardRowSerializer(many=True)
     without_tie = BoardRowSerializer(many=True)
 
@@ -340,13 +396,12 @@ class BoardSerializer(serializers.Serializer):
 class LeaderboardView(CuratorView):
     @extend_schema(
         operation_id="leaderboard_read",
-        parameters=[ReleaseQuerySerializer],
-        responses={200: BoardSerializer, 400: _REFUSED, 404: OpenApiResponse(description="No such release.")},
+        parameters=[TruthQuerySerializer],
+        responses={200: BoardSerializer, 400: _REFUSED},
     )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = curator(request, slug)
-        release = _truth_release(project, request)
-        return Response(BoardSerializer(selectors.leaderboard(project, release)).data)
+        return Response(BoardSerializer(selectors.leaderboard(project, _truth(project, request))).data)
 
 
 class ConfusionSerializer(serializers.Serializer):
@@ -372,22 +427,64 @@ class LengthBucketSerializer(serializers.Serializer):
     human_sided = serializers.IntegerField()
 
 
+def _confusion(matrix: Any) -> dict[str, Any] | None:
+    if matrix is None:
+        return None
+    return {"human": list(LABELS), "predicted": [*LABELS, "none"], "counts": matrix.tolist()}
+
+
+class QuestionSerializer(serializers.Serializer):
+    with_tie = serializers.BooleanField()
+    answered = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    kappa = serializers.FloatField(allow_null=True, help_text="Cohen's kappa against the truth.")
+    confusion = serializers.SerializerMethodField()
+
+    @extend_schema_field(ConfusionSerializer(allow_null=True))
+    def get_confusion(self, view: selectors.QuestionView) -> dict[str, Any] | None:
+        return _confusion(view.confusion)
+
+
+class McNemarSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="Pairs compared.")
+    a_only = serializers.IntegerField(help_text="Pairs only this judge got right.")
+    b_only = serializers.IntegerField(help_text="Pairs only the other judge got right.")
+    p_value = serializers.FloatField(help_text="Exact two-sided McNemar test.")
+
+
+class PairedSerializer(serializers.Serializer):
+    tasks = serializers.DictField(child=McNemarSerializer())
+    overall = McNemarSerializer(help_text="All pairs pooled.")
+
+
+class ComparisonSerializer(serializers.Serializer):
+    other = serializers.IntegerField(source="other.pk")
+    other_name = serializers.CharField(source="other.name")
+    pairs = serializers.DictField(child=serializers.IntegerField(), help_text="Pairs both answered, per question.")
+    questions = serializers.DictField(child=PairedSerializer(), help_text="w/ Tie and w/o Tie.")
+
+
 class ModelReportSerializer(serializers.Serializer):
     judge = serializers.IntegerField(source="judge.pk")
     name = serializers.CharField(source="judge.name")
-    with_tie = serializers.BooleanField(help_text="Scored on the with-tie question's answers.")
+    truth = serializers.CharField(source="truth.param")
+    human_labels = serializers.CharField(source="truth.source")
+    with_tie = serializers.BooleanField(help_text="The first question's figures below are the with-tie question's.")
     answered = serializers.IntegerField()
     failed = serializers.IntegerField()
     kappa = serializers.FloatField(allow_null=True)
     confusion = serializers.SerializerMethodField()
+    questions = QuestionSerializer(many=True, help_text="Each question the judge answered (scalar judges: both).")
+    thresholds = serializers.DictField(
+        child=serializers.FloatField(), allow_null=True, help_text="Scalar judges: the tie threshold per task."
+    )
     consistency = serializers.SerializerMethodField()
     length = LengthBucketSerializer(many=True)
+    comparison = ComparisonSerializer(allow_null=True, required=False, help_text="With ?compare=<judge id>.")
 
     @extend_schema_field(ConfusionSerializer(allow_null=True))
     def get_confusion(self, report: selectors.ModelReport) -> dict[str, Any] | None:
-        if report.confusion is None:
-            return None
-        return {"human": list(LABELS), "predicted": [*LABELS, "none"], "counts": report.confusion.tolist()}
+        return _confusion(report.confusion)
 
     @extend_schema_field(ConsistencySerializer)
     def get_consistency(self, report: selectors.ModelReport) -> dict[str, Any]:
@@ -395,17 +492,29 @@ class ModelReportSerializer(serializers.Serializer):
         return {"value": value, "pairs": pairs}
 
 
+class ReportQuerySerializer(TruthQuerySerializer):
+    compare = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**31 - 1, help_text="Another judge's id: McNemar on shared pairs."
+    )
+
+
 @extend_schema(tags=["leaderboard"])
 class ModelReportView(CuratorView):
     @extend_schema(
         operation_id="judges_report",
-        parameters=[ReleaseQuerySerializer],
+        parameters=[ReportQuerySerializer],
         responses={200: ModelReportSerializer, 400: _REFUSED},
     )
     def get(self, request: Request, slug: str, judge_id: int) -> Response:
         project, judge, _ = _judge(request, slug, judge_id)
-        release = _truth_release(project, request)
-        return Response(ModelReportSerializer(selectors.model_report(project, judge, release)).data)
+        choice = _truth(project, request)
+        other_id = valid(ReportQuerySerializer, request.query_params).get("compare")
+        report = selectors.model_report(project, judge, choice)
+        body = ModelReportSerializer(report).data
+        if other_id is not None:
+            other = get_object_or_404(Judge, project=project, pk=other_id)
+            body["comparison"] = ComparisonSerializer(selectors.compare_judges(project, judge, other, choice)).data
+        return Response(body)
 
 
 class HardPairSerializer(serializers.Serializer):
@@ -425,8 +534,10 @@ class HardPairsSerializer(serializers.Serializer):
 
 @extend_schema(tags=["leaderboard"])
 class HardPairsView(CuratorView):
-    @extend_schema(operation_id="leaderboard_hard_pairs", responses=HardPairsSerializer)
+    @extend_schema(
+        operation_id="leaderboard_hard_pairs", parameters=[TruthQuerySerializer], responses=HardPairsSerializer
+    )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = curator(request, slug)
-        found, total = selectors.hard_pairs(project)
+        found, total = selectors.hard_pairs(project, _truth(project, request))
         return Response(HardPairsSerializer({"total": total, "pairs": found}).data)

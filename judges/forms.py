@@ -42,9 +42,33 @@ class RunForm(forms.Form):
     both_orders = forms.BooleanField(required=False, label="Also ask with the responses swapped (position consistency)")
 
 
+_FROM_NAME = ("", "From the file name")
+_BOOL = {"": None, "true": True, "false": False}
+
+
 class ResultFileForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[("preferences", "Preferences: {model}_preferences(_with_tie).json"), ("scores", "Scalar scores")]
     )
-    file = forms.FileField(help_text="JSON, JSONL or CSV (scores); records matched to pairs by id.")
+    file = forms.FileField(
+        help_text="JSON, JSONL or CSV (scores), or a zip of the paper's evaluation folders "
+        "(<task>/<model>_preferences.json, several models at once); records matched to pairs by id. "
+        "A file replaces only the answers for the pairs it holds."
+    )
     model = forms.CharField(required=False, max_length=120, help_text="Model name, if the file name does not say it.")
+    with_tie = forms.TypedChoiceField(
+        label="Variant",
+        required=False,
+        choices=[_FROM_NAME, ("true", "w/ Tie: answers to the with-tie question"), ("false", "w/o Tie")],
+        coerce=_BOOL.__getitem__,
+        empty_value=None,
+        help_text="Preferences only: …_with_tie in the name means the with-tie question.",
+    )
+    inversed = forms.TypedChoiceField(
+        label="Order",
+        required=False,
+        choices=[_FROM_NAME, ("false", "As stored (response1 shown first)"), ("true", "Swapped (_inversed run)")],
+        coerce=_BOOL.__getitem__,
+        empty_value=None,
+        help_text="Swapped runs count toward position consistency.",
+    )

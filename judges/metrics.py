@@ -9,15 +9,21 @@ The three leaderboard numbers follow Omni-Reward (arXiv 2510.23451) exactly:
 - accuracy w/o Tie: human ties dropped, the judge answered the no-tie question, a tie or no answer is wrong;
 - accuracy w/ Tie: all pairs, three-way exact match;
 - Overall: the plain mean of the per-task accuracies over the tasks the model was run on.
+
+What the paper's tables lack is added around them, without changing the numbers: a 95% Wilson
+interval on every cell, a bootstrap interval on Overall, and an exact McNemar test for two models
+on the same pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
+from statsmodels.stats.proportion import proportion_confint
 
 RESPONSE1, RESPONSE2, TIE, NO_ANSWER = 0, 1, 2, -1
 
@@ -25,19 +31,71 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+BOOTSTRAP_REPLICATES = 10_000
+BOOTSTRAP_SEED = 14  # fixed, so a page, its CSV and its JSON show the same interval
+
+
 @dataclass(frozen=True)
 class Cell:
+    """An accuracy with its 95% Wilson score interval.
+
+    The interval is derived from ``correct`` and ``n`` on construction rather than passed in, so it
+    can never disagree with the counts, and two cells with the same counts stay equal.
+    """
+
     accuracy: float | None  # None when n == 0
     correct: int
     n: int
+    low: float | None = field(init=False)  # None when n == 0
+    high: float | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        low, high = wilson(self.correct, self.n)
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
 
 
 @dataclass(frozen=True)
 class Table:
-    """One row of the leaderboard: a cell per task (in task_order) and the Overall."""
+    """One row of the leaderboard: a cell per task (in task_order) and the Overall.
+
+    ``overall_low``/``overall_high`` is the 95% bootstrap interval of Overall (``overall_interval``);
+    None when Overall has no value, or when the table was built without it.
+    """
 
     cells: dict[str, Cell]
     overall: float | None
+    overall_low: float | None = None
+    overall_high: float | None = None
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Two models on the same pairs: where exactly one of them is right, and whether that is noise."""
+
+    n: int  # pairs compared
+    a_only: int  # pairs model A got right and model B wrong
+    b_only: int  # pairs model B got right and model A wrong
+    p_value: float  # exact two-sided; 1.0 when no pair is discordant
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    tasks: dict[str, McNemar]  # one per task in task_order; n == 0 where neither model has pairs
+    overall: McNemar  # all pairs pooled (see ``paired_mcnemar``)
+
+
+@dataclass(frozen=True)
+class ScalarAnswers:
+    """A scalar reward model's scores turned into answers, so it gets the diagnostics of other judges.
+
+    Both arrays are aligned with the pairs passed in. Equal scores choose no side: they are -1 (no
+    answer) in ``without_tie``, which is how ``scalar_without_tie`` counts them (wrong).
+    """
+
+    eps: dict[str, float]  # per task that has pairs (in task_order): the threshold tie calibration chose
+    without_tie: IntArray  # the higher score's side
+    with_tie: IntArray  # tie when |score1 - score2| <= the task's eps, else the higher score's side
 
 
 @dataclass(frozen=True)
@@ -95,6 +153,13 @@ def _cell(correct: int, n: int) -> Cell:
     return Cell(accuracy=correct / n if n else None, correct=correct, n=n)
 
 
+def _known_tasks(t: np.ndarray, task_order: Sequence[str]) -> None:
+    unknown = sorted(set(np.unique(t).tolist()) - set(task_order))
+    if unknown:
+        # Dropping them silently would change Overall without anyone noticing.
+        raise ValueError(f"tasks not in task_order: {', '.join(unknown)}.")
+
+
 # --------------------------------------------------------------------------- leaderboard metrics
 
 
@@ -133,22 +198,129 @@ def leaderboard_row(
 
     Pass only the pairs the model was run on (a failed call is predicted -1, not left out): a task
     without pairs gets an empty cell and stays out of Overall, which is how the paper treats
-    tasks a model does not support.
+    tasks a model does not support. Every cell carries its Wilson interval, Overall its bootstrap one.
     """
     t = np.asarray(tasks).astype(str)
     h = _labels(human, "human", allow_no_answer=False)
     p = _labels(predicted, "predicted", allow_no_answer=True)
     _same_length(tasks=t, human=h, predicted=p)
-    unknown = sorted(set(np.unique(t).tolist()) - set(task_order))
-    if unknown:
-        # Dropping them silently would change Overall without anyone noticing.
-        raise ValueError(f"tasks not in task_order: {', '.join(unknown)}.")
+    _known_tasks(t, task_order)
     metric = accuracy_with_tie if with_tie else accuracy_without_tie
     cells: dict[str, Cell] = {}
     for task in task_order:
         mask = t == task
         cells[task] = metric(h[mask], p[mask])
-    return Table(cells=cells, overall=overall(list(cells.values())))
+    return table_of(cells)
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def wilson(correct: int, n: int) -> tuple[float | None, float | None]:
+    """95% Wilson score interval of correct / n; (None, None) when n == 0.
+
+    Wilson rather than the normal approximation because cells can be small and near 0% or 100%,
+    where the normal interval leaves [0, 1] or collapses to a point.
+    """
+    if n < 0 or not 0 <= correct <= n:
+        raise ValueError(f"need 0 <= correct <= n, got correct={correct}, n={n}.")
+    if n == 0:
+        return None, None
+    low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
+    # At 0% and 100% the bound is exactly 0 or 1 (as in scipy); rounding leaves it a hair off, and a
+    # low of 3e-17 over an accuracy of 0 would read as an interval that misses its own estimate.
+    return (0.0 if correct == 0 else float(low)), (1.0 if correct == n else float(high))
+
+
+def overall_interval(
+    cells: Sequence[Cell], *, replicates: int = BOOTSTRAP_REPLICATES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float | None, float | None]:
+    """95% percentile-bootstrap interval of Overall, resampling pairs within each task.
+
+    Each replicate resamples every task's n pairs with replacement, recomputes each task's accuracy
+    and takes the plain mean over the tasks, as Overall does. The tasks are fixed, not resampled:
+    they are the benchmark's design, not a sample. Resampling n outcomes of which ``correct`` are
+    1 gives a correct count that is exactly Binomial(n, correct / n), so one binomial draw per task
+    and replicate replaces the n-element resample. Same cells and seed, same interval.
+    """
+    if replicates < 1:
+        raise ValueError(f"replicates must be at least 1, got {replicates}.")
+    scored = [cell for cell in cells if cell.n > 0]
+    if not scored:
+        return None, None
+    n = np.array([cell.n for cell in scored], dtype=np.int64)
+    correct = np.array([cell.correct for cell in scored], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    draws = rng.binomial(n, correct / n, size=(replicates, len(scored)))
+    means = (draws / n).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def table_of(cells: dict[str, Cell]) -> Table:
+    """A leaderboard row from its cells: Overall and its bootstrap interval."""
+    values = list(cells.values())
+    low, high = overall_interval(values)
+    return Table(cells=cells, overall=overall(values), overall_low=low, overall_high=high)
+
+
+# --------------------------------------------------------------------------- significance
+
+
+def _flags(values: npt.ArrayLike, name: str) -> npt.NDArray[np.bool_]:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
+    if arr.size and arr.dtype != np.bool_:
+        raise ValueError(f"{name} must be a boolean array (right or wrong per pair), got dtype {arr.dtype}.")
+    return arr.astype(np.bool_, copy=False)
+
+
+def mcnemar(a_correct: npt.ArrayLike, b_correct: npt.ArrayLike) -> McNemar:
+    """Exact McNemar test for two models scored on the same pairs.
+
+    Only the discordant pairs carry information; under "equally good" each is equally likely to
+    favour either model, so the test is a two-sided exact binomial test of a_only out of
+    a_only + b_only against 1/2. No discordant pair: p = 1.
+    """
+    a = _flags(a_correct, "a_correct")
+    b = _flags(b_correct, "b_correct")
+    _same_length(a_correct=a, b_correct=b)
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    result = _sm_mcnemar([[0, a_only], [b_only, 0]], exact=True)
+    return McNemar(n=len(a), a_only=a_only, b_only=b_only, p_value=min(float(result.pvalue), 1.0))
+
+
+def paired_mcnemar(
+    tasks: npt.ArrayLike,
+    human: npt.ArrayLike,
+    a_predicted: npt.ArrayLike,
+    b_predicted: npt.ArrayLike,
+    *,
+    with_tie: bool,
+    task_order: Sequence[str],
+) -> PairedComparison:
+    """McNemar per task and overall for two models, scored under the leaderboard's rule.
+
+    Pass only pairs both models were run on, with a failed call as -1. w/o Tie drops human ties and
+    counts a tie or no answer wrong; w/ Tie is a three-way exact match, as in the accuracies.
+
+    The overall test pools every pair, so it weights tasks by their number of pairs; Overall on the
+    leaderboard is an unweighted mean over tasks. The pooled test answers "is one model right on
+    more of these pairs", the natural paired question; the per-task tests are the ones to read
+    against the per-task cells.
+    """
+    t = np.asarray(tasks).astype(str)
+    h = _labels(human, "human", allow_no_answer=False)
+    a = _labels(a_predicted, "a_predicted", allow_no_answer=True)
+    b = _labels(b_predicted, "b_predicted", allow_no_answer=True)
+    _same_length(tasks=t, human=h, a_predicted=a, b_predicted=b)
+    _known_tasks(t, task_order)
+    keep = np.ones(len(h), dtype=np.bool_) if with_tie else h != TIE
+    t, h, a, b = t[keep], h[keep], a[keep], b[keep]
+    a_right, b_right = a == h, b == h
+    per_task = {task: mcnemar(a_right[t == task], b_right[t == task]) for task in task_order}
+    return PairedComparison(tasks=per_task, overall=mcnemar(a_right, b_right))
 
 
 # --------------------------------------------------------------------------- diagnostics
@@ -329,3 +501,31 @@ def tie_calibrated(human: npt.ArrayLike, score1: npt.ArrayLike, score2: npt.Arra
 
     predicted = np.where(gap <= eps, TIE, sided).astype(np.int64)
     return predicted, eps, accuracy_with_tie(h, predicted)
+
+
+def scalar_answers(
+    tasks: npt.ArrayLike,
+    human: npt.ArrayLike,
+    score1: npt.ArrayLike,
+    score2: npt.ArrayLike,
+    *,
+    task_order: Sequence[str],
+) -> ScalarAnswers:
+    """Per task, the tie threshold ``tie_calibrated`` chooses and the w/o Tie and w/ Tie answers.
+
+    eps is fitted per task, as on the leaderboard (each task is its own dataset), so
+    ``leaderboard_row(tasks, human, answers.with_tie, with_tie=True, ...)`` gives the scalar row's
+    w/ Tie cells, and ``confusion``/``kappa`` on the answers give the judge diagnostics.
+    """
+    t = np.asarray(tasks).astype(str)
+    h = _labels(human, "human", allow_no_answer=False)
+    s1, s2 = _floats(score1, "score1"), _floats(score2, "score2")
+    _same_length(tasks=t, human=h, score1=s1, score2=s2)
+    _known_tasks(t, task_order)
+    with_tie = np.full(len(h), NO_ANSWER, dtype=np.int64)
+    eps: dict[str, float] = {}
+    for task in task_order:
+        here = t == task
+        if here.any():
+            with_tie[here], eps[task], _ = tie_calibrated(h[here], s1[here], s2[here])
+    return ScalarAnswers(eps=eps, without_tie=_sided(s1, s2), with_tie=with_tie)

@@ -7,7 +7,9 @@ before anything is imported. Matching the rows to stored pairs is the caller's j
 Preference files are what the paper's ``run_exp.py`` writes: ``{model}_preferences.json`` for the
 no-tie question and ``{model}_preferences_with_tie.json`` for the with-tie question, a JSON array of
 the benchmark records, each with ``predicted`` set to the parsed verdict. A ``.jsonl`` with one
-record per line is read the same way.
+record per line is read the same way. Its position-bias runs (``run_exp_t2a.py``) show response2
+first and write ``{model}_preferences(_with_tie)_inversed.json``; the script maps each verdict back
+before writing it, so ``predicted`` is canonical there too and only the presentation order differs.
 
 Decisions worth knowing:
 
@@ -40,7 +42,9 @@ MAX_RECORDS = 2_000_000
 # A file where every record is wrong would otherwise carry millions of problems nobody can read.
 MAX_KEPT_PROBLEMS = 1000
 
-PREFERENCE_NAME = re.compile(r"^(?P<model>.+)_preferences(?P<with_tie>_with_tie)?\.(?P<ext>jsonl?)$", re.IGNORECASE)
+PREFERENCE_NAME = re.compile(
+    r"^(?P<model>.+)_preferences(?P<with_tie>_with_tie)?(?P<inversed>_inversed)?\.(?P<ext>jsonl?)$", re.IGNORECASE
+)
 
 _VERDICTS = {
     "response1": "response1",
@@ -90,6 +94,7 @@ class PreferenceFile:
     with_tie: bool
     rows: list[Preference]
     problems: list[Problem]
+    inversed: bool = False  # the responses were shown swapped (response2 first); answers are canonical
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,14 @@ def read_preferences(
     name: str | None = None,
     model: str | None = None,
     with_tie: bool | None = None,
+    inversed: bool | None = None,
 ) -> PreferenceFile:
     """Read an Omni-RewardBench evaluation output.
 
-    ``name`` is the uploaded file name when ``path`` is a temporary file; the model and the variant
-    come from it unless ``model`` / ``with_tie`` are given, which take precedence.
+    ``name`` is the uploaded file name when ``path`` is a temporary file; the model, the variant and
+    the presentation order come from it unless ``model`` / ``with_tie`` / ``inversed`` are given,
+    which take precedence. A name that does not follow the paper's pattern is read as the original
+    order unless ``inversed`` says otherwise.
     """
     label = Path(name).name if name else path.name
     problems = _Problems(label)
@@ -154,6 +162,8 @@ def read_preferences(
         model = match["model"]
     if with_tie is None and match:
         with_tie = match["with_tie"] is not None
+    if inversed is None:
+        inversed = bool(match and match["inversed"])
     if model is not None and not model.strip():
         problems.add(None, "model", "the model name is empty.")
     if model is None or with_tie is None:
@@ -161,8 +171,9 @@ def read_preferences(
             None,
             None,
             "the file name must look like '{model}_preferences.json' (no-tie question) or "
-            "'{model}_preferences_with_tie.json' (with-tie question), .json or .jsonl; "
-            "otherwise give the model and the variant explicitly.",
+            "'{model}_preferences_with_tie.json' (with-tie question), .json or .jsonl, with '_inversed' "
+            "before the extension for a run with the responses swapped; otherwise give the model and the "
+            "variant explicitly.",
         )
     model_name = (model or "").strip()
     variant = bool(with_tie)
@@ -182,7 +193,7 @@ def read_preferences(
     except _Refused as refused:
         problems.add(refused.line, refused.field, refused.message)
         rows = []
-    return PreferenceFile(model=model_name, with_tie=variant, rows=rows, problems=problems.result())
+    return PreferenceFile(model=model_name, with_tie=variant, rows=rows, problems=problems.result(), inversed=inversed)
 
 
 def _preference(number: int, record: dict[str, Any], problems: _Problems) -> Preference | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from annotations.models import TASK_SPECS, Pair, Project, ShownOrder
+from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
 from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
 from releases.selectors import ProjectVotes, gate_outcome, project_votes
@@ -21,15 +22,20 @@ STRONG_SHARE = 0.8  # "humans agree strongly": this majority share with at least
 STRONG_VOTES = 3
 
 
+TRUTH_IMPORTED, TRUTH_GATE, TRUTH_RELEASE = "imported", "gate", "release"
+
+
 @dataclass(frozen=True)
 class Truth:
-    """The human labels a leaderboard is scored against."""
+    """The labels a leaderboard is scored against."""
 
-    source: str
+    kind: str  # imported, gate or release
+    param: str  # what `?truth=` says to choose it again: imported, gate or release:<v>
+    source: str  # how the page names it
     pair_ids: np.ndarray  # sorted
     labels: np.ndarray  # 0/1/2
     tasks: np.ndarray  # task code per pair
-    strong: np.ndarray  # humans agree strongly (for hard pairs)
+    strong: np.ndarray  # the label is firm (for hard pairs)
 
     def align(self, answers: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(asked mask, predictions) over the truth's pairs; -1 where the judge gave no answer."""
@@ -37,6 +43,9 @@ class Truth:
         asked = predicted != -2
         predicted[predicted == -2] = -1
         return asked, predicted
+
+    def task_pairs(self) -> dict[str, int]:
+        return {task: int((self.tasks == task).sum()) for task in TASKS if (self.tasks == task).any()}
 
 
 def project_truth(project: Project, votes: ProjectVotes | None = None) -> Truth:
@@ -47,11 +56,32 @@ def project_truth(project: Project, votes: ProjectVotes | None = None) -> Truth:
         (outcome.source[rows] == Source.VOTES) & (outcome.share[rows] >= STRONG_SHARE) & (counted >= STRONG_VOTES)
     )
     return Truth(
+        kind=TRUTH_GATE,
+        param=TRUTH_GATE,
         source="the gate's accepted labels (live)",
         pair_ids=votes.pair_ids[rows],
         labels=outcome.label[rows].astype(np.int8),
         tasks=np.array([TASKS[i] for i in votes.task[rows]], dtype=object),
         strong=strong,
+    )
+
+
+def imported_truth(project: Project) -> Truth:
+    """The labels that came with the pairs (an Omni-RewardBench release's `criteria_preference`). They are
+    the benchmark's own labels, so every one counts as firm for hard pairs."""
+    rows = list(
+        Pair.objects.filter(project=project, kind=PairKind.PAIR, reference_label__isnull=False)
+        .order_by("id")
+        .values_list("id", "reference_label", "task")
+    )
+    return Truth(
+        kind=TRUTH_IMPORTED,
+        param=TRUTH_IMPORTED,
+        source="the labels imported with the pairs",
+        pair_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        labels=np.array([LABEL_CODE[str(r[1])] for r in rows], dtype=np.int8),
+        tasks=np.array([r[2] for r in rows], dtype=object),
+        strong=np.ones(len(rows), dtype=bool),
     )
 
 
@@ -66,12 +96,61 @@ def release_truth(release: Release) -> Truth:
         for _, _, _, votes, share, source in rows
     ]
     return Truth(
+        kind=TRUTH_RELEASE,
+        param=f"{TRUTH_RELEASE}:{release.version}",
         source=f"release v{release.version}",
         pair_ids=np.array([r[0] for r in rows], dtype=np.int64),
         labels=np.array([LABEL_CODE[r[1]] for r in rows], dtype=np.int8),
         tasks=np.array([r[2] for r in rows], dtype=object),
         strong=np.array(strong, dtype=bool),
     )
+
+
+@dataclass(frozen=True)
+class TruthChoice:
+    """A parsed `?truth=`: imported, gate, or a release; None in its place means the project's default."""
+
+    kind: str
+    release: Release | None = None
+
+
+def parse_truth(project: Project, value: str | None) -> TruthChoice | None:
+    """`imported`, `gate` or `release:<v>` (a bare version number is read as a release too). Raises
+    ValidationError naming the field for anything else, or for a release this project does not have."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text in (TRUTH_IMPORTED, TRUTH_GATE):
+        return TruthChoice(text)
+    version = text.removeprefix(f"{TRUTH_RELEASE}:")
+    if not (version.isascii() and version.isdigit()) or len(version) > 9:
+        raise ValidationError(f"truth: {text[:30]!r} is not one of imported, gate or release:<version>.")
+    release = Release.objects.filter(project=project, version=int(version)).first()
+    if release is None:
+        raise ValidationError(f"truth: this project has no release v{int(version)}.")
+    return TruthChoice(TRUTH_RELEASE, release)
+
+
+def resolve_truth(project: Project, choice: TruthChoice | None, votes: ProjectVotes | None = None) -> Truth:
+    """The chosen truth, or the default: the gate's accepted labels, except in a project whose pairs came
+    with labels and that has no accepted human label yet, where the imported labels are all there is."""
+    if choice is not None and choice.release is not None:
+        return release_truth(choice.release)
+    if choice is not None and choice.kind == TRUTH_IMPORTED:
+        return imported_truth(project)
+    gate = project_truth(project, votes)
+    if choice is None and not len(gate.pair_ids):
+        imported = imported_truth(project)
+        if len(imported.pair_ids):
+            return imported
+    return gate
+
+
+def truth_options(project: Project) -> list[tuple[str, str]]:
+    """(param, label) of every truth the page can offer."""
+    options = [(TRUTH_IMPORTED, "Imported labels"), (TRUTH_GATE, "Gate (live)")]
+    versions = Release.objects.filter(project=project).order_by("-version").values_list("version", flat=True)
+    return options + [(f"{TRUTH_RELEASE}:{v}", f"Release v{v}") for v in versions]
 
 
 def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_LEFT) -> dict[int, int]:
@@ -91,119 +170,247 @@ class BoardRow:
     kind: str
     judge_id: int | None  # None: the human reference row
     table: metrics.Table
+    note: str = ""  # why the row has no score, when it has none
+    thresholds: dict[str, float] | None = None  # scalar judges, w/ Tie: the tie threshold chosen per task
 
 
 @dataclass(frozen=True)
 class Board:
-    source: str
-    pairs: int
+    truth: Truth
     tasks: list[str]  # the columns: tasks present in the truth
+    task_pairs: dict[str, int]  # pairs per task in the truth
     with_tie: list[BoardRow]
     without_tie: list[BoardRow]
+    human_note: str  # what the human row measures against this truth
+
+    @property
+    def source(self) -> str:
+        return self.truth.source
+
+    @property
+    def pairs(self) -> int:
+        return len(self.truth.pair_ids)
 
 
-def _scalar_row(truth: Truth, judge: Judge, *, with_tie: bool) -> metrics.Table:
-    scores = {
-        p: (s1, s2) for p, s1, s2 in ScalarScore.objects.filter(judge=judge).values_list("pair_id", "score1", "score2")
-    }
-    mask = np.array([int(p) in scores for p in truth.pair_ids], dtype=bool)
-    s1 = np.array([scores[int(p)][0] for p in truth.pair_ids[mask]])
-    s2 = np.array([scores[int(p)][1] for p in truth.pair_ids[mask]])
-    human, tasks = truth.labels[mask], truth.tasks[mask]
-    cells: dict[str, metrics.Cell] = {}
-    for task in TASKS:
-        here = tasks == task
-        if not here.any():
-            continue
-        if with_tie:  # tie calibration chooses eps per task: each task is its own dataset
-            cells[task] = metrics.tie_calibrated(human[here], s1[here], s2[here])[2]
-        else:
-            cells[task] = metrics.scalar_without_tie(human[here], s1[here], s2[here])
-    return metrics.Table(cells=cells, overall=metrics.overall(list(cells.values())))
+def _question(with_tie: bool) -> str:
+    return "with-tie" if with_tie else "no-tie"
+
+
+def _scalar_row(truth: Truth, judge: Judge, *, with_tie: bool) -> BoardRow:
+    mask, by_question, thresholds, total = scalar_predictions(truth, judge)
+    table = metrics.leaderboard_row(
+        truth.tasks[mask], truth.labels[mask], by_question[with_tie], with_tie=with_tie, task_order=TASKS
+    )
+    note = "" if mask.any() else _nothing_scored(total, "scores", truth)
+    return BoardRow(judge.name, judge.kind, judge.pk, table, note, thresholds if with_tie else None)
+
+
+def _nothing_scored(total: int, what: str, truth: Truth) -> str:
+    return f"0 of {total:,} {what} fall on pairs scored against {truth.source}."
+
+
+def _judge_row(truth: Truth, judge: Judge, *, with_tie: bool) -> BoardRow:
+    answers = _answers(judge, with_tie=with_tie)
+    asked, predicted = truth.align(answers)
+    table = metrics.leaderboard_row(
+        truth.tasks[asked], truth.labels[asked], predicted[asked], with_tie=with_tie, task_order=TASKS
+    )
+    if asked.any():
+        note = ""
+    elif answers:
+        note = _nothing_scored(len(answers), "answers", truth)
+    else:
+        note = f"No answers to the {_question(with_tie)} question."
+    return BoardRow(judge.name, judge.kind, judge.pk, table, note)
 
 
 def human_row(truth: Truth, votes: ProjectVotes, *, with_tie: bool) -> metrics.Table:
-    """Each annotator vote scored against the majority of the OTHER votes on its pair (leave one out),
-    on the truth's pairs: a vote may not agree with a consensus it is part of."""
+    """Our annotators' votes scored on the truth's pairs. Against our own labels (gate, release) each vote is
+    scored against the majority of the OTHER votes on its pair (leave one out): a vote may not agree with a
+    consensus it is part of. Against imported labels, which no vote made, each vote is scored against them."""
     table = votes.table
-    others = leave_one_out_majority(table)
     vote_pair_ids = votes.pair_ids[table.pair]
-    keep = np.isin(vote_pair_ids, truth.pair_ids) & (others >= 0)
+    if truth.kind == TRUTH_IMPORTED:
+        label_of = dict(zip(truth.pair_ids.tolist(), truth.labels.tolist(), strict=True))
+        reference = np.array([label_of.get(int(p), -1) for p in vote_pair_ids], dtype=np.int64)
+    else:
+        reference = leave_one_out_majority(table)
+    keep = np.isin(vote_pair_ids, truth.pair_ids) & (reference >= 0)
     task_of = dict(zip(truth.pair_ids.tolist(), truth.tasks.tolist(), strict=True))
     tasks = np.array([task_of[int(p)] for p in vote_pair_ids[keep]], dtype=object)
-    return metrics.leaderboard_row(tasks, others[keep], table.label[keep], with_tie=with_tie, task_order=TASKS)
+    return metrics.leaderboard_row(tasks, reference[keep], table.label[keep], with_tie=with_tie, task_order=TASKS)
 
 
-def leaderboard(project: Project, release: Release | None = None) -> Board:
+def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
     votes = project_votes(project)
-    truth = release_truth(release) if release else project_truth(project, votes)
+    truth = resolve_truth(project, choice, votes)
     judges = list(Judge.objects.filter(project=project))
     boards: dict[bool, list[BoardRow]] = {True: [], False: []}
     for with_tie in (True, False):
         human = human_row(truth, votes, with_tie=with_tie)
         boards[with_tie].append(BoardRow("Human annotators", "human", None, human))
-        rows = []
-        for judge in judges:
-            if judge.kind == JudgeKind.SCALAR:
-                table = _scalar_row(truth, judge, with_tie=with_tie)
-            else:
-                asked, predicted = truth.align(_answers(judge, with_tie=with_tie))
-                if not asked.any():
-                    continue
-                table = metrics.leaderboard_row(
-                    truth.tasks[asked], truth.labels[asked], predicted[asked], with_tie=with_tie, task_order=TASKS
-                )
-            rows.append(BoardRow(judge.name, judge.kind, judge.pk, table))
+        rows = [
+            _scalar_row(truth, judge, with_tie=with_tie)
+            if judge.kind == JudgeKind.SCALAR
+            else _judge_row(truth, judge, with_tie=with_tie)
+            for judge in judges
+        ]
         rows.sort(key=lambda r: (r.table.overall is None, -(r.table.overall or 0.0), r.name))  # no score: last
         boards[with_tie].extend(rows)
-    present = [t for t in TASKS if (truth.tasks == t).any()]
-    return Board(truth.source, len(truth.pair_ids), present, boards[True], boards[False])
+    if truth.kind == TRUTH_IMPORTED:
+        human_note = "each annotator vote against the imported label of its pair"
+    else:
+        human_note = "each annotator vote against the majority of the other votes on its pair"
+    task_pairs = truth.task_pairs()
+    return Board(truth, list(task_pairs), task_pairs, boards[True], boards[False], human_note)
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """A judge's answers to one question, against the truth: the confusion matrix and Cohen's kappa."""
+
+    with_tie: bool
+    confusion: np.ndarray | None  # 3 x 4 (human rows; predicted response1/response2/tie/none)
+    kappa: float | None
+    answered: int
+    failed: int
+
+    @property
+    def title(self) -> str:
+        return "w/ Tie" if self.with_tie else "w/o Tie"
 
 
 @dataclass(frozen=True)
 class ModelReport:
     judge: Judge
-    confusion: np.ndarray | None  # 3 x 4 (human rows; predicted response1/response2/tie/none)
-    kappa: float | None
+    truth: Truth
+    questions: list[QuestionView]  # w/ Tie first; only the questions the judge answered
     consistency: tuple[float | None, int]
     length: list[metrics.LengthBucket]
-    with_tie: bool
-    answered: int
-    failed: int
+    thresholds: dict[str, float] | None  # scalar judges: the tie threshold chosen per task (w/ Tie)
+
+    # The first question's figures, as the report showed them before it had several.
+    @property
+    def with_tie(self) -> bool:
+        return self.questions[0].with_tie if self.questions else False
+
+    @property
+    def confusion(self) -> np.ndarray | None:
+        return self.questions[0].confusion if self.questions else None
+
+    @property
+    def kappa(self) -> float | None:
+        return self.questions[0].kappa if self.questions else None
+
+    @property
+    def answered(self) -> int:
+        return self.questions[0].answered if self.questions else 0
+
+    @property
+    def failed(self) -> int:
+        return self.questions[0].failed if self.questions else 0
 
 
-def model_report(project: Project, judge: Judge, release: Release | None = None) -> ModelReport:
-    truth = release_truth(release) if release else project_truth(project)
-    with_tie = ModelVote.objects.filter(judge=judge, with_tie=True).exists()
+def _question_view(human: np.ndarray, predicted: np.ndarray, *, with_tie: bool) -> QuestionView:
+    if not with_tie:  # the no-tie question is scored on the non-tie human pairs only, as its accuracy is
+        keep = human != metrics.TIE
+        human, predicted = human[keep], predicted[keep]
+    present = len(human) > 0
+    return QuestionView(
+        with_tie=with_tie,
+        confusion=metrics.confusion(human, predicted) if present else None,
+        kappa=metrics.kappa(human, predicted) if present else None,
+        answered=int((predicted >= 0).sum()),
+        failed=int((predicted < 0).sum()),
+    )
+
+
+def scalar_predictions(truth: Truth, judge: Judge) -> tuple[np.ndarray, dict[bool, np.ndarray], dict[str, float], int]:
+    """A scalar judge as label predictions over the truth's pairs it scored: (mask over the truth, predictions
+    per question, eps per task, scores in all). w/ Tie uses each task's own tie-calibrated threshold."""
+    scores = {
+        p: (s1, s2) for p, s1, s2 in ScalarScore.objects.filter(judge=judge).values_list("pair_id", "score1", "score2")
+    }
+    mask = np.array([int(p) in scores for p in truth.pair_ids], dtype=bool)
+    s1 = np.array([scores[int(p)][0] for p in truth.pair_ids[mask]], dtype=np.float64)
+    s2 = np.array([scores[int(p)][1] for p in truth.pair_ids[mask]], dtype=np.float64)
+    answers = metrics.scalar_answers(truth.tasks[mask], truth.labels[mask], s1, s2, task_order=TASKS)
+    return mask, {True: answers.with_tie, False: answers.without_tie}, answers.eps, len(scores)
+
+
+def predictions(truth: Truth, judge: Judge, *, with_tie: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(mask over the truth's pairs the judge answered, its predictions there) for any kind of judge."""
+    if judge.kind == JudgeKind.SCALAR:
+        mask, by_question, _, _ = scalar_predictions(truth, judge)
+        return mask, by_question[with_tie]
     asked, predicted = truth.align(_answers(judge, with_tie=with_tie))
-    human = truth.labels[asked]
-    pred = predicted[asked]
-    swapped_answers = _answers(judge, with_tie=with_tie, order=ShownOrder.RESPONSE2_LEFT)
+    return asked, predicted[asked]
+
+
+def model_report(project: Project, judge: Judge, choice: TruthChoice | None = None) -> ModelReport:
+    truth = resolve_truth(project, choice)
+    if judge.kind == JudgeKind.SCALAR:
+        mask, by_question, thresholds, _ = scalar_predictions(truth, judge)
+        human = truth.labels[mask]
+        questions = [_question_view(human, by_question[wt], with_tie=wt) for wt in (True, False)]
+        return ModelReport(judge, truth, questions, (None, 0), [], thresholds)
+
+    answered_questions = set(ModelVote.objects.filter(judge=judge).values_list("with_tie", flat=True).distinct())
+    questions = []
+    aligned: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+    for with_tie in (True, False):
+        if with_tie in answered_questions:
+            asked, predicted = aligned[with_tie] = truth.align(_answers(judge, with_tie=with_tie))
+            questions.append(_question_view(truth.labels[asked], predicted[asked], with_tie=with_tie))
+    main = True in aligned
+    asked, predicted = aligned.get(main, (np.zeros(len(truth.pair_ids), dtype=bool), np.zeros(0)))
+    swapped_answers = _answers(judge, with_tie=main, order=ShownOrder.RESPONSE2_LEFT)
     _, swapped = truth.align(swapped_answers)
     both = asked & np.isin(truth.pair_ids, list(swapped_answers))
+    consistency = metrics.position_consistency(predicted[both], swapped[both]) if both.any() else (None, 0)
+
     text_pairs = Pair.objects.filter(
         id__in=truth.pair_ids[asked].tolist(), response1_text__isnull=False, response2_text__isnull=False
     ).values_list("id", "response1_text", "response2_text")
     texts = {pair_id: (a or "", b or "") for pair_id, a, b in text_pairs}
     # The length table's accuracy is the w/o Tie one: score the no-tie question's answers when there are any.
-    if with_tie and ModelVote.objects.filter(judge=judge, with_tie=False).exists():
-        _, no_tie = truth.align(_answers(judge, with_tie=False))
-        pred_for_length = no_tie[asked]
-    else:
-        pred_for_length = pred
+    pred_for_length = (aligned[False][1] if False in aligned else predicted)[asked] if asked.any() else np.zeros(0)
     text_mask = np.array([int(p) in texts for p in truth.pair_ids[asked]], dtype=bool)
     len1 = np.array([len(texts[int(p)][0]) for p in truth.pair_ids[asked][text_mask]], dtype=np.int64)
     len2 = np.array([len(texts[int(p)][1]) for p in truth.pair_ids[asked][text_mask]], dtype=np.int64)
-    return ModelReport(
-        judge=judge,
-        confusion=metrics.confusion(human, pred) if len(human) else None,
-        kappa=metrics.kappa(human, pred) if len(human) else None,
-        consistency=metrics.position_consistency(predicted[both], swapped[both]),
-        length=metrics.length_bias(human[text_mask], pred_for_length[text_mask], len1, len2) if text_mask.any() else [],
-        with_tie=with_tie,
-        answered=int((pred >= 0).sum()),
-        failed=int((pred < 0).sum()),
-    )
+    human = truth.labels[asked]
+    length = metrics.length_bias(human[text_mask], pred_for_length[text_mask], len1, len2) if text_mask.any() else []
+    return ModelReport(judge, truth, questions, consistency, length, None)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two judges on the pairs both answered, per question: McNemar's exact test per task and pooled."""
+
+    other: Judge
+    questions: dict[str, metrics.PairedComparison]  # "w/ Tie" / "w/o Tie" -> tests
+    pairs: dict[str, int]  # pairs both answered, per question
+
+
+def compare_judges(project: Project, judge: Judge, other: Judge, choice: TruthChoice | None = None) -> Comparison:
+    truth = resolve_truth(project, choice)
+    questions, pairs = {}, {}
+    for with_tie in (True, False):
+        mask_a, pred_a = predictions(truth, judge, with_tie=with_tie)
+        mask_b, pred_b = predictions(truth, other, with_tie=with_tie)
+        both = mask_a & mask_b
+        if not both.any():
+            continue
+        # Predictions come over each judge's own mask; put them back on the truth's pairs to line them up.
+        full_a = np.full(len(truth.pair_ids), -1, dtype=np.int64)
+        full_b = np.full(len(truth.pair_ids), -1, dtype=np.int64)
+        full_a[mask_a], full_b[mask_b] = pred_a, pred_b
+        title = "w/ Tie" if with_tie else "w/o Tie"
+        questions[title] = metrics.paired_mcnemar(
+            truth.tasks[both], truth.labels[both], full_a[both], full_b[both], with_tie=with_tie, task_order=TASKS
+        )
+        pairs[title] = int(both.sum())
+    return Comparison(other, questions, pairs)
 
 
 @dataclass(frozen=True)
@@ -215,9 +422,10 @@ class HardPair:
     answers: dict[str, str]  # judge name -> canonical answer
 
 
-def hard_pairs(project: Project, *, limit: int = 200) -> tuple[list[HardPair], int]:
-    """Pairs where humans agree strongly but most judges that answered disagree with them."""
-    truth = project_truth(project)
+def hard_pairs(project: Project, choice: TruthChoice | None = None, *, limit: int = 200) -> tuple[list[HardPair], int]:
+    """Pairs where the truth's label is firm (humans agree strongly, gold, or an imported label) but most
+    judges that answered disagree with it."""
+    truth = resolve_truth(project, choice)
     strong_ids = truth.pair_ids[truth.strong]
     label_of = dict(zip(truth.pair_ids.tolist(), truth.labels.tolist(), strict=True))
     answers: dict[int, dict[str, str]] = {}

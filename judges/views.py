@@ -16,10 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotations.access import get_project_for_curator
 from annotations.models import Project
 from annotations.views import AuthedHtmxRequest
-from releases.models import Release
 from releases.services.quality import pair_gold_set
 
-from . import selectors
+from . import board_export, selectors
 from .forms import JudgeForm, ResultFileForm, RunForm
 from .models import Judge, JudgeRun
 from .result_files import MAX_FILE_BYTES
@@ -72,7 +71,19 @@ def judge_detail(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpRe
     }
     if request.htmx:
         return render(request, "judges/judge_detail.html#runs", context)
-    context["report"] = selectors.model_report(project, judge)
+    try:
+        choice = _truth(project, request)
+        compare = request.GET.get("compare", "")
+        if compare and not (compare.isascii() and compare.isdigit() and len(compare) <= 9):
+            raise ValidationError(f"compare: {compare[:20]!r} is not a judge id.")
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
+    context["report"] = selectors.model_report(project, judge, choice)
+    context["truths"] = selectors.truth_options(project)
+    context["others"] = selectors.judges(project).exclude(pk=judge.pk)
+    if compare:
+        other = get_object_or_404(Judge, project=project, pk=int(compare))
+        context["comparison"] = selectors.compare_judges(project, judge, other, choice)
     return render(request, "judges/judge_detail.html", context)
 
 
@@ -121,29 +132,32 @@ def import_results(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     if upload.size > MAX_FILE_BYTES:
         messages.error(request, f"Nothing imported: {upload.name} is over the {MAX_FILE_BYTES // 2**20} MB limit.")
         return redirect("judges:judge_list", slug=slug)
+    data = form.cleaned_data
     try:
-        judge, rows = judge_import_upload(
+        summary = judge_import_upload(
             project=project,
             user=request.user,
-            kind=form.cleaned_data["kind"],
+            kind=data["kind"],
             upload=upload,
-            model=form.cleaned_data["model"] or None,
+            model=data["model"] or None,
+            with_tie=data["with_tie"],
+            inversed=data["inversed"],
         )
     except ValidationError as exc:
         for line in exc.messages:
             messages.error(request, line)
         return redirect("judges:judge_list", slug=slug)
-    messages.success(request, f"Imported {rows:,} results as {judge.name}.")
+    names = ", ".join(judge.name for judge in summary.judges)
+    messages.success(request, f"Imported {summary.rows:,} results for {names}.")
+    for line in summary.lines():
+        messages.info(request, line)
     return redirect("judges:leaderboard", slug=slug)
 
 
-def _release(project: Project, request: AuthedHtmxRequest) -> Release | None:
-    version = request.GET.get("release", "")
-    if not version:
-        return None
-    if not (version.isascii() and version.isdigit()) or len(version) > 9:
-        raise ValidationError(f"release: {version[:20]!r} is not a version number.")
-    return get_object_or_404(Release, project=project, version=int(version))
+def _truth(project: Project, request: AuthedHtmxRequest) -> selectors.TruthChoice | None:
+    """`?truth=imported|gate|release:<v>`; the older `?release=<v>` still means that release."""
+    value = request.GET.get("truth") or (f"release:{request.GET['release']}" if request.GET.get("release") else "")
+    return selectors.parse_truth(project, value)
 
 
 @login_required
@@ -153,65 +167,36 @@ def leaderboard(request: AuthedHtmxRequest, slug: str, fmt: str = "html") -> Htt
     if fmt not in ("html", "json", "csv"):
         raise Http404("The leaderboard exports as .csv or .json.")
     try:
-        release = _release(project, request)
+        choice = _truth(project, request)
     except ValidationError as exc:
         return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
-    board = selectors.leaderboard(project, release)
+    board = selectors.leaderboard(project, choice)
     if fmt == "json":
-        return JsonResponse(_board_json(board))
+        return JsonResponse(board_export.board_json(board))
     if fmt == "csv":
-        return _board_csv(board, project, release)
-    releases = Release.objects.filter(project=project).order_by("-version").values_list("version", flat=True)
-    context = {"project": project, "board": board, "release": release, "releases": list(releases)}
+        return _board_csv(board, project)
+    context = {"project": project, "board": board, "truths": selectors.truth_options(project)}
     return render(request, "judges/leaderboard.html", context)
 
 
-def _table_json(rows: list[selectors.BoardRow]) -> list[dict]:
-    return [
-        {
-            "model": row.name,
-            "kind": row.kind,
-            "overall": row.table.overall,
-            "tasks": {t: {"accuracy": c.accuracy, "correct": c.correct, "n": c.n} for t, c in row.table.cells.items()},
-        }
-        for row in rows
-    ]
-
-
-def _board_json(board: selectors.Board) -> dict:
-    return {
-        "human_labels": board.source,
-        "pairs": board.pairs,
-        "tasks": board.tasks,
-        "with_tie": _table_json(board.with_tie),
-        "without_tie": _table_json(board.without_tie),
-    }
-
-
-def _board_csv(board: selectors.Board, project: Project, release: Release | None) -> HttpResponse:
+def _board_csv(board: selectors.Board, project: Project) -> HttpResponse:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["table", "model", "kind", "task", "accuracy", "correct", "n"])
-    for name, rows in (("with_tie", board.with_tie), ("without_tie", board.without_tie)):
-        for row in rows:
-            for task, cell in row.table.cells.items():
-                writer.writerow([name, row.name, row.kind, task, _pct(cell.accuracy), cell.correct, cell.n])
-            writer.writerow([name, row.name, row.kind, "Overall", _pct(row.table.overall), "", ""])
+    csv.writer(out).writerows(board_export.board_csv_rows(board))
     response = HttpResponse(out.getvalue(), content_type="text/csv")
-    suffix = f"-v{release.version}" if release else ""
-    response["Content-Disposition"] = f'attachment; filename="{project.slug}{suffix}-leaderboard.csv"'
+    suffix = board.truth.param.replace(":", "-v")
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{suffix}-leaderboard.csv"'
     return response
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:.2f}"
 
 
 @login_required
 @require_GET
 def hard_pairs(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
-    found, total = selectors.hard_pairs(project)
+    try:
+        choice = _truth(project, request)
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
+    found, total = selectors.hard_pairs(project, choice)
     if request.GET.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -221,7 +206,9 @@ def hard_pairs(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         response = HttpResponse(out.getvalue(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{project.slug}-hard-pairs.csv"'
         return response
-    return render(request, "judges/hard_pairs.html", {"project": project, "found": found, "total": total})
+    truth = selectors.resolve_truth(project, choice)
+    context = {"project": project, "found": found, "total": total, "truth": truth}
+    return render(request, "judges/hard_pairs.html", context)
 
 
 @login_required
@@ -230,7 +217,11 @@ def hard_pairs_to_gold(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     """Make the listed hard pairs gold with the humans' answer: every annotator then judges them,
     unannounced, which both gathers more votes on them and measures annotators where judges fail."""
     project = get_project_for_curator(request.user, slug)
-    found, _ = selectors.hard_pairs(project)
+    try:
+        choice = selectors.parse_truth(project, request.POST.get("truth"))
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
+    found, _ = selectors.hard_pairs(project, choice)
     made = 0
     for hard in found:
         if hard.pair.gold_label is None:

@@ -2,6 +2,8 @@ from typing import Any
 
 from django import template
 
+from judges import board_export
+
 register = template.Library()
 
 
@@ -12,5 +14,5 @@ def get(mapping: dict[str, Any], key: str) -> Any:
 
 @register.filter
 def pct(value: float | None) -> str:
-    """Accuracy as the paper prints it: a percentage with two decimals."""
-    return "—" if value is None else f"{value * 100:.2f}"
+    """Accuracy as the paper prints it: a percentage with two decimals; a dash when there is none."""
+    return board_export.pct(value) or "—"

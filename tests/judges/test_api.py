@@ -48,10 +48,13 @@ def test_a_judge_created_and_run_through_the_api_appears_on_the_leaderboard(
     board = client.get(url("leaderboard")).json()
     row = next(r for r in board["with_tie"] if r["model"] == "always-first")
     # Always response1 on T2T: right on p1 and p4, wrong on p2 (response2) and p3 (tie).
-    assert row["tasks"]["T2T"] == {"accuracy": 0.5, "correct": 2, "n": 4} and row["overall"] == 0.5
-    assert row["tasks"]["TV2T"] == {"accuracy": None, "correct": 0, "n": 0}  # not run on it
+    cell = row["tasks"]["T2T"]
+    assert (cell["accuracy"], cell["correct"], cell["n"], row["overall"]) == (0.5, 2, 4, 0.5)
+    tv2t = row["tasks"]["TV2T"]  # not run on it
+    assert (tv2t["accuracy"], tv2t["correct"], tv2t["n"], tv2t["low"], tv2t["high"]) == (None, 0, 0, None, None)
     assert row["kind"] == "first" and board["with_tie"][0]["model"] == "Human annotators"
-    assert "always-first" not in [r["model"] for r in board["without_tie"]]  # never asked without tie
+    never_asked = next(r for r in board["without_tie"] if r["model"] == "always-first")  # stays, with the reason
+    assert (never_asked["overall"], never_asked["note"]) == (None, "No answers to the no-tie question.")
     assert (board["pairs"], board["tasks"], board["human_labels"]) == (
         6,
         ["T2T", "TV2T"],
@@ -178,12 +181,15 @@ def test_the_leaderboard_scores_against_a_release_when_asked(project, curator, b
     client = api(curator)
     assert client.get(url("leaderboard"), {"release": "x"}).json() == {"release": ["A valid integer is required."]}
     assert client.get(url("leaderboard"), {"release": 0}).status_code == 400
-    assert client.get(url("leaderboard"), {"release": 1}).status_code == 404
+    missing = client.get(url("leaderboard"), {"release": 1})
+    assert missing.status_code == 400 and missing.json() == {"truth": ["truth: this project has no release v1."]}
     release_publish(project=project, user=curator, bootstrap=0)
-    board = client.get(url("leaderboard"), {"release": 1}).json()
-    assert board["human_labels"] == "release v1" and board["pairs"] == 6
-    row = next(r for r in board["with_tie"] if r["model"] == "judge-x")
-    assert row["tasks"]["T2T"] == {"accuracy": 0.5, "correct": 1, "n": 2}
+    for query in ({"release": 1}, {"truth": "release:1"}):
+        board = client.get(url("leaderboard"), query).json()
+        assert (board["truth"], board["human_labels"], board["pairs"]) == ("release:1", "release v1", 6)
+        row = next(r for r in board["with_tie"] if r["model"] == "judge-x")
+        cell = row["tasks"]["T2T"]
+        assert (cell["accuracy"], cell["correct"], cell["n"]) == (0.5, 1, 2)
 
 
 def test_a_judge_report_has_the_confusion_matrix_kappa_consistency_and_length_buckets(project, curator, bench):

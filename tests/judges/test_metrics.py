@@ -1,21 +1,32 @@
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 from statsmodels.stats.inter_rater import cohens_kappa
 
 from judges.metrics import (
     Cell,
+    Table,
     accuracy_with_tie,
     accuracy_without_tie,
     confusion,
     kappa,
     leaderboard_row,
     length_bias,
+    mcnemar,
     overall,
+    overall_interval,
+    paired_mcnemar,
     position_consistency,
+    scalar_answers,
     scalar_without_tie,
+    table_of,
     tie_calibrated,
+    wilson,
 )
 
 R1, R2, TIE, NONE = 0, 1, 2, -1
@@ -276,3 +287,264 @@ def test_tie_calibration_picks_what_brute_force_picks(seed: int) -> None:
     assert eps == best_eps
     assert cell.correct == best_correct
     assert cell == accuracy_with_tie(human, predicted)
+
+
+# --------------------------------------------------------------------------- Wilson intervals
+
+Z95 = NormalDist().inv_cdf(0.975)
+
+
+def _wilson_by_formula(k: int, n: int) -> tuple[float, float]:
+    """Wilson (1927): (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    p = k / n
+    centre = p + Z95**2 / (2 * n)
+    spread = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n))
+    return (centre - spread) / (1 + Z95**2 / n), (centre + spread) / (1 + Z95**2 / n)
+
+
+CASES = [(0, 1), (1, 1), (0, 7), (7, 7), (1, 2), (3, 10), (9, 10), (50, 100), (1, 500), (753, 1000)]
+
+
+@pytest.mark.parametrize(("k", "n"), CASES)
+def test_every_cell_carries_the_wilson_interval(k: int, n: int) -> None:
+    by_formula = _wilson_by_formula(k, n)
+    by_scipy = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    cell = accuracy_with_tie(np.array([R1] * n), np.array([R1] * k + [R2] * (n - k)))
+    assert cell.low is not None and cell.high is not None
+    assert (cell.low, cell.high) == pytest.approx(by_formula, abs=1e-12)
+    assert (cell.low, cell.high) == pytest.approx((by_scipy.low, by_scipy.high), abs=1e-12)
+    assert cell.low <= k / n <= cell.high
+    assert wilson(k, n) == (cell.low, cell.high)
+
+
+def test_cells_made_anywhere_get_the_interval_and_an_empty_cell_has_none() -> None:
+    # w/o Tie (here through a leaderboard row), length buckets and tie calibration all make cells.
+    row = leaderboard_row(
+        np.array(["T2T"] * 4),
+        np.array([R1, R2, R1, TIE]),
+        np.array([R1, R1, R1, R1]),
+        with_tie=False,
+        task_order=["T2T", "T2I"],
+    )
+    assert (row.cells["T2T"].low, row.cells["T2T"].high) == pytest.approx(_wilson_by_formula(2, 3))
+    assert (row.cells["T2I"].low, row.cells["T2I"].high) == (None, None)
+    bucket = length_bias(np.array([R1, R2]), np.array([R1, R2]), np.array([5, 5]), np.array([5, 5]))[2]
+    assert (bucket.accuracy.low, bucket.accuracy.high) == pytest.approx(_wilson_by_formula(2, 2))
+    _, _, calibrated = tie_calibrated(np.array([R1, TIE, R2]), np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 2.0]))
+    assert (calibrated.low, calibrated.high) == pytest.approx(_wilson_by_formula(3, 3))
+    assert (Cell(None, 0, 0).low, Cell(None, 0, 0).high) == (None, None)
+
+
+def test_wilson_refuses_impossible_counts() -> None:
+    with pytest.raises(ValueError, match="correct"):
+        wilson(4, 3)
+    with pytest.raises(ValueError, match="correct"):
+        Cell(None, -1, 3)
+
+
+# --------------------------------------------------------------------------- Overall bootstrap
+
+
+def _explicit_bootstrap(outcomes: list[np.ndarray], replicates: int, seed: int) -> np.ndarray:
+    """Overall recomputed on pairs resampled with replacement within each task, one by one."""
+    rng = np.random.default_rng(seed)
+    per_task = [
+        outcome[rng.integers(0, len(outcome), size=(replicates, len(outcome)))].mean(axis=1) for outcome in outcomes
+    ]
+    return np.mean(per_task, axis=0)
+
+
+def _outcomes(counts: list[tuple[int, int]]) -> list[np.ndarray]:
+    return [np.array([True] * k + [False] * (n - k)) for k, n in counts]
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        [(30, 40), (10, 25), (51, 60)],
+        [(5, 12), (190, 200)],
+        [(1, 1), (0, 3), (17, 20), (200, 400)],
+    ],
+)
+def test_overall_bootstrap_agrees_with_resampling_pairs_one_by_one(counts: list[tuple[int, int]]) -> None:
+    cells = [Cell(k / n, k, n) for k, n in counts]
+    low, high = overall_interval(cells)
+    assert low is not None and high is not None
+
+    explicit = _explicit_bootstrap(_outcomes(counts), replicates=40_000, seed=7)
+    slow_low, slow_high = np.percentile(explicit, [2.5, 97.5])
+    # Two Monte Carlo runs of the same distribution: the bounds and widths agree to well under a point.
+    assert low == pytest.approx(slow_low, abs=0.006)
+    assert high == pytest.approx(slow_high, abs=0.006)
+    assert high - low == pytest.approx(slow_high - slow_low, abs=0.008)
+    # Coverage: the interval holds about 95% of the explicit replicates.
+    assert np.mean((explicit >= low) & (explicit <= high)) == pytest.approx(0.95, abs=0.015)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_overall_bootstrap_contains_overall_and_is_deterministic(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cells = []
+    for _ in range(int(rng.integers(1, 10))):
+        n = int(rng.integers(0, 60))
+        k = int(rng.binomial(n, rng.choice([0.0, 0.5, 0.9, 1.0, rng.random()]))) if n else 0
+        cells.append(Cell(k / n if n else None, k, n))
+    point = overall(cells)
+    low, high = overall_interval(cells)
+    if point is None:
+        assert (low, high) == (None, None)
+        return
+    assert low is not None and high is not None
+    assert low <= point <= high
+    assert overall_interval(cells) == (low, high)
+
+
+def test_overall_bootstrap_follows_its_seed() -> None:
+    cells = [Cell(k / n, k, n) for k, n in [(301, 457), (612, 1001), (77, 129), (1500, 2003)]]
+    assert overall_interval(cells, seed=1) == overall_interval(cells, seed=1)
+    assert overall_interval(cells, seed=1) != overall_interval(cells, seed=2)
+
+
+def test_overall_bootstrap_edge_cases() -> None:
+    assert overall_interval([]) == (None, None)
+    assert overall_interval([Cell(None, 0, 0)]) == (None, None)
+    # Nothing varies when every task is all right or all wrong.
+    assert overall_interval([Cell(1.0, 5, 5), Cell(0.0, 0, 8)]) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="replicates"):
+        overall_interval([Cell(1.0, 5, 5)], replicates=0)
+
+
+def test_leaderboard_row_fills_the_overall_interval_and_keeps_overall() -> None:
+    tasks = np.array(["T2T"] * 30 + ["T2I"] * 12)
+    human = np.array([R1] * 42)
+    predicted = np.array([R1] * 21 + [R2] * 9 + [R1] * 3 + [NONE] * 9)
+    row = leaderboard_row(tasks, human, predicted, with_tie=True, task_order=["T2T", "T2I", "T2A"])
+    assert row.overall == pytest.approx((21 / 30 + 3 / 12) / 2)
+    assert (row.overall_low, row.overall_high) == overall_interval(list(row.cells.values()))
+    assert row.overall_low is not None and row.overall_high is not None
+    assert row.overall_low < row.overall < row.overall_high
+    assert table_of(row.cells) == row
+    # A table built the old way still works; it just has no interval.
+    assert Table(cells=row.cells, overall=row.overall).overall_low is None
+
+
+# --------------------------------------------------------------------------- McNemar
+
+
+def _exact_two_sided(a_only: int, b_only: int) -> float:
+    """Sum of the Binomial(a_only + b_only, 1/2) outcomes at most as likely as the one seen."""
+    m = a_only + b_only
+    seen = math.comb(m, a_only)
+    return min(1.0, sum(math.comb(m, i) for i in range(m + 1) if math.comb(m, i) <= seen) / 2**m)
+
+
+def _pairs(both: int, a_only: int, b_only: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    a = [True] * both + [True] * a_only + [False] * b_only + [False] * neither
+    b = [True] * both + [False] * a_only + [True] * b_only + [False] * neither
+    return np.array(a), np.array(b)
+
+
+@pytest.mark.parametrize(
+    ("both", "a_only", "b_only", "neither"),
+    [(10, 0, 0, 3), (4, 5, 0, 1), (0, 0, 7, 0), (2, 3, 3, 2), (20, 1, 9, 5), (50, 14, 30, 6), (0, 1, 0, 0)],
+)
+def test_mcnemar_is_the_exact_binomial_test_on_discordant_pairs(
+    both: int, a_only: int, b_only: int, neither: int
+) -> None:
+    a, b = _pairs(both, a_only, b_only, neither)
+    result = mcnemar(a, b)
+    assert (result.n, result.a_only, result.b_only) == (both + a_only + b_only + neither, a_only, b_only)
+    assert result.p_value == pytest.approx(_exact_two_sided(a_only, b_only), rel=1e-12)
+
+
+def test_mcnemar_hand_values() -> None:
+    assert mcnemar(*_pairs(10, 0, 0, 3)).p_value == 1.0  # no discordant pair: nothing to tell them apart
+    assert mcnemar(*_pairs(0, 5, 0, 0)).p_value == pytest.approx(2 / 32)  # all five go to A
+    assert mcnemar(*_pairs(0, 0, 7, 0)).p_value == pytest.approx(2 / 128)
+    assert mcnemar(*_pairs(0, 1, 9, 0)).p_value == pytest.approx(2 * (1 + 10) / 1024)
+    assert mcnemar([], []).p_value == 1.0
+
+
+def test_mcnemar_refuses_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="length"):
+        mcnemar(np.array([True]), np.array([True, False]))
+    with pytest.raises(ValueError, match="boolean"):
+        mcnemar(np.array([1, 0]), np.array([True, False]))
+
+
+def test_paired_mcnemar_per_task_and_pooled_under_both_rules() -> None:
+    tasks = np.array(["T2T"] * 6 + ["T2I"] * 4)
+    human = np.array([R1, R2, R1, TIE, R2, R1, R1, R2, TIE, R1])
+    a = np.array([R1, R2, R1, TIE, NONE, R2, R1, R2, R1, R1])
+    b = np.array([R1, R1, TIE, R1, R2, R2, R2, R1, TIE, NONE])
+    # w/ Tie, right/wrong per pair:
+    # T2T  a: T T T T F F   b: T F F F T F  -> a_only 3, b_only 1
+    # T2I  a: T T F T       b: F F T F      -> a_only 3, b_only 1
+    with_tie = paired_mcnemar(tasks, human, a, b, with_tie=True, task_order=["T2T", "T2I", "T2A"])
+    assert (with_tie.tasks["T2T"].a_only, with_tie.tasks["T2T"].b_only, with_tie.tasks["T2T"].n) == (3, 1, 6)
+    assert (with_tie.tasks["T2I"].a_only, with_tie.tasks["T2I"].b_only, with_tie.tasks["T2I"].n) == (3, 1, 4)
+    assert with_tie.tasks["T2A"] == mcnemar([], [])
+    assert (with_tie.overall.a_only, with_tie.overall.b_only, with_tie.overall.n) == (6, 2, 10)
+    assert with_tie.overall.p_value == pytest.approx(_exact_two_sided(6, 2))
+    assert with_tie.tasks["T2T"].p_value == pytest.approx(_exact_two_sided(3, 1))
+
+    # w/o Tie drops the two human ties (T2T position 3, T2I position 2); a model tie is wrong.
+    without = paired_mcnemar(tasks, human, a, b, with_tie=False, task_order=["T2T", "T2I"])
+    assert (without.tasks["T2T"].a_only, without.tasks["T2T"].b_only, without.tasks["T2T"].n) == (2, 1, 5)
+    assert (without.tasks["T2I"].a_only, without.tasks["T2I"].b_only, without.tasks["T2I"].n) == (3, 0, 3)
+    assert (without.overall.a_only, without.overall.b_only) == (5, 1)
+    assert without.overall.p_value == pytest.approx(_exact_two_sided(5, 1))
+
+    with pytest.raises(ValueError, match="T2X"):
+        paired_mcnemar(
+            np.array(["T2X"]), np.array([R1]), np.array([R1]), np.array([R1]), with_tie=True, task_order=["T2T"]
+        )
+    with pytest.raises(ValueError, match="b_predicted"):
+        paired_mcnemar(tasks, human, a, b + 5, with_tie=True, task_order=["T2T", "T2I"])
+
+
+# --------------------------------------------------------------------------- scalar diagnostics
+
+
+def test_scalar_answers_per_task_threshold_and_predictions() -> None:
+    # T2T is the tie-calibration hand case above (best eps 0.2). T2I has gaps 0.5 (side A, human tie),
+    # 3 (side B, human R2) and 0 (equal scores, human R2).
+    tasks = np.array(["T2T"] * 5 + ["T2I"] * 3)
+    human = np.array([TIE, TIE, R1, TIE, R1, TIE, R2, R2])
+    score1 = np.array([1.1, 1.0, 1.5, 1.0, 3.0, 2.0, 0.0, 4.0])
+    score2 = np.array([1.0, 1.2, 1.0, 2.0, 1.0, 1.5, 3.0, 4.0])
+    # T2I candidates: eps 0 -> (A, B, tie) 1 right; eps 0.5 -> (tie, B, tie) 2 right; eps 3 -> all tie, 1 right.
+    answers = scalar_answers(tasks, human, score1, score2, task_order=["T2T", "T2I", "T2A"])
+    assert answers.eps == pytest.approx({"T2T": 0.2, "T2I": 0.5})
+    np.testing.assert_array_equal(answers.without_tie, [R1, R2, R1, R2, R1, R1, R2, NONE])
+    np.testing.assert_array_equal(answers.with_tie, [TIE, TIE, R1, R2, R1, TIE, R2, TIE])
+
+    # The diagnostics other judges get, counted by hand from the arrays above.
+    np.testing.assert_array_equal(
+        confusion(human, answers.with_tie),
+        [[2, 0, 0, 0], [0, 1, 1, 0], [0, 1, 3, 0]],
+    )
+    np.testing.assert_array_equal(
+        confusion(human, answers.without_tie),
+        [[2, 0, 0, 0], [0, 1, 0, 1], [2, 2, 0, 0]],
+    )
+    # w/ Tie answers: agree 6 of 8; human margins (2, 2, 4), model margins (2, 2, 4).
+    chance = (2 * 2 + 2 * 2 + 4 * 4) / 64
+    assert kappa(human, answers.with_tie) == pytest.approx((6 / 8 - chance) / (1 - chance))
+
+    # Fed to the leaderboard they give the scalar row's cells: tie calibration per task, w/o Tie by score.
+    order = ["T2T", "T2I", "T2A"]
+    row = leaderboard_row(tasks, human, answers.with_tie, with_tie=True, task_order=order)
+    assert row.cells["T2T"] == tie_calibrated(human[:5], score1[:5], score2[:5])[2]
+    assert row.cells["T2I"] == Cell(2 / 3, 2, 3)
+    row = leaderboard_row(tasks, human, answers.without_tie, with_tie=False, task_order=order)
+    assert row.cells["T2I"] == scalar_without_tie(human[5:], score1[5:], score2[5:])
+
+
+def test_scalar_answers_refuse_unknown_tasks_and_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="T2X"):
+        scalar_answers(np.array(["T2X"]), np.array([R1]), np.array([1.0]), np.array([0.0]), task_order=["T2T"])
+    with pytest.raises(ValueError, match="length"):
+        scalar_answers(np.array(["T2T"]), np.array([R1]), np.array([1.0, 2.0]), np.array([0.0]), task_order=["T2T"])
+    empty = scalar_answers(np.array([]), np.array([], dtype=int), np.array([]), np.array([]), task_order=["T2T"])
+    assert (empty.eps, len(empty.with_tie), len(empty.without_tie)) == ({}, 0, 0)
