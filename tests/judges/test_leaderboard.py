@@ -111,6 +111,20 @@ def test_scalar_scores_are_scored_with_tie_calibration(project, curator, bench):
     assert (with_tie.cells["T2T"].correct, with_tie.cells["T2T"].n) == (3, 4)
     without = {r.name: r for r in board.without_tie}["rm-7b"].table
     assert (without.cells["T2T"].correct, without.cells["T2T"].n) == (2, 3)
+    assert {r.name: r for r in board.with_tie}["rm-7b"].thresholds == {"T2T": pytest.approx(0.02), "TV2T": 0.0}
+
+    # Its report: the thresholds, both confusion matrices and kappa, like any judge.
+    report = client.get(f"/api/projects/{project.slug}/judges/{judge.pk}/report/").json()
+    assert report["thresholds"] == {"T2T": pytest.approx(0.02), "TV2T": 0.0}
+    by_question = {q["with_tie"]: q for q in report["questions"]}
+    # Rows: the human label (response1, response2, tie); columns: the answer (…, none).
+    assert by_question[True]["confusion"]["counts"] == [[2, 1, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0]]
+    assert by_question[False]["confusion"]["counts"] == [[2, 1, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0]]
+    # w/ Tie: 5 of 6 agree; chance (3*2 + 2*3 + 1*1) / 36 = 13/36, so kappa = (30 - 13) / (36 - 13).
+    assert by_question[True]["kappa"] == pytest.approx(17 / 23)
+    assert (by_question[True]["answered"], by_question[True]["failed"]) == (6, 0)
+    page = client.get(reverse("judges:judge_detail", args=[project.slug, judge.pk])).content.decode()
+    assert '<span data-task="T2T">T2T 0.0200</span>' in page and page.count('class="grid compact confusion"') == 2
 
 
 def test_hard_pairs_are_where_strong_human_agreement_meets_wrong_judges(project, curator, bench):
