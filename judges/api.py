@@ -433,7 +433,7 @@ def _confusion(matrix: Any) -> dict[str, Any] | None:
     return {"human": list(LABELS), "predicted": [*LABELS, "none"], "counts": matrix.tolist()}
 
 
-class QuestionSerializer(serializers.Serializer):
+class JudgeQuestionSerializer(serializers.Serializer):
     with_tie = serializers.BooleanField()
     answered = serializers.IntegerField()
     failed = serializers.IntegerField()
@@ -452,16 +452,16 @@ class McNemarSerializer(serializers.Serializer):
     p_value = serializers.FloatField(help_text="Exact two-sided McNemar test.")
 
 
-class PairedSerializer(serializers.Serializer):
+class PairedTestSerializer(serializers.Serializer):
     tasks = serializers.DictField(child=McNemarSerializer())
     overall = McNemarSerializer(help_text="All pairs pooled.")
 
 
-class ComparisonSerializer(serializers.Serializer):
+class JudgeComparisonSerializer(serializers.Serializer):
     other = serializers.IntegerField(source="other.pk")
     other_name = serializers.CharField(source="other.name")
     pairs = serializers.DictField(child=serializers.IntegerField(), help_text="Pairs both answered, per question.")
-    questions = serializers.DictField(child=PairedSerializer(), help_text="w/ Tie and w/o Tie.")
+    questions = serializers.DictField(child=PairedTestSerializer(), help_text="w/ Tie and w/o Tie.")
 
 
 class ModelReportSerializer(serializers.Serializer):
@@ -474,13 +474,13 @@ class ModelReportSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     kappa = serializers.FloatField(allow_null=True)
     confusion = serializers.SerializerMethodField()
-    questions = QuestionSerializer(many=True, help_text="Each question the judge answered (scalar judges: both).")
+    questions = JudgeQuestionSerializer(many=True, help_text="Each question the judge answered (scalar judges: both).")
     thresholds = serializers.DictField(
         child=serializers.FloatField(), allow_null=True, help_text="Scalar judges: the tie threshold per task."
     )
     consistency = serializers.SerializerMethodField()
     length = LengthBucketSerializer(many=True)
-    comparison = ComparisonSerializer(allow_null=True, required=False, help_text="With ?compare=<judge id>.")
+    comparison = JudgeComparisonSerializer(allow_null=True, required=False, help_text="With ?compare=<judge id>.")
 
     @extend_schema_field(ConfusionSerializer(allow_null=True))
     def get_confusion(self, report: selectors.ModelReport) -> dict[str, Any] | None:
@@ -513,7 +513,7 @@ class ModelReportView(CuratorView):
         body = ModelReportSerializer(report).data
         if other_id is not None:
             other = get_object_or_404(Judge, project=project, pk=other_id)
-            body["comparison"] = ComparisonSerializer(selectors.compare_judges(project, judge, other, choice)).data
+            body["comparison"] = JudgeComparisonSerializer(selectors.compare_judges(project, judge, other, choice)).data
         return Response(body)
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from annotations.admin import ViewOnlyAdmin
 
-from .models import Adjudication, GateRule, Release, ReleasePair
+from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
 
 
 @admin.register(GateRule)
@@ -16,6 +16,14 @@ class AdjudicationAdmin(ViewOnlyAdmin):
 
     list_display = ("pair", "decision", "decided_by", "decided_at")
     list_select_related = ("pair", "decided_by")
+
+
+@admin.register(AdjudicationRequest)
+class AdjudicationRequestAdmin(ViewOnlyAdmin):
+    """Requests are history: recorded by the label audit, answered by a later adjudication."""
+
+    list_display = ("pair", "reason", "requested_by", "requested_at")
+    list_select_related = ("pair", "requested_by")
 
 
 @admin.register(Release)

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from typing import Any
+
 from django import forms
 
 from annotations.models import Label
@@ -54,3 +57,27 @@ class PublishForm(forms.Form):
 class CompareForm(forms.Form):
     old = forms.IntegerField(min_value=1)
     new = forms.IntegerField(min_value=1)
+
+
+class GoldSampleForm(forms.Form):
+    """Per task a count or a share (fields count_<TASK>, share_<TASK>) and a seed; the service checks the rest."""
+
+    seed = forms.IntegerField(
+        min_value=0, max_value=2**32 - 1, initial=0, help_text="The same seed draws the same pairs."
+    )
+
+    def __init__(self, *args: Any, tasks: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tasks = list(tasks)
+        for task in self.tasks:
+            self.fields[f"count_{task}"] = forms.IntegerField(required=False, label=f"{task} count")
+            self.fields[f"share_{task}"] = forms.FloatField(required=False, label=f"{task} share (0 to 1)")
+
+    def sizes(self) -> dict[str, tuple[int | None, float | None]]:
+        """(count, share) for every task where either was filled in."""
+        data = self.cleaned_data
+        return {
+            task: (data[f"count_{task}"], data[f"share_{task}"])
+            for task in self.tasks
+            if data[f"count_{task}"] is not None or data[f"share_{task}"] is not None
+        }

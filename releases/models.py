@@ -95,6 +95,27 @@ class Adjudication(models.Model):
         return f"{self.pair}: {self.decision} by {self.decided_by}"
 
 
+class AdjudicationRequest(models.Model):
+    """A curator sent a pair to the adjudication queue, with why (e.g. the imported label disagrees).
+
+    The pair stays in the queue until an adjudication is recorded on or after `requested_at`; nothing
+    here changes a label, so the decision is always a human's. Kept as history, like Adjudication.
+    """
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="adjudication_requests")
+    reason = models.CharField(max_length=500, help_text="Why the pair needs a curator's decision; shown in the queue.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["pair", "-requested_at"], name="adjudication_request_latest")]
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="adjudication_request_has_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.pair} sent to adjudication by {self.requested_by}"
+
+
 class ReleaseStatus(models.TextChoices):
     BUILDING = "building", "Building"
     READY = "ready", "Ready"

@@ -14,7 +14,7 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, 
 from annotations.models import TASK_SPECS, Judgment, Label, Pair, PairKind, Project, ShownOrder, Task
 
 from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
-from .models import Adjudication, GateRule, Release, ReleasePair
+from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
 from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa, value_counts
 from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, left_pick_test
 
@@ -404,10 +404,27 @@ def _below_bar(project: Project, rule: GateRule, annotator_ids: list[int]) -> se
     }
 
 
+def open_adjudication_requests(project: Project) -> QuerySet[AdjudicationRequest]:
+    """Requests no decision has answered yet: no adjudication recorded on the pair at or after the request."""
+    answered = Adjudication.objects.filter(pair=OuterRef("pair"), decided_at__gte=OuterRef("requested_at"))
+    return AdjudicationRequest.objects.filter(pair__project=project).exclude(Exists(answered))
+
+
+def queue_requests(project: Project, pair_ids: list[int]) -> dict[int, AdjudicationRequest]:
+    """The latest open request per pair, for the queue to show why a pair is there."""
+    found: dict[int, AdjudicationRequest] = {}
+    for request in open_adjudication_requests(project).filter(pair_id__in=pair_ids).select_related("requested_by"):
+        found.setdefault(request.pair_id, request)  # newest first (the model's ordering)
+    return found
+
+
 def disputed_pairs(project: Project, *, task: str = "") -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
+    """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly."""
     votes, outcome = gate_outcome(project)
     ids = votes.pair_ids[outcome.state == PairState.DISPUTED]
-    pairs = Pair.objects.filter(id__in=ids.tolist()).order_by("task", "external_id")
+    requested = open_adjudication_requests(project).filter(pair=OuterRef("pk"))
+    pairs = Pair.objects.filter(Q(id__in=ids.tolist()) | Q(Exists(requested)), project=project, kind=PairKind.PAIR)
+    pairs = pairs.order_by("task", "external_id")
     if task:
         pairs = pairs.filter(task=task)
     return pairs, outcome, votes

@@ -1,11 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import views, views_audit
 
 app_name = "releases"
 urlpatterns = [
     path("projects/<slug:slug>/quality/", views.dashboard, name="dashboard"),
     path("projects/<slug:slug>/quality/gate/", views.gate_edit, name="gate_edit"),
+    path("projects/<slug:slug>/quality/audit/", views_audit.label_audit, name="label_audit"),
+    path("projects/<slug:slug>/quality/audit/adjudicate/", views_audit.label_audit_send, name="label_audit_send"),
+    path("projects/<slug:slug>/quality/audit/gold/", views_audit.label_audit_gold, name="label_audit_gold"),
     path("projects/<slug:slug>/pairs/<int:pair_id>/gold/", views.pair_gold, name="pair_gold"),
     path("projects/<slug:slug>/adjudication/", views.adjudication_queue, name="adjudication_queue"),
     path("projects/<slug:slug>/adjudication/<int:pair_id>/", views.adjudicate, name="adjudicate"),
