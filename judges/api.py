@@ -509,11 +509,12 @@ class ModelReportView(CuratorView):
         project, judge, _ = _judge(request, slug, judge_id)
         choice = _truth(project, request)
         other_id = valid(ReportQuerySerializer, request.query_params).get("compare")
-        report = selectors.model_report(project, judge, choice)
+        truth = selectors.resolve_truth(project, choice)
+        report = selectors.model_report(judge, truth)
         body = ModelReportSerializer(report).data
         if other_id is not None:
             other = get_object_or_404(Judge, project=project, pk=other_id)
-            body["comparison"] = JudgeComparisonSerializer(selectors.compare_judges(project, judge, other, choice)).data
+            body["comparison"] = JudgeComparisonSerializer(selectors.compare_judges(judge, other, truth)).data
         return Response(body)
 
 
@@ -539,5 +540,5 @@ class HardPairsView(CuratorView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = curator(request, slug)
-        found, total = selectors.hard_pairs(project, _truth(project, request))
+        found, total = selectors.hard_pairs(project, selectors.resolve_truth(project, _truth(project, request)))
         return Response(HardPairsSerializer({"total": total, "pairs": found}).data)

@@ -155,9 +155,9 @@ def read_preferences(
     which take precedence. A name that does not follow the paper's pattern is read as the original
     order unless ``inversed`` says otherwise.
     """
-    label = Path(name).name if name else path.name
+    label = name or path.name  # a path inside a folder keeps its folder, so problems say which task's file
     problems = _Problems(label)
-    match = PREFERENCE_NAME.match(label)
+    match = PREFERENCE_NAME.match(Path(label).name)
     if model is None and match:
         model = match["model"]
     if with_tie is None and match:

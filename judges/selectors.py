@@ -347,40 +347,63 @@ def predictions(truth: Truth, judge: Judge, *, with_tie: bool) -> tuple[np.ndarr
     return asked, predicted[asked]
 
 
-def model_report(project: Project, judge: Judge, choice: TruthChoice | None = None) -> ModelReport:
-    truth = resolve_truth(project, choice)
+def model_report(judge: Judge, truth: Truth) -> ModelReport:
     if judge.kind == JudgeKind.SCALAR:
         mask, by_question, thresholds, _ = scalar_predictions(truth, judge)
         human = truth.labels[mask]
         questions = [_question_view(human, by_question[wt], with_tie=wt) for wt in (True, False)]
         return ModelReport(judge, truth, questions, (None, 0), [], thresholds)
 
-    answered_questions = set(ModelVote.objects.filter(judge=judge).values_list("with_tie", flat=True).distinct())
+    answered_questions = set(
+        ModelVote.objects.filter(judge=judge, order=ShownOrder.RESPONSE1_LEFT).values_list("with_tie", flat=True)
+    )
     questions = []
     aligned: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
     for with_tie in (True, False):
         if with_tie in answered_questions:
             asked, predicted = aligned[with_tie] = truth.align(_answers(judge, with_tie=with_tie))
             questions.append(_question_view(truth.labels[asked], predicted[asked], with_tie=with_tie))
-    main = True in aligned
-    asked, predicted = aligned.get(main, (np.zeros(len(truth.pair_ids), dtype=bool), np.zeros(0)))
-    swapped_answers = _answers(judge, with_tie=main, order=ShownOrder.RESPONSE2_LEFT)
-    _, swapped = truth.align(swapped_answers)
-    both = asked & np.isin(truth.pair_ids, list(swapped_answers))
-    consistency = metrics.position_consistency(predicted[both], swapped[both]) if both.any() else (None, 0)
+    return ModelReport(judge, truth, questions, _consistency(truth, judge, aligned), _length(truth, aligned), None)
 
+
+def _consistency(
+    truth: Truth, judge: Judge, aligned: dict[bool, tuple[np.ndarray, np.ndarray]]
+) -> tuple[float | None, int]:
+    """Position consistency on the question asked in both orders (the with-tie one when both were): the
+    paper's _inversed runs exist for either question."""
+    best: tuple[float | None, int] = (None, 0)
+    for with_tie in (True, False):
+        if with_tie not in aligned:
+            continue
+        asked, predicted = aligned[with_tie]
+        swapped_answers = _answers(judge, with_tie=with_tie, order=ShownOrder.RESPONSE2_LEFT)
+        if not swapped_answers:
+            continue
+        _, swapped = truth.align(swapped_answers)
+        both = asked & np.isin(truth.pair_ids, list(swapped_answers))
+        found = metrics.position_consistency(predicted[both], swapped[both]) if both.any() else (None, 0)
+        if found[1] > best[1]:
+            best = found
+    return best
+
+
+def _length(truth: Truth, aligned: dict[bool, tuple[np.ndarray, np.ndarray]]) -> list[metrics.LengthBucket]:
+    """Accuracy and longer-response preference by length difference, on text pairs. The accuracy is the w/o Tie
+    one, so the no-tie question's answers are used when there are any, over the pairs that question asked."""
+    if not aligned:
+        return []
+    asked, predicted = aligned[False] if False in aligned else aligned[True]
+    ids = truth.pair_ids[asked]
     text_pairs = Pair.objects.filter(
-        id__in=truth.pair_ids[asked].tolist(), response1_text__isnull=False, response2_text__isnull=False
+        id__in=ids.tolist(), response1_text__isnull=False, response2_text__isnull=False
     ).values_list("id", "response1_text", "response2_text")
     texts = {pair_id: (a or "", b or "") for pair_id, a, b in text_pairs}
-    # The length table's accuracy is the w/o Tie one: score the no-tie question's answers when there are any.
-    pred_for_length = (aligned[False][1] if False in aligned else predicted)[asked] if asked.any() else np.zeros(0)
-    text_mask = np.array([int(p) in texts for p in truth.pair_ids[asked]], dtype=bool)
-    len1 = np.array([len(texts[int(p)][0]) for p in truth.pair_ids[asked][text_mask]], dtype=np.int64)
-    len2 = np.array([len(texts[int(p)][1]) for p in truth.pair_ids[asked][text_mask]], dtype=np.int64)
-    human = truth.labels[asked]
-    length = metrics.length_bias(human[text_mask], pred_for_length[text_mask], len1, len2) if text_mask.any() else []
-    return ModelReport(judge, truth, questions, consistency, length, None)
+    text_mask = np.array([int(p) in texts for p in ids], dtype=bool)
+    if not text_mask.any():
+        return []
+    len1 = np.array([len(texts[int(p)][0]) for p in ids[text_mask]], dtype=np.int64)
+    len2 = np.array([len(texts[int(p)][1]) for p in ids[text_mask]], dtype=np.int64)
+    return metrics.length_bias(truth.labels[asked][text_mask], predicted[asked][text_mask], len1, len2)
 
 
 @dataclass(frozen=True)
@@ -392,8 +415,7 @@ class Comparison:
     pairs: dict[str, int]  # pairs both answered, per question
 
 
-def compare_judges(project: Project, judge: Judge, other: Judge, choice: TruthChoice | None = None) -> Comparison:
-    truth = resolve_truth(project, choice)
+def compare_judges(judge: Judge, other: Judge, truth: Truth) -> Comparison:
     questions, pairs = {}, {}
     for with_tie in (True, False):
         mask_a, pred_a = predictions(truth, judge, with_tie=with_tie)
@@ -422,10 +444,10 @@ class HardPair:
     answers: dict[str, str]  # judge name -> canonical answer
 
 
-def hard_pairs(project: Project, choice: TruthChoice | None = None, *, limit: int = 200) -> tuple[list[HardPair], int]:
+def hard_pairs(project: Project, truth: Truth, *, limit: int = 200) -> tuple[list[HardPair], int]:
     """Pairs where the truth's label is firm (humans agree strongly, gold, or an imported label) but most
-    judges that answered disagree with it."""
-    truth = resolve_truth(project, choice)
+    judges that answered disagree with it. Answers skipped because their media could not be sent are left
+    out, as everywhere else: the judge was never really asked."""
     strong_ids = truth.pair_ids[truth.strong]
     label_of = dict(zip(truth.pair_ids.tolist(), truth.labels.tolist(), strict=True))
     answers: dict[int, dict[str, str]] = {}
@@ -433,6 +455,7 @@ def hard_pairs(project: Project, choice: TruthChoice | None = None, *, limit: in
         ModelVote.objects.filter(
             judge__project=project, pair_id__in=strong_ids.tolist(), order=ShownOrder.RESPONSE1_LEFT
         )
+        .exclude(status=VoteStatus.SKIPPED)
         .order_by("judge__name", "-with_tie")
         .values_list("pair_id", "judge__name", "with_tie", "label")
     )

@@ -8,6 +8,7 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -78,12 +79,13 @@ def judge_detail(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpRe
             raise ValidationError(f"compare: {compare[:20]!r} is not a judge id.")
     except ValidationError as exc:
         return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
-    context["report"] = selectors.model_report(project, judge, choice)
+    truth = selectors.resolve_truth(project, choice)
+    context["report"] = selectors.model_report(judge, truth)
     context["truths"] = selectors.truth_options(project)
     context["others"] = selectors.judges(project).exclude(pk=judge.pk)
     if compare:
         other = get_object_or_404(Judge, project=project, pk=int(compare))
-        context["comparison"] = selectors.compare_judges(project, judge, other, choice)
+        context["comparison"] = selectors.compare_judges(judge, other, truth)
     return render(request, "judges/judge_detail.html", context)
 
 
@@ -196,7 +198,8 @@ def hard_pairs(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         choice = _truth(project, request)
     except ValidationError as exc:
         return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
-    found, total = selectors.hard_pairs(project, choice)
+    truth = selectors.resolve_truth(project, choice)
+    found, total = selectors.hard_pairs(project, truth)
     if request.GET.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -206,7 +209,6 @@ def hard_pairs(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         response = HttpResponse(out.getvalue(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{project.slug}-hard-pairs.csv"'
         return response
-    truth = selectors.resolve_truth(project, choice)
     context = {"project": project, "found": found, "total": total, "truth": truth}
     return render(request, "judges/hard_pairs.html", context)
 
@@ -214,18 +216,21 @@ def hard_pairs(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def hard_pairs_to_gold(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
-    """Make the listed hard pairs gold with the humans' answer: every annotator then judges them,
-    unannounced, which both gathers more votes on them and measures annotators where judges fail."""
+    """Make the listed hard pairs gold with the truth's label (the humans' answer, or the imported label when
+    scored against those): every annotator then judges them, unannounced, which both gathers more votes on
+    them and measures annotators where judges fail. All of them or none."""
     project = get_project_for_curator(request.user, slug)
     try:
-        choice = selectors.parse_truth(project, request.POST.get("truth"))
+        truth = selectors.resolve_truth(project, selectors.parse_truth(project, request.POST.get("truth")))
     except ValidationError as exc:
         return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
-    found, _ = selectors.hard_pairs(project, choice)
+    found, _ = selectors.hard_pairs(project, truth)
     made = 0
-    for hard in found:
-        if hard.pair.gold_label is None:
-            pair_gold_set(pair=hard.pair, label=hard.human)
-            made += 1
-    messages.success(request, f"{made} hard pair{'s' if made != 1 else ''} made gold: every annotator now gets them.")
+    with transaction.atomic():
+        for hard in found:
+            if hard.pair.gold_label is None:
+                pair_gold_set(pair=hard.pair, label=hard.human)
+                made += 1
+    plural = "s" if made != 1 else ""
+    messages.success(request, f"{made} hard pair{plural} made gold with {truth.source}: every annotator now gets them.")
     return redirect("judges:hard_pairs", slug=slug)

@@ -78,6 +78,7 @@ class ImportedFile:
 class ImportSummary:
     files: list[ImportedFile]
     skipped: list[str] = field(default_factory=list)  # files in a folder that are not results files
+    unmatched_files: list[str] = field(default_factory=list)  # results files for tasks the project does not hold
 
     @property
     def judges(self) -> list[Judge]:
@@ -96,8 +97,12 @@ class ImportSummary:
 
     def lines(self) -> list[str]:
         lines = [f.line() for f in self.files]
+        if self.unmatched_files:
+            shown = ", ".join(self.unmatched_files[:10]) + (" …" if len(self.unmatched_files) > 10 else "")
+            lines.append(f"No pair of this project in {shown}: left alone (another task or benchmark?).")
         if self.skipped:
-            lines.append(f"Not results files, left alone: {', '.join(self.skipped[:10])}.")
+            shown = ", ".join(self.skipped[:10]) + (" …" if len(self.skipped) > 10 else "")
+            lines.append(f"Not results files, left alone: {shown}.")
         return lines
 
 
@@ -119,7 +124,8 @@ def _refuse(problems: list[Problem]) -> ValidationError:
 
 
 def _match(project: Project, label: str, data: PreferenceFile | ScoreFile) -> tuple[_Parsed | None, list[Problem]]:
-    """The file's rows matched to the project's pairs (comparisons are not pairs here)."""
+    """The file's rows matched to the project's pairs (comparisons are not pairs here). A file none of whose
+    ids match is a problem: it is for another benchmark, or another task than the project holds."""
     if data.problems:
         return None, data.problems
     external = [row.pair_id for row in data.rows]
@@ -142,6 +148,8 @@ def _judge(project: Project, name: str, kind: str, user: User | None) -> Judge:
     judge, created = Judge.objects.get_or_create(
         project=project, name=name, defaults={"kind": kind, "created_by": user}
     )
+    # Two imports of one judge at once would both delete nothing and then collide on insert: take turns.
+    judge = Judge.objects.select_for_update().get(pk=judge.pk)
     if not created and judge.kind != kind:
         kind_name = judge.get_kind_display().lower()
         raise ValidationError(f"A judge named {name!r} already exists as {kind_name}; rename the file or the judge.")
@@ -227,6 +235,42 @@ def _store(project: Project, files: Iterable[tuple[str, PreferenceFile | ScoreFi
     return parsed
 
 
+def _tree_files(
+    project: Project, files: list[tuple[str, PreferenceFile]]
+) -> tuple[list[tuple[str, PreferenceFile]], list[str]]:
+    """A folder holds the paper's nine task folders whatever the project holds: a file none of whose ids is
+    a pair here is left alone (and listed), unless no file matches at all. Two files that answer the same
+    question for the same model on the same pairs (a .json beside a .jsonl, a backup copy) are refused: which
+    one should win is the curator's call, not the path order's."""
+    matching, unmatched = [], []
+    for label, data in files:
+        if data.problems:
+            matching.append((label, data))  # reported by _store
+            continue
+        external = [row.pair_id for row in data.rows]
+        if Pair.objects.filter(project=project, external_id__in=external, kind=PairKind.PAIR).exists():
+            matching.append((label, data))
+        else:
+            unmatched.append(label)
+    if not matching:
+        raise ValidationError(
+            f"None of the {len(files)} results files holds an id of this project's pairs; nothing was imported."
+        )
+    seen: dict[tuple[str, bool, bool], tuple[str, set[str]]] = {}
+    problems = []
+    for label, data in matching:
+        key, ids = (data.model, data.with_tie, data.inversed), {row.pair_id for row in data.rows}
+        if key in seen and seen[key][1] & ids:
+            other = seen[key][0]
+            message = f"answers the same question as {other} for {len(seen[key][1] & ids):,} of the same pairs."
+            problems.append(Problem(file=label, line=None, field=None, message=message))
+        else:
+            seen[key] = (label, seen.get(key, ("", set()))[1] | ids)
+    if problems:
+        raise _refuse(problems)
+    return matching, unmatched
+
+
 def judge_import_preferences(
     *,
     project: Project,
@@ -273,10 +317,13 @@ def judge_import_tree(*, project: Project, user: User | None, root: Path, label:
         )
     if len(found) > MAX_TREE_FILES:
         raise ValidationError(f"{label}: holds {len(found):,} results files; at most {MAX_TREE_FILES} at once.")
-    files = [(relative, read_preferences(path, name=relative)) for relative, path in found]
+    files, unmatched = _tree_files(
+        project, [(relative, read_preferences(path, name=relative)) for relative, path in found]
+    )
     parsed = _store(project, files)
     with transaction.atomic():
-        return ImportSummary(files=[_write(project, user, p) for p in parsed], skipped=skipped)
+        written = [_write(project, user, p) for p in parsed]
+    return ImportSummary(files=written, skipped=skipped, unmatched_files=unmatched)
 
 
 def judge_import_path(
@@ -293,7 +340,10 @@ def judge_import_path(
     """A results file, a folder of them, or a zip of such a folder: what the command, the page and the API
     hand over. The explicit model, variant and order apply to a single file only: a folder names its
     models, variants and orders by file name, as the paper's evaluation writes them."""
-    is_zip = path.is_file() and path.open("rb").read(4) == _ZIP_MAGIC
+    is_zip = False
+    if path.is_file():
+        with path.open("rb") as head:
+            is_zip = head.read(4) == _ZIP_MAGIC
     if path.is_dir() or is_zip:
         if kind != "preferences":
             raise ValidationError(f"{name}: a folder or zip holds preference files; import score files one by one.")

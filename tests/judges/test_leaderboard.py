@@ -8,6 +8,8 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from annotations.models import Label, Role, ShownOrder
@@ -208,3 +210,43 @@ def test_the_release_leaderboard_scores_against_the_frozen_labels(project, curat
 
     assert score(release=1) == 1 and score() == 0
     assert client.get(url, {"release": "²"}).status_code == 400
+
+
+def _write(path, records) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records))
+
+
+def test_a_paper_folder_leaves_tasks_the_project_lacks_alone_and_refuses_two_files_for_one_question(
+    project, bench, tmp_path
+):
+    folder = tmp_path / "omnireward_preference_eval"
+    _write(folder / "text_to_text/m_preferences_with_tie.json", [{"id": p, "predicted": "tie"} for p in HUMAN])
+    _write(folder / "text_to_audio/m_preferences_with_tie.json", [{"id": "t2a-7", "predicted": "tie"}])
+    out = io.StringIO()
+    call_command("import_judge_results", str(folder), project=project.slug, stdout=out)
+    assert "No pair of this project in text_to_audio/m_preferences_with_tie.json: left alone" in out.getvalue()
+    assert ModelVote.objects.filter(judge__name="m").count() == len(HUMAN)
+
+    # The same question for the same model on the same pairs twice (a backup beside the file): refused whole.
+    _write(folder / "backup/text_to_text/m_preferences_with_tie.jsonl", [{"id": "p1", "predicted": "response2"}])
+    _write(folder / "text_to_text/n_preferences.json", [{"id": "p1", "predicted": "response1"}])
+    with pytest.raises(CommandError):
+        call_command("import_judge_results", str(folder), project=project.slug, stderr=(err := io.StringIO()))
+    assert "answers the same question as backup/text_to_text/m_preferences_with_tie.jsonl" in err.getvalue()
+    assert not Judge.objects.filter(name="n").exists()
+    assert ModelVote.objects.get(judge__name="m", pair=bench["p1"]).label == TIE  # unchanged
+
+
+def test_length_table_and_position_consistency_use_the_questions_actually_asked(project, curator, bench):
+    judge = Judge.objects.create(project=project, name="partial", kind=JudgeKind.IMPORTED)
+    _answers(judge, bench, {"p1": R2, "p2": R1, "p3": R1, "p4": R2}, with_tie=True)  # all wrong
+    _answers(judge, bench, {"p1": R1, "p2": R2}, with_tie=False)  # the no-tie question on two pairs, both right
+    for name, label in {"p1": R1, "p2": R1}.items():  # a swapped no-tie run: same verdict on p1, not on p2
+        ModelVote.objects.create(judge=judge, pair=bench[name], with_tie=False, order=ShownOrder.RESPONSE2_LEFT,
+                                 label=label, status=VoteStatus.OK)  # fmt: skip
+    report = client_for(curator).get(f"/api/projects/{project.slug}/judges/{judge.pk}/report/").json()
+    scored = [b["accuracy"] for b in report["length"] if b["accuracy"]["n"]]
+    assert (sum(b["correct"] for b in scored), sum(b["n"] for b in scored)) == (2, 2)
+    assert report["consistency"] == {"value": 0.5, "pairs": 2}
+    assert [(q["with_tie"], q["answered"]) for q in report["questions"]] == [(True, 4), (False, 2)]
