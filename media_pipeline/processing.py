@@ -175,6 +175,56 @@ def ffprobe(source: Path) -> dict[str, Any]:
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe"}
 
 
+def container_duration(source: Path) -> float | None:
+    """The duration the container itself declares, or None when it declares none.
+
+    `ffprobe` above falls back to packet timestamps, which is right for our own transcode; readers
+    that seek by the container's duration (decord, which the paper's evaluation uses) cannot, so a
+    release checks this value instead.
+    """
+    cmd = [_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration", "-of", "json", str(source)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaError("ffprobe took more than 2 minutes to read the file; it is probably damaged.") from None
+    if done.returncode != 0:
+        raise MediaError(f"ffprobe cannot read the file: {_last_lines(done.stderr.decode(errors='replace'))}.")
+    try:
+        fmt = json.loads(done.stdout or b"{}").get("format", {})
+    except json.JSONDecodeError:
+        raise MediaError("ffprobe could not describe the file.") from None
+    duration = _float(fmt.get("duration"))
+    return duration if duration and duration > 0 else None
+
+
+# The muxer per extension of an accepted video (EXTENSIONS[VIDEO]): ffmpeg would guess a raw
+# elementary stream for `.m4v`, and `.ogv` is plain Ogg.
+REMUX_FORMATS = {
+    "mp4": "mp4",
+    "m4v": "mp4",
+    "mov": "mov",
+    "webm": "webm",
+    "mkv": "matroska",
+    "ogv": "ogg",
+    "ogg": "ogg",
+    "avi": "avi",
+}
+
+
+def remux_copy(source: Path, dest: Path, extension: str, heartbeat: Heartbeat = lambda: None) -> None:
+    """Rewrite a video's container without touching its streams (`-c copy`: lossless).
+
+    Written to a seekable file, the muxer records the duration that a live-written original lacks.
+    Tags stay as they were (the original ships unchanged otherwise); `+bitexact` leaves out the
+    muxer's version and random ids, so the same original always remuxes to the same bytes.
+    """
+    muxer = REMUX_FORMATS.get(extension)
+    if muxer is None:
+        raise MediaError(f"A .{extension} video cannot be remuxed here.")
+    args = ["-i", str(source), "-map", "0", "-c", "copy", "-fflags", "+bitexact", "-flags", "+bitexact"]
+    run_ffmpeg([*args, "-f", muxer, str(dest)], heartbeat, "Remuxing the video")
+
+
 def _packet_duration(source: Path) -> float | None:
     """The end of the last packet, read from packet timestamps (no decoding)."""
     cmd = [

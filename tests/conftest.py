@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from django.test import Client
 from annotations.models import Project, Role
 from omni_annotate.celery import app as celery_app
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.services import IN_CI, ROOT, S3Server, s3_options, seaweed_s3
+from tests.fixture_release import FixtureRelease, release_write, shared_release
+from tests.services import ROOT, S3Server, s3_options, seaweed_s3
 
 FIXTURE_RELEASE = ROOT.parent / "shared" / "fixtures" / "omnirewardbench_mini"
 
@@ -34,13 +36,34 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=previous)
 
 
+@pytest.fixture(scope="session")
+def generated_release(tmp_path_factory: pytest.TempPathFactory) -> FixtureRelease:
+    """The release tests/fixture_release.py writes: once per session, a few seconds of ffmpeg, Pillow, trimesh."""
+    return release_write(tmp_path_factory.mktemp("generated-release"))
+
+
+@pytest.fixture(scope="session")
+def fixture_release(request: pytest.FixtureRequest) -> FixtureRelease:
+    """The release the importer, archive, media and release tests read (issue 16).
+
+    OMNI_TEST_FIXTURE picks it:
+      unset or "auto"  the shared real-world release (../shared/fixtures) when present, else a generated one;
+      "generated"      always the release tests/fixture_release.py writes: what a bare clone runs;
+      "shared"         the shared release, and a failure if it is missing.
+    """
+    mode = os.environ.get("OMNI_TEST_FIXTURE", "auto")
+    if mode not in ("auto", "generated", "shared"):
+        pytest.fail(f"OMNI_TEST_FIXTURE={mode!r}: expected auto, generated or shared")
+    if mode != "generated" and FIXTURE_RELEASE.is_dir():
+        return shared_release(FIXTURE_RELEASE)
+    if mode == "shared":
+        pytest.fail(f"OMNI_TEST_FIXTURE=shared but the shared fixture release is missing at {FIXTURE_RELEASE}")
+    return request.getfixturevalue("generated_release")
+
+
 @pytest.fixture
-def release_dir() -> Path:
-    if not FIXTURE_RELEASE.is_dir():
-        if IN_CI:
-            pytest.fail(f"the shared fixture release is missing at {FIXTURE_RELEASE}")
-        pytest.skip(f"the shared fixture release is missing at {FIXTURE_RELEASE}")
-    return FIXTURE_RELEASE
+def release_dir(fixture_release: FixtureRelease) -> Path:
+    return fixture_release.root
 
 
 @pytest.fixture

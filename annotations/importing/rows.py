@@ -168,8 +168,13 @@ class RowChecker:
         return ResponseDraft(media=media, mesh=mesh)
 
     def _mesh(self, data: dict[str, Any], n: int, problem: Any) -> MediaInfo | None:
+        # Our releases name the mesh in this column (null when there is none); older ones only put it
+        # beside the render under the same name, which is looked for when the column is absent or null.
         explicit = data.get(f"response{n}_mesh_path")
-        if isinstance(explicit, str) and explicit:
+        if explicit is not None and not isinstance(explicit, str):
+            problem(f"response{n}_mesh_path", "must be a path string relative to media_data/, or empty.")
+            return None
+        if isinstance(explicit, str) and explicit.strip():
             try:
                 return self.catalog.from_path(explicit, (MediaKind.MESH,))
             except MediaError as exc:

@@ -2,9 +2,25 @@
 
     <config>/test-00000-of-00001.parquet               every pair of the task
     without_tie/<config>/test-00000-of-00001.parquet   the same minus the ties (accuracy w/o tie)
+    <config>_preferences.json                          the paper's evaluation layout (see below)
     media_data/<config>/<sha16>.<ext>                  original media bytes, content-named
     manifest.json                                      release metadata and every pair's media hashes
     README.md                                          Hugging Face dataset card
+
+Both worlds read it as it is. `datasets.load_dataset` loads every config and decodes every `Image`
+and `Audio` cell. The paper's evaluation code reads `<root>/<config>_preferences.json` (a JSON list
+of records: the parquet's columns, `id` kept, every media field a path string relative to
+`media_data/`) with `media_data/` as its visual path; its readers open those files directly.
+
+T23D: the `response1`/`response2` `Image` columns always hold an image. A response imported with a
+render keeps it; a response imported as a mesh alone ships the media pipeline's render of the mesh
+(`archive_media.MeshRenders`). The mesh sits beside its render under the same stem
+(`<render16>-<mesh16>.<ext>`) and is named in the added `response1_mesh_path` /
+`response2_mesh_path` columns (null when the response has no mesh), so a re-import restores it.
+
+Video: every video ships with a container duration (the paper's decoder, decord, needs it). An
+original that declares none is remuxed losslessly (stream copy) at build time; `manifest.json`
+lists it under `remuxed` with the original's hash, and its pair entry says so too.
 
 The rows come from the frozen ReleasePair rows (id, task, label) joined to the live pairs (text,
 model names, media): pairs are never edited after import, and every media file is checked against
@@ -36,10 +52,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from annotations.models import TASK_SPECS, Label, Pair, Task, TaskSpec
+from annotations.models import TASK_SPECS, Label, Task, TaskSpec
 from media_pipeline.models import MediaAsset, MediaKind
 from releases.models import Release, ReleasePair
 
+from .archive_columns import ArchiveError, checked_assets, media_paths, parquet_field
+from .archive_media import LocalFile, MeshRenders, ShippingError, ship_video
 from .dataset_card import render_dataset_card
 
 ROW_GROUP_ROWS = 64
@@ -47,9 +65,8 @@ ROW_GROUP_MEDIA_BYTES = 32 * 1024 * 1024
 _COPY_CHUNK = 1024 * 1024
 _ITER_CHUNK = 200
 PARQUET_NAME = "test-00000-of-00001.parquet"
-
-# The Pair fields a ReleasePair.media dict is keyed by.
-MEDIA_COLUMNS = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+PAPER_SUFFIX = "_preferences.json"  # <config>_preferences.json, as the paper's loader names them
+REMUX_NOTE = "the original declares no container duration; remuxed losslessly (stream copy, no re-encoding)"
 
 _STRING, _IMAGE, _AUDIO = "string", "Image", "Audio"
 _TAIL = "model1 model2 criteria criteria_preference id"
@@ -63,10 +80,15 @@ _LAYOUT_SPECS = {
     "text_to_image": f"prompt response1:Image response2:Image {_TAIL} source response1_path response2_path",
     "text_to_video": f"prompt response1 response2 {_TAIL} source",
     "text_to_audio": f"prompt response1:Audio response2:Audio {_TAIL} source response1_path response2_path",
-    "text_to_3D": f"prompt response1:Image response2:Image {_TAIL} response1_path response2_path",
+    "text_to_3D": f"prompt response1:Image response2:Image {_TAIL} response1_path response2_path "
+    "response1_mesh_path response2_mesh_path",
     "text_image_to_image": f"prompt image:Image response1:Image response2:Image {_TAIL} "
     "image_path response1_path response2_path",
 }
+
+
+# Added to the published layout: a T23D response without a mesh has none.
+_NULLABLE = frozenset({"response1_mesh_path", "response2_mesh_path"})
 
 
 def _layout(spec: str) -> tuple[tuple[str, str], ...]:
@@ -76,10 +98,6 @@ def _layout(spec: str) -> tuple[tuple[str, str], ...]:
 LAYOUTS = {config: _layout(spec) for config, spec in _LAYOUT_SPECS.items()}
 _TASK_OF_CONFIG = {spec.config: code for code, spec in TASK_SPECS.items()}
 _MEDIA_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-
-
-class ArchiveError(Exception):
-    """The release cannot be exported as frozen; the message names the pair and column."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +157,7 @@ class _HashingReader:
 
 
 class _ConfigWriter:
-    """The two parquet files of one config, fed one row group at a time."""
+    """The two parquet files of one config, fed one row group at a time, and its paper-layout records."""
 
     def __init__(self, config: str, tmp: Path) -> None:
         self.config = config
@@ -148,6 +166,10 @@ class _ConfigWriter:
             f"{config}/{PARQUET_NAME}": tmp / f"{config}.parquet",
             f"without_tie/{config}/{PARQUET_NAME}": tmp / f"{config}-without-tie.parquet",
         }
+        # One JSON record a line, spooled; the builder streams them into the zip as one JSON list.
+        self.paper_name = f"{config}{PAPER_SUFFIX}"
+        self.paper_path = tmp / f"{config}-paper.jsonl"
+        self.paper = open(self.paper_path, "wb")  # noqa: SIM115 (closed in close())
         # Dictionaries and min/max statistics only for short columns: on prompts, responses and media
         # they are wasted work, and every row group's statistics stay in the writer's memory (the
         # footer) until it closes, so long-text statistics made memory grow with the release.
@@ -164,6 +186,9 @@ class _ConfigWriter:
 
     def add(self, row: dict[str, Any], media_bytes: int) -> None:
         self.rows.append(row)
+        # The paper's records name media by path only: an embedded {bytes, path} becomes its path.
+        paper = {name: value["path"] if isinstance(value, dict) else value for name, value in row.items()}
+        self.paper.write(orjson.dumps(paper) + b"\n")
         self.labels[row["criteria_preference"]] += 1
         self.media_bytes += media_bytes
         if len(self.rows) >= ROW_GROUP_ROWS or self.media_bytes >= ROW_GROUP_MEDIA_BYTES:
@@ -184,6 +209,7 @@ class _ConfigWriter:
         self.flush()
         for writer in self.writers:
             writer.close()
+        self.paper.close()
         return self.paths
 
 
@@ -194,7 +220,9 @@ class _ArchiveBuilder:
         self.tmp = tmp
         # Entries carry the release's date, not the build's, so a rebuild gives the same bytes.
         self.date_time = release.created_at.astimezone(UTC).timetuple()[:6]
-        self.media_written: dict[str, str] = {}  # zip entry -> sha256
+        self.media_written: dict[str, str] = {}  # zip entry -> sha256 of the frozen asset (or of a render)
+        self.remuxed: dict[str, dict[str, Any]] = {}  # zip entry -> what was shipped instead of the original
+        self.renders = MeshRenders(tmp)
         self.counts: dict[str, Counter[str]] = {}
         self.manifest_pairs = tmp / "manifest-pairs.jsonl"
 
@@ -222,7 +250,7 @@ class _ArchiveBuilder:
             spec.config: self.counts[spec.config] for spec in TASK_SPECS.values() if spec.config in self.counts
         }
         self._write_manifest()
-        card = render_dataset_card(release=self.release, counts=self.counts)
+        card = render_dataset_card(release=self.release, counts=self.counts, remuxed=sorted(self.remuxed))
         with self._entry("README.md", compress=True) as out:
             out.write(card.encode())
         return pairs
@@ -238,12 +266,17 @@ class _ArchiveBuilder:
             with open(path, "rb") as src, self._entry(name, compress=False) as out:
                 shutil.copyfileobj(src, out, _COPY_CHUNK)
             path.unlink()
+        with open(writer.paper_path, "rb") as records, self._entry(writer.paper_name, compress=True) as out:
+            out.write(b"[")
+            for number, line in enumerate(records):
+                out.write(b"\n  " if number == 0 else b",\n  ")
+                out.write(line.rstrip(b"\n"))
+            out.write(b"\n]\n")
+        writer.paper_path.unlink()
         self.counts[writer.config] = writer.labels
 
-    def _pair(
-        self, release_pair: ReleasePair, spec: TaskSpec
-    ) -> tuple[dict[str, Any], dict[str, tuple[str, str]], int]:
-        """The parquet row, the media {column: (path, sha256)} and the embedded byte count of one pair."""
+    def _pair(self, release_pair: ReleasePair, spec: TaskSpec) -> tuple[dict[str, Any], dict[str, dict[str, Any]], int]:
+        """The parquet row, the manifest's media entries by column and the embedded byte count of one pair."""
         pair = release_pair.pair
         where = f"pair {release_pair.external_id!r}"
         if pair is None:
@@ -252,8 +285,9 @@ class _ArchiveBuilder:
             )
         if pair.task != release_pair.task:
             raise ArchiveError(f"{where}: the release froze task {release_pair.task}, the live pair is {pair.task}.")
-        assets = _checked_assets(release_pair, pair)
-        paths = _media_paths(spec.config, assets, where)
+        assets = checked_assets(release_pair, pair)
+        renders = self._renders(spec, assets, where)
+        paths = media_paths(spec.config, assets, renders, where)
         layout = dict(LAYOUTS[spec.config])
         values: dict[str, Any] = {
             "prompt": pair.prompt,
@@ -267,33 +301,60 @@ class _ArchiveBuilder:
             "source": pair.source,
         }
         embedded = 0
+        media: dict[str, dict[str, Any]] = {}
         for column, asset in assets.items():
-            field = _parquet_field(spec, column, where)
-            embed = field is not None and layout.get(field) in (_IMAGE, _AUDIO) and asset.kind != MediaKind.MESH
-            data = self._media(asset, paths[column], keep=embed, where=f"{where}, column {column}")
-            if field is None:
-                continue  # a mesh: a file beside its render, not a column
-            values[f"{field}_path"] = paths[column]
+            field = parquet_field(spec, column, where)
+            at = f"{where}, column {column}"
+            render = renders.get(column)
+            embed = field is not None and layout.get(field) in (_IMAGE, _AUDIO) and render is None
+            data, media[column] = self._media(asset, paths[column], keep=embed, where=at)
+            if field is None:  # a mesh beside its render: a file, named in its own column
+                values[f"{column}_path"] = paths[column]
+                continue
+            path = paths[column]
+            if render is not None:  # a mesh alone: the Image column holds its render
+                path = paths[f"{column}:render"]
+                data = self._local(render, path, where=at)
+                media[column]["render"] = {"path": path, "sha256": render.sha256}
+                values[f"{field}_mesh_path"] = paths[column]
+            values[f"{field}_path"] = path
             if layout.get(field) == _STRING:
-                values[field] = paths[column]
+                values[field] = path
             else:
-                # A mesh given as the response itself has no image to embed; its path still round-trips.
-                values[field] = {"bytes": data, "path": paths[column]}
+                values[field] = {"bytes": data, "path": path}
                 embedded += len(data or b"")
         row = {name: values.get(name) for name in layout}
         for name, value in row.items():
-            if value is None:
+            if value is None and name not in _NULLABLE:
                 raise ArchiveError(f"{where}, column {name}: the live pair has no value for it ({spec.task}).")
-        return row, {column: (paths[column], asset.sha256) for column, asset in assets.items()}, embedded
+        return row, media, embedded
 
-    def _media(self, asset: MediaAsset, path: str, *, keep: bool, where: str) -> bytes | None:
-        """Copy an original into media_data/ once per path; return its bytes when the parquet embeds them."""
+    def _renders(self, spec: TaskSpec, assets: dict[str, MediaAsset], where: str) -> dict[str, LocalFile]:
+        """The render of each T23D response that was imported as a mesh alone, by column."""
+        renders: dict[str, LocalFile] = {}
+        if spec.task != Task.T23D:
+            return renders
+        for column in ("response1_media", "response2_media"):
+            asset = assets.get(column)
+            if asset is not None and asset.kind == MediaKind.MESH:
+                try:
+                    renders[column] = self.renders.render(asset)
+                except ShippingError as exc:
+                    raise ArchiveError(f"{where}, column {column}: {exc}") from None
+        return renders
+
+    def _media(self, asset: MediaAsset, path: str, *, keep: bool, where: str) -> tuple[bytes | None, dict[str, Any]]:
+        """Copy an original into media_data/ once per path: its bytes when the parquet embeds them, and its
+        manifest entry (the shipped file's hash; a remuxed video also names the original's)."""
         name = f"media_data/{path}"
         known = self.media_written.get(name)
         if known is not None and known != asset.sha256:
             raise ArchiveError(f"{where}: {name} would hold two different files ({known[:16]}, {asset.sha256[:16]}).")
+        entry: dict[str, Any] = {"path": path, "sha256": asset.sha256}
         if known is not None and not keep:
-            return None
+            return None, {**entry, **self.remuxed.get(name, {})}
+        if asset.kind == MediaKind.VIDEO and not keep:
+            return None, self._video(asset, name, entry, where)
         data: bytes | None = None
         try:
             with asset.file.open("rb") as src:
@@ -315,19 +376,50 @@ class _ArchiveBuilder:
                 f"{where}: the stored file {asset.file.name} has SHA-256 {actual}, not {asset.sha256} as recorded."
             )
         self.media_written[name] = asset.sha256
+        return data, entry
+
+    def _video(self, asset: MediaAsset, name: str, entry: dict[str, Any], where: str) -> dict[str, Any]:
+        try:
+            shipped = ship_video(asset, self.tmp)
+        except ShippingError as exc:
+            raise ArchiveError(f"{where}: {exc}") from None
+        with open(shipped.file.path, "rb") as src, self._entry(name, compress=False) as out:
+            shutil.copyfileobj(src, out, _COPY_CHUNK)
+        shipped.file.path.unlink()
+        self.media_written[name] = asset.sha256
+        if not shipped.remuxed:
+            return entry
+        self.remuxed[name] = {"sha256": shipped.file.sha256, "original_sha256": asset.sha256, "remuxed": REMUX_NOTE}
+        return {**entry, **self.remuxed[name]}
+
+    def _local(self, file: LocalFile, path: str, *, where: str) -> bytes:
+        """Write a file made for the release (a render) into media_data/ once; its bytes, for the parquet."""
+        name = f"media_data/{path}"
+        data = file.path.read_bytes()  # a thumbnail: small
+        known = self.media_written.get(name)
+        if known is not None and known != file.sha256:
+            raise ArchiveError(f"{where}: {name} would hold two different files ({known[:16]}, {file.sha256[:16]}).")
+        if known is None:
+            with self._entry(name, compress=False) as out:
+                out.write(data)
+            self.media_written[name] = file.sha256
         return data
 
     def _write_manifest(self) -> None:
         release = self.release
         header: dict[str, Any] = {
             "format": "omni-annotate release archive",
-            "format_version": 1,
+            "format_version": 2,
             "project": {"slug": release.project.slug, "name": release.project.name},
             "version": release.version,
             "created_at": release.created_at.isoformat(),
             "created_by": release.created_by.get_username() if release.created_by else None,
             "notes": release.notes,
             "configs": {config: _TASK_OF_CONFIG[config] for config in self.counts},
+            "paper_layout": {config: f"{config}{PAPER_SUFFIX}" for config in self.counts},
+            "remuxed": [
+                {"path": name.removeprefix("media_data/"), **info} for name, info in sorted(self.remuxed.items())
+            ],
             "gate": release.gate,
             "statistics": release.statistics,
             "summary": release.summary,
@@ -372,74 +464,7 @@ def _spec(release_pair: ReleasePair) -> TaskSpec:
     return spec
 
 
-def _checked_assets(release_pair: ReleasePair, pair: Pair) -> dict[str, MediaAsset]:
-    """The pair's media by column, each checked against the hash the release froze."""
-    where = f"pair {release_pair.external_id!r}"
-    frozen = release_pair.media
-    if not isinstance(frozen, dict):
-        raise ArchiveError(f"{where}: the release's media record is not a {{column: sha256}} object.")
-    assets: dict[str, MediaAsset] = {}
-    for column in MEDIA_COLUMNS:
-        asset = getattr(pair, column) if getattr(pair, f"{column}_id") is not None else None
-        expected = frozen.get(column)
-        if asset is None and expected is None:
-            continue
-        if asset is None:
-            raise ArchiveError(f"{where}, column {column}: the release froze media {expected} but the pair has none.")
-        if expected is None:
-            raise ArchiveError(
-                f"{where}, column {column}: the pair has media {asset.sha256} the release did not freeze."
-            )
-        if expected != asset.sha256:
-            raise ArchiveError(
-                f"{where}, column {column}: the release froze media SHA-256 {expected}, "
-                f"the stored asset is {asset.sha256}."
-            )
-        assets[column] = asset
-    unknown = sorted(set(frozen) - set(MEDIA_COLUMNS))
-    if unknown:
-        raise ArchiveError(f"{where}, column {unknown[0]}: not a media column of a pair.")
-    return assets
-
-
-def _media_paths(config: str, assets: dict[str, MediaAsset], where: str) -> dict[str, str]:
-    """Content-derived names under media_data/: they reveal no model, and equal content shares a name.
-
-    A T23D render with a mesh is named after both, and the mesh sits beside it with the same stem:
-    the importer finds meshes that way, and a render shown with two different meshes stays two files.
-    """
-    for column, asset in assets.items():
-        if not asset.extension.isalnum():
-            raise ArchiveError(f"{where}, column {column}: unusable file extension {asset.extension!r}.")
-    paths = {column: f"{config}/{asset.sha256[:16]}.{asset.extension}" for column, asset in assets.items()}
-    for n in (1, 2):
-        render, mesh = assets.get(f"response{n}_media"), assets.get(f"response{n}_mesh")
-        if mesh is None:
-            continue
-        if render is None or render.kind != MediaKind.IMAGE:
-            raise ArchiveError(f"{where}, column response{n}_mesh: a mesh needs a rendered image response beside it.")
-        stem = f"{config}/{render.sha256[:16]}-{mesh.sha256[:16]}"
-        paths[f"response{n}_media"] = f"{stem}.{render.extension}"
-        paths[f"response{n}_mesh"] = f"{stem}.{mesh.extension}"
-    return paths
-
-
-def _parquet_field(spec: TaskSpec, column: str, where: str) -> str | None:
-    """The parquet column a media column fills; None for a mesh (a file only)."""
-    if column == "input_media":
-        if spec.input_field is None:
-            raise ArchiveError(f"{where}, column {column}: {spec.task} pairs have no input media.")
-        return spec.input_field
-    if column.endswith("_mesh"):
-        if spec.task != Task.T23D:
-            raise ArchiveError(f"{where}, column {column}: only {Task.T23D} pairs have meshes.")
-        return None
-    if not spec.media_responses:
-        raise ArchiveError(f"{where}, column {column}: {spec.task} responses are text, not media.")
-    return column.removesuffix("_media")
-
-
-def _manifest_entry(release_pair: ReleasePair, media: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def _manifest_entry(release_pair: ReleasePair, media: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": release_pair.external_id,
         "task": release_pair.task,
@@ -447,5 +472,5 @@ def _manifest_entry(release_pair: ReleasePair, media: dict[str, tuple[str, str]]
         "source": release_pair.source,
         "votes": release_pair.votes,
         "majority_share": release_pair.majority_share,
-        "media": {column: {"path": path, "sha256": sha} for column, (path, sha) in media.items()},
+        "media": media,
     }

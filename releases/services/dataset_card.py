@@ -9,7 +9,7 @@ such value goes through `yaml_quote`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from annotations.models import TASK_BY_CONFIG, Label
@@ -94,15 +94,12 @@ def _yaml_header(release: Release, counts: Mapping[str, Counter[str]]) -> list[s
         "- free-form-criteria",
         "configs:",
     ]
-    for config in counts:
-        lines += [
-            f"- config_name: {config}",
-            "  data_files:",
-            "  - split: test",
-            f"    path: {config}/test-*.parquet",
-            "  - split: test_without_tie",
-            f"    path: without_tie/{config}/test-*.parquet",
-        ]
+    for config, labels in counts.items():
+        lines += [f"- config_name: {config}", "  data_files:", "  - split: test", f"    path: {config}/test-*.parquet"]
+        # `datasets` refuses to load a config with an empty split, so a task whose pairs are all ties
+        # declares no tie-less split (its empty without_tie/ file stays, for the layout).
+        if sum(labels.values()) > labels[Label.TIE]:
+            lines += ["  - split: test_without_tie", f"    path: without_tie/{config}/test-*.parquet"]
     lines.append("---")
     return lines
 
@@ -201,13 +198,61 @@ def _loading_lines(counts: Mapping[str, Counter[str]]) -> list[str]:
         ")",
         "```",
         "",
-        'From the unzipped folder, `load_dataset("path/to/folder", "<config>")` reads the configs declared above.',
+        'From the unzipped folder, `load_dataset("path/to/folder", "<config>")` reads the configs declared above '
+        "(a task whose pairs are all ties has no `test_without_tie` split).",
         "",
     ]
 
 
-def render_dataset_card(*, release: Release, counts: Mapping[str, Counter[str]]) -> str:
-    """`counts`: label counts per config, in the order the configs appear in the archive."""
+def _media_lines(remuxed: Sequence[str]) -> list[str]:
+    lines = [
+        "## Media",
+        "",
+        "Image and audio columns are Hugging Face `Image` / `Audio` features with the original bytes embedded; "
+        "video columns hold paths. The same files sit under `media_data/`, and the `*_path` columns "
+        "(and the `path` of each embedded file) give their path relative to `media_data/`. File names are derived "
+        "from the content and reveal nothing about the model that produced a response.",
+        "",
+        "Text-to-3D: `response1` / `response2` always hold an image of the object. A response that came with a "
+        "render keeps it; a response that came as a mesh alone holds a grey, evenly lit render of the mesh made by "
+        "the annotation tool's media pipeline. The mesh, when there is one, sits beside its render under the same "
+        "name with the mesh's extension, and `response1_mesh_path` / `response2_mesh_path` give its path "
+        "(empty when the response has no mesh).",
+        "",
+        "Every video declares its duration in its container, as readers that seek by it (decord) require. "
+        + (
+            f"{len(remuxed)} original(s) declared none and were remuxed losslessly (stream copy, no re-encoding); "
+            "`manifest.json` lists them under `remuxed` with the original's SHA-256: "
+            + ", ".join(f"`media_data/{name.removeprefix('media_data/')}`" for name in remuxed)
+            + "."
+            if remuxed
+            else "No original needed remuxing."
+        ),
+        "",
+        "`manifest.json` lists every pair with its label, the label's source, the vote counts and the SHA-256 of "
+        "every media file, so a copy can be checked file by file.",
+        "",
+    ]
+    return lines
+
+
+def _paper_lines(counts: Mapping[str, Counter[str]]) -> list[str]:
+    config = next(iter(counts))
+    return [
+        "## The paper's evaluation layout",
+        "",
+        "Beside the parquet files, `<config>_preferences.json` holds the same rows as one JSON list per task, "
+        "the layout the Omni-Reward evaluation code reads: every media field (`image`, `video`, `audio`, "
+        "`response1`, `response2`, and the `*_path` columns) is a path string relative to `media_data/`, and "
+        f"`id` is kept. Point the code's data folder at this folder (e.g. `{config}_preferences.json`) and its "
+        "visual path at `media_data/`; it filters ties itself for accuracy w/o tie.",
+        "",
+    ]
+
+
+def render_dataset_card(*, release: Release, counts: Mapping[str, Counter[str]], remuxed: Sequence[str] = ()) -> str:
+    """`counts`: label counts per config, in the order the configs appear in the archive; `remuxed`: the
+    media_data/ entries shipped as a lossless remux of their original."""
     project = release.project
     title = _one_line(f"{project.name} v{release.version}")
     created_by = release.created_by.get_username() if release.created_by else None
@@ -234,18 +279,8 @@ def render_dataset_card(*, release: Release, counts: Mapping[str, Counter[str]])
         "",
         *_agreement_lines(release.statistics),
         *_loading_lines(counts),
-        "## Media",
-        "",
-        "Image and audio columns are Hugging Face `Image` / `Audio` features with the original bytes embedded; "
-        "video columns hold paths. The same original files sit under `media_data/`, and the `*_path` columns "
-        "(and the `path` of each embedded file) give their path relative to `media_data/`. File names are derived "
-        "from the content and reveal nothing about the model that produced a response. For text-to-3D, a "
-        "response's mesh, when there is one, sits beside its render under the same name with the mesh's "
-        "extension.",
-        "",
-        "`manifest.json` lists every pair with its label, the label's source, the vote counts and the SHA-256 of "
-        "every media file, so a copy can be checked file by file.",
-        "",
+        *_paper_lines(counts),
+        *_media_lines(remuxed),
     ]
     if release.notes.strip():
         lines += ["## Release notes", "", release.notes.strip(), ""]

@@ -10,6 +10,10 @@ does not grow with the release), saves it through Django storage (multipart on S
 release ready only if its run still owns the lease. A worker killed mid-build leaves the lease
 to run out: the job's message comes back (acks late) and waits for that, then builds again from the
 same frozen rows; meanwhile the release page shows the build as stalled and offers "Build again".
+
+What ships is checked against the frozen hashes; the build may add to it (a render for a T23D mesh
+imported alone) or remux a video losslessly when its container declares no duration, and the
+manifest says so (see `archive`): the frozen rows themselves never change.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import hashlib
 import io
 import stat
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import orjson
 import pyarrow.parquet as pq
@@ -27,14 +27,14 @@ def _stored_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_release_folder_imports_every_pair_with_labels_and_media(project, release_dir, settings):
+def test_release_folder_imports_every_pair_with_labels_and_media(project, fixture_release, release_dir, settings):
     result = pair_import(project=project, data_path=release_dir)
 
     assert result.ok, result.problems
-    assert result.summary["new_pairs"] == 51
-    assert {task: c["rows"] for task, c in result.summary["tasks"].items()} == {
-        "T2T": 5, "TI2T": 6, "TV2T": 5, "TA2T": 5, "T2I": 6, "T2V": 6, "T2A": 6, "T23D": 6, "TI2I": 6,
-    }  # fmt: skip
+    assert result.summary["new_pairs"] == fixture_release.total
+    # Counted from the parquet files of the release in use, one entry per task.
+    assert {task: c["rows"] for task, c in result.summary["tasks"].items()} == fixture_release.task_rows
+    assert set(fixture_release.task_rows) == set(Task.values)
     # Labels and model names exactly as in the parquet files.
     table = pq.read_table(release_dir / "text_to_image" / "test-00000-of-00001.parquet").to_pylist()
     for row in table:
@@ -50,30 +50,34 @@ def test_release_folder_imports_every_pair_with_labels_and_media(project, releas
             assert fh.read() == row["response1"]["bytes"]
 
 
-def test_path_columns_resolve_in_media_data_and_meshes_are_found_beside_renders(project, release_dir):
+def test_path_columns_resolve_in_media_data_and_meshes_are_found_beside_renders(project, fixture_release, release_dir):
     assert pair_import(project=project, data_path=release_dir).ok
+    media = release_dir / "media_data"
 
-    tv2t = Pair.objects.get(project=project, external_id="tv2t_0001")
+    row = fixture_release.rows("text_video_to_text")[0]
+    tv2t = Pair.objects.get(project=project, external_id=row["id"])
     assert tv2t.input_media.kind == "video"
-    assert tv2t.input_media.sha256 == _sha(release_dir / "media_data" / "text_video_to_text" / "tv2t_0001.mp4")
-    t2v = Pair.objects.get(project=project, external_id="t2v_0001")
-    assert t2v.response1_media.sha256 == _sha(release_dir / "media_data/text_to_video/t2v_p001/CogVideoX-5B.webm")
-    duck = Pair.objects.get(project=project, external_id="t23d_0001")
+    assert tv2t.input_media.sha256 == _sha(media / row["video"])
+    row = fixture_release.rows("text_to_video")[0]
+    t2v = Pair.objects.get(project=project, external_id=row["id"])
+    assert t2v.response1_media.sha256 == _sha(media / row["response1"])
+    row = fixture_release.row(fixture_release.pairs["t23d_glb_then_render_only"])
+    duck = Pair.objects.get(project=project, external_id=row["id"])
     assert duck.response1_media.kind == "image"
     assert duck.response1_mesh.extension == "glb"
-    assert duck.response1_mesh.sha256 == _sha(release_dir / "media_data/text_to_3D/t23d_p001/TRELLIS.glb")
-    assert duck.response2_mesh is None  # Shap-E has a render only
+    assert duck.response1_mesh.sha256 == _sha(media / PurePosixPath(row["response1_path"]).with_suffix(".glb"))
+    assert duck.response2_mesh is None  # the second response has a render only
 
 
-def test_media_are_deduplicated_by_content(project, release_dir):
+def test_media_are_deduplicated_by_content(project, fixture_release, release_dir):
     assert pair_import(project=project, data_path=release_dir).ok
-    # hopper.png is the input of two TI2I pairs; it is stored once.
-    first = Pair.objects.get(project=project, external_id="ti2i_0001").input_media
+    # One input image serves two TI2I pairs; it is stored once.
+    first = Pair.objects.get(project=project, external_id=fixture_release.pairs["ti2i_shared_input"]).input_media
     assert Pair.objects.filter(input_media=first).count() >= 2
     assert MediaAsset.objects.count() == len({a.sha256 for a in MediaAsset.objects.all()})
 
 
-def test_reimport_adds_nothing(project, release_dir, release_zip, settings):
+def test_reimport_adds_nothing(project, fixture_release, release_dir, release_zip, settings):
     assert pair_import(project=project, data_path=release_dir).ok
     pairs, assets = Pair.objects.count(), MediaAsset.objects.count()
     files = len(_stored_files(Path(settings.MEDIA_ROOT)))
@@ -81,18 +85,18 @@ def test_reimport_adds_nothing(project, release_dir, release_zip, settings):
     again = pair_import(project=project, data_path=release_zip)
 
     assert again.ok
-    assert again.summary["new_pairs"] == 0 and again.summary["existing_pairs"] == 51
+    assert again.summary["new_pairs"] == 0 and again.summary["existing_pairs"] == fixture_release.total
     assert again.summary["media"]["new"] == 0
     assert (Pair.objects.count(), MediaAsset.objects.count()) == (pairs, assets)
     assert len(_stored_files(Path(settings.MEDIA_ROOT))) == files
 
 
-def test_zip_of_release_imports_like_the_folder(project, release_zip):
+def test_zip_of_release_imports_like_the_folder(project, fixture_release, release_zip):
     result = pair_import(project=project, data_path=release_zip)
-    assert result.ok and result.summary["new_pairs"] == 51
+    assert result.ok and result.summary["new_pairs"] == fixture_release.total
 
 
-def test_media_data_zip_beside_configs_is_unpacked(project, release_copy, tmp_path):
+def test_media_data_zip_beside_configs_is_unpacked(project, fixture_release, release_copy, tmp_path):
     media = release_copy / "media_data"
     with zipfile.ZipFile(release_copy / "media_data.zip", "w") as zf:
         for path in media.rglob("*"):
@@ -104,7 +108,8 @@ def test_media_data_zip_beside_configs_is_unpacked(project, release_copy, tmp_pa
 
     result = pair_import(project=project, data_path=release_copy)
     assert result.ok, result.problems
-    assert Pair.objects.get(project=project, external_id="tv2t_0001").input_media is not None
+    tv2t = fixture_release.ids("text_video_to_text")[0]  # its video is a path into media_data/
+    assert Pair.objects.get(project=project, external_id=tv2t).input_media is not None
 
 
 def _write_jsonl(path: Path, rows: list[dict | str]) -> Path:

@@ -20,7 +20,7 @@ _DONE = re.compile(r"annotations\.import_job_run\[[0-9a-f-]+\] succeeded")
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_uploaded_release_is_imported_by_the_worker(project, curator, release_zip, tmp_path):
+def test_uploaded_release_is_imported_by_the_worker(project, curator, fixture_release, release_zip, tmp_path):
     env = worker_env(tmp_path)
     with celery_worker(env, tmp_path / "worker.log"):
         client = client_for(curator)
@@ -44,8 +44,8 @@ def test_uploaded_release_is_imported_by_the_worker(project, curator, release_zi
             time.sleep(0.3)
     assert job.status == ImportStatus.SUCCEEDED, job.message
     assert seen_running  # the page showed a progress bar while the worker ran
-    assert Pair.objects.filter(project=project).count() == 51
-    assert job.summary["media"]["files"] > 40
+    assert Pair.objects.filter(project=project).count() == fixture_release.total
+    assert job.summary["media"]["files"] == fixture_release.media_files
     log = (tmp_path / "worker.log").read_text()
     assert _DONE.search(log)
 

@@ -50,23 +50,28 @@ def test_annotators_never_see_the_curator_pages(project, annotator, release_dir)
     assert reverse("annotations:annotate", args=[project.slug]) in listing
 
 
-def test_curator_sees_pairs_per_task_and_pair_detail(project, curator, release_dir, django_assert_max_num_queries):
+def test_curator_sees_pairs_per_task_and_pair_detail(
+    project, curator, fixture_release, release_dir, django_assert_max_num_queries
+):
     pair_import(project=project, data_path=release_dir)
     client = client_for(curator)
     with django_assert_max_num_queries(12):
         page = client.get(reverse("annotations:project_detail", args=[project.slug]) + "?task=T2V")
     html = page.content.decode()
-    assert "t2v_0001" in html and "t2i_0001" not in html
-    pair = Pair.objects.get(external_id="t2v_0001")
+    t2v = fixture_release.rows("text_to_video")[0]
+    assert t2v["id"] in html and fixture_release.ids("text_to_image")[0] not in html
+    pair = Pair.objects.get(external_id=t2v["id"])
     detail = client.get(reverse("annotations:pair_detail", args=[project.slug, pair.id])).content.decode()
     assert pair.criterion in html or pair.criterion[:40] in detail
-    assert "CogVideoX-5B" in detail  # curators see model names
+    assert t2v["model1"] in detail  # curators see model names
     assert f'src="/media-files/{pair.response1_media_id}/"' in detail
 
 
-def test_media_view_checks_membership_and_serves_ranges(project, curator, annotator, outsider, release_dir):
+def test_media_view_checks_membership_and_serves_ranges(
+    project, curator, annotator, outsider, fixture_release, release_dir
+):
     pair_import(project=project, data_path=release_dir)
-    asset = Pair.objects.get(external_id="t2v_0001").response1_media
+    asset = Pair.objects.get(external_id=fixture_release.ids("text_to_video")[0]).response1_media
     url = reverse("media_pipeline:asset_file", args=[asset.id])
     original_url = reverse("media_pipeline:asset_rendition", args=[asset.id, "original"])
     assert client_for(outsider).get(url).status_code == 404
@@ -98,7 +103,7 @@ def test_media_view_checks_membership_and_serves_ranges(project, curator, annota
 
 
 def test_upload_import_runs_the_job_and_shows_the_summary(
-    project, curator, release_zip, django_capture_on_commit_callbacks
+    project, curator, fixture_release, release_zip, django_capture_on_commit_callbacks
 ):
     client = client_for(curator)
     with open(release_zip, "rb") as fh, django_capture_on_commit_callbacks(execute=True):
@@ -107,7 +112,7 @@ def test_upload_import_runs_the_job_and_shows_the_summary(
     job = ImportJob.objects.get()
     assert job.status == ImportStatus.SUCCEEDED, job.message
     page = client.get(response["Location"]).content.decode()
-    assert "51</strong> new pairs" in page
+    assert f"{fixture_release.total}</strong> new pairs" in page
     assert "TV2T" in page and "T23D" in page
     assert not job.data_file  # the upload is removed once imported
     partial = client.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()

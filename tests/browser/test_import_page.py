@@ -11,7 +11,8 @@ from tests.browser.conftest import screenshot, sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_curator_uploads_a_release_and_browses_its_pairs(page, project, curator, release_zip):
+def test_curator_uploads_a_release_and_browses_its_pairs(page, project, curator, fixture_release, release_zip):
+    rows = fixture_release.task_rows
     sign_in(page, curator.username)
     page.click(f"text={project.name}")
     page.click("text=Import pairs")
@@ -19,21 +20,23 @@ def test_curator_uploads_a_release_and_browses_its_pairs(page, project, curator,
     # Embedded mode (eager Celery): the import and its media jobs run in this request.
     page.click("text=Upload and import", timeout=180_000)
 
-    page.wait_for_selector("text=new pairs from 51 rows", timeout=60_000)
+    page.wait_for_selector(f"text=new pairs from {fixture_release.total} rows", timeout=60_000)
     summary = page.locator("table.summary")
-    assert summary.locator("tr", has_text="TV2T").locator("td").nth(1).inner_text() == "5"
-    assert summary.locator("tr", has_text="T23D").locator("td").nth(2).inner_text() == "6"
+    assert summary.locator("tr", has_text="TV2T").locator("td").nth(1).inner_text() == str(rows["TV2T"])
+    assert summary.locator("tr", has_text="T23D").locator("td").nth(2).inner_text() == str(rows["T23D"])
     screenshot(page, "import-summary")
 
     page.click("text=See the pairs")
-    assert page.locator(".tile", has_text="T2V").locator(".count").inner_text() == "6"
+    assert page.locator(".tile", has_text="T2V").locator(".count").inner_text() == str(rows["T2V"])
     page.select_option("select[name=task]", "T2V")
-    # The unfiltered first page lists t2v_0004 too: wait for htmx to swap in the filtered table.
-    expect(page.locator("#pair-table tbody tr")).to_have_count(6)
-    assert "t2i_0001" not in page.locator("#pair-table").inner_text()
+    # The unfiltered first page lists T2V pairs too: wait for htmx to swap in the filtered table.
+    expect(page.locator("#pair-table tbody tr")).to_have_count(rows["T2V"])
+    assert fixture_release.ids("text_to_image")[0] not in page.locator("#pair-table").inner_text()
 
-    pair = Pair.objects.get(external_id="t2v_0004")
-    page.click("text=t2v_0004")
+    # One of its videos is a WebM without a duration: the player must still learn how long it lasts.
+    browse = fixture_release.pairs["t2v_browse"]
+    pair = Pair.objects.get(external_id=browse)
+    page.click(f"text={browse}")
     page.wait_for_function("() => [...document.querySelectorAll('video')].every(v => v.readyState >= 1)")
     durations = page.eval_on_selector_all("video", "vs => vs.map(v => v.duration)")
     assert len(durations) == 2 and all(d > 0 for d in durations)

@@ -1,4 +1,8 @@
-"""Real ffmpeg, Pillow and trimesh on the fixture's real-world media, on generated media and on broken files."""
+"""Real ffmpeg, Pillow and trimesh on the fixture release's media, on generated media and on broken files.
+
+The fixture release is the shared real-world one when present, else the generated one; both name a file
+for each awkward case (HEVC, Theora, VP9 with alpha, a WebM without a duration, EXIF rotation, ...).
+"""
 
 from __future__ import annotations
 
@@ -24,16 +28,13 @@ from media_pipeline.processing import (
     ffprobe,
     process,
 )
-from tests.conftest import FIXTURE_RELEASE
-
-MEDIA = FIXTURE_RELEASE / "media_data"
+from tests.fixture_release import FixtureRelease
 
 
-def _fixture(relative: str) -> Path:
-    path = MEDIA / relative
-    if not path.exists():
-        pytest.skip(f"fixture file {relative} is missing")
-    return path
+@pytest.fixture
+def media(fixture_release: FixtureRelease):
+    """The fixture release's file for a case, by role (see tests/fixture_release.py)."""
+    return fixture_release.media_path
 
 
 def ffmpeg(*args: str) -> None:
@@ -56,16 +57,16 @@ def _outputs(result):
 
 
 @pytest.mark.parametrize(
-    "relative",
+    "role",
     [
-        "text_to_video/t2v_p004/Open-Sora-1.2.mp4",  # HEVC + AAC
-        "text_to_video/t2v_p004/Mochi-1.ogv",  # Theora + Vorbis
-        "text_to_video/t2v_p005/Gen-3-Alpha.webm",  # VP9 with alpha
-        "text_to_video/t2v_p003/Pika-1.5.webm",  # WebM with no duration in the container
+        "video_hevc",  # HEVC + AAC
+        "video_theora",  # Theora + Vorbis
+        "video_vp9_alpha",  # VP9 with alpha
+        "video_webm_no_duration",  # WebM with no duration in the container
     ],
 )
-def test_video_becomes_faststart_h264_in_the_box_at_30fps_with_poster_and_frames(relative, tmp_path):
-    result = process("video", _fixture(relative), tmp_path)
+def test_video_becomes_faststart_h264_in_the_box_at_30fps_with_poster_and_frames(role, media, tmp_path):
+    result = process("video", media(role), tmp_path)
     outputs = _outputs(result)
     web = outputs[("web", 0)].path
     probe = ffprobe(web)
@@ -115,14 +116,14 @@ def test_audio_reaches_the_loudness_target_whatever_it_started_at(tmp_path):
     assert all(abs(lufs - -23) < 1.5 for lufs in measured), measured
 
 
-def test_flac_audio_is_converted_with_peaks(tmp_path):
-    outputs = _outputs(process("audio", _fixture("text_audio_to_text/ta2t_0001.flac"), tmp_path))
+def test_flac_audio_is_converted_with_peaks(media, tmp_path):
+    outputs = _outputs(process("audio", media("audio_flac"), tmp_path))
     assert abs(loudness(outputs[("web", 0)].path) - -23) < 1.5
     assert max(json.loads(outputs[("peaks", 0)].path.read_text())["peaks"]) > 0.05
 
 
-def test_exif_rotation_is_applied_and_metadata_dropped(tmp_path):
-    source = _fixture("text_image_to_text/ti2t_0006.jpg")  # EXIF Orientation 6
+def test_exif_rotation_is_applied_and_metadata_dropped(media, tmp_path):
+    source = media("image_jpeg_exif6")  # EXIF Orientation 6
     with Image.open(source) as original:
         assert original.getexif().get(0x0112) == 6
         rotated = Image.open(source).transpose(Image.Transpose.ROTATE_270)
@@ -136,13 +137,13 @@ def test_exif_rotation_is_applied_and_metadata_dropped(tmp_path):
         assert np.abs(expected - got).mean() < 20
 
 
-def test_png_keeps_transparency_and_loses_its_text_chunks(tmp_path):
+def test_png_keeps_transparency_and_loses_its_text_chunks(media, tmp_path):
     source = tmp_path / "with-text.png"
     from PIL import PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", "model: secret-diffusion-xl")
-    Image.open(_fixture("text_to_image/t2i_p003/kandinsky-3.png")).save(source, pnginfo=info)
+    Image.open(media("image_png_rgba")).save(source, pnginfo=info)
     outputs = _outputs(process("image", source, tmp_path))
     web = outputs[("web", 0)].path
     assert b"secret-diffusion" not in web.read_bytes()
@@ -151,12 +152,9 @@ def test_png_keeps_transparency_and_loses_its_text_chunks(tmp_path):
     assert Image.open(outputs[("thumb", 0)].path).size[0] <= 256
 
 
-@pytest.mark.parametrize(
-    "relative",
-    ["text_to_3D/t23d_p001/TRELLIS.glb", "text_to_3D/t23d_p002/InstantMesh.ply", "text_to_3D/t23d_p002/rabbit.obj"],
-)
-def test_meshes_become_centred_unit_glb_with_a_thumbnail(relative, tmp_path):
-    outputs = _outputs(process("mesh", _fixture(relative), tmp_path))
+@pytest.mark.parametrize("role", ["mesh_glb", "mesh_ply", "mesh_obj"])
+def test_meshes_become_centred_unit_glb_with_a_thumbnail(role, media, tmp_path):
+    outputs = _outputs(process("mesh", media(role), tmp_path))
     scene = trimesh.load_scene(str(outputs[("web", 0)].path))
     bounds = np.asarray(scene.bounds)
     assert np.allclose((bounds[0] + bounds[1]) / 2, 0, atol=1e-4)

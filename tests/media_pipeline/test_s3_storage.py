@@ -42,10 +42,12 @@ def test_storage_round_trip_and_multipart_upload(s3_server):
 
 
 @pytest.mark.django_db
-def test_import_stores_media_on_s3_and_serves_presigned_urls(s3_settings, project, annotator, outsider, release_dir):
+def test_import_stores_media_on_s3_and_serves_presigned_urls(
+    s3_settings, project, annotator, outsider, fixture_release, release_dir
+):
     result = pair_import(project=project, data_path=release_dir)
     assert result.ok, result.problems
-    pair = Pair.objects.get(project=project, external_id="t2v_0001")
+    pair = Pair.objects.get(project=project, external_id=fixture_release.ids("text_to_video")[0])
     key = pair.response1_media.file.name
     assert isinstance(default_storage._wrapped, S3Storage) and default_storage.exists(key)
 

@@ -1,0 +1,93 @@
+"""Which media columns a released pair has, and the names its files take under media_data/.
+
+Split from `archive` (the zip writer): these checks decide nothing about the zip itself.
+"""
+
+from __future__ import annotations
+
+from annotations.models import Pair, Task, TaskSpec
+from media_pipeline.models import MediaAsset, MediaKind
+from releases.models import ReleasePair
+
+from .archive_media import LocalFile
+
+# The Pair fields a ReleasePair.media dict is keyed by.
+MEDIA_COLUMNS = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+
+
+class ArchiveError(Exception):
+    """The release cannot be exported as frozen; the message names the pair and column."""
+
+
+def checked_assets(release_pair: ReleasePair, pair: Pair) -> dict[str, MediaAsset]:
+    """The pair's media by column, each checked against the hash the release froze."""
+    where = f"pair {release_pair.external_id!r}"
+    frozen = release_pair.media
+    if not isinstance(frozen, dict):
+        raise ArchiveError(f"{where}: the release's media record is not a {{column: sha256}} object.")
+    assets: dict[str, MediaAsset] = {}
+    for column in MEDIA_COLUMNS:
+        asset = getattr(pair, column) if getattr(pair, f"{column}_id") is not None else None
+        expected = frozen.get(column)
+        if asset is None and expected is None:
+            continue
+        if asset is None:
+            raise ArchiveError(f"{where}, column {column}: the release froze media {expected} but the pair has none.")
+        if expected is None:
+            raise ArchiveError(
+                f"{where}, column {column}: the pair has media {asset.sha256} the release did not freeze."
+            )
+        if expected != asset.sha256:
+            raise ArchiveError(
+                f"{where}, column {column}: the release froze media SHA-256 {expected}, "
+                f"the stored asset is {asset.sha256}."
+            )
+        assets[column] = asset
+    unknown = sorted(set(frozen) - set(MEDIA_COLUMNS))
+    if unknown:
+        raise ArchiveError(f"{where}, column {unknown[0]}: not a media column of a pair.")
+    return assets
+
+
+def media_paths(
+    config: str, assets: dict[str, MediaAsset], renders: dict[str, LocalFile], where: str
+) -> dict[str, str]:
+    """Content-derived names under media_data/: they reveal no model, and equal content shares a name.
+
+    A T23D render with a mesh is named after both, and the mesh sits beside it with the same stem:
+    the importer finds meshes that way, and a render shown with two different meshes stays two files.
+    A mesh imported alone ships with the pipeline's render, named the same way (`<column>:render`).
+    """
+    for column, asset in assets.items():
+        if not asset.extension.isalnum():
+            raise ArchiveError(f"{where}, column {column}: unusable file extension {asset.extension!r}.")
+    paths = {column: f"{config}/{asset.sha256[:16]}.{asset.extension}" for column, asset in assets.items()}
+    for column, made in renders.items():
+        stem = f"{config}/{made.sha256[:16]}-{assets[column].sha256[:16]}"
+        paths[column] = f"{stem}.{assets[column].extension}"
+        paths[f"{column}:render"] = f"{stem}.{made.extension}"
+    for n in (1, 2):
+        render, mesh = assets.get(f"response{n}_media"), assets.get(f"response{n}_mesh")
+        if mesh is None:
+            continue
+        if render is None or render.kind != MediaKind.IMAGE:
+            raise ArchiveError(f"{where}, column response{n}_mesh: a mesh needs a rendered image response beside it.")
+        stem = f"{config}/{render.sha256[:16]}-{mesh.sha256[:16]}"
+        paths[f"response{n}_media"] = f"{stem}.{render.extension}"
+        paths[f"response{n}_mesh"] = f"{stem}.{mesh.extension}"
+    return paths
+
+
+def parquet_field(spec: TaskSpec, column: str, where: str) -> str | None:
+    """The parquet column a media column fills; None for a mesh (a file only)."""
+    if column == "input_media":
+        if spec.input_field is None:
+            raise ArchiveError(f"{where}, column {column}: {spec.task} pairs have no input media.")
+        return spec.input_field
+    if column.endswith("_mesh"):
+        if spec.task != Task.T23D:
+            raise ArchiveError(f"{where}, column {column}: only {Task.T23D} pairs have meshes.")
+        return None
+    if not spec.media_responses:
+        raise ArchiveError(f"{where}, column {column}: {spec.task} responses are text, not media.")
+    return column.removesuffix("_media")
