@@ -248,7 +248,8 @@ def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
     boards: dict[bool, list[BoardRow]] = {True: [], False: []}
     for with_tie in (True, False):
         human = human_row(truth, votes, with_tie=with_tie)
-        boards[with_tie].append(BoardRow("Human annotators", "human", None, human))
+        no_votes = "" if any(cell.n for cell in human.cells.values()) else "No annotator votes to score on these pairs."
+        boards[with_tie].append(BoardRow("Human annotators", "human", None, human, no_votes))
         rows = [
             _scalar_row(truth, judge, with_tie=with_tie)
             if judge.kind == JudgeKind.SCALAR

@@ -301,6 +301,7 @@ def test_a_judge_with_nothing_scoreable_stays_with_the_reason_and_humans_score_a
     zeta = next(r for r in board["with_tie"] if r["model"] == "zeta")
     assert zeta["overall"] is None
     assert zeta["note"] == f"0 of {len(t2t)} answers fall on pairs scored against the gate's accepted labels (live)."
+    assert board["with_tie"][0]["note"] == "No annotator votes to score on these pairs."  # the human row
     # Against the imported labels our annotator is scored vote by vote: one right, one wrong on T2T.
     board = client.get(f"/api/projects/{project.slug}/leaderboard/", {"truth": "imported"}).json()
     human = board["with_tie"][0]

@@ -16,6 +16,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from annotations.demo.synth import lavfi
 from annotations.models import Label
 from releases.models import Release, ReleaseStatus
 from tests.conftest import client_for
@@ -61,6 +62,15 @@ def test_the_worker_builds_the_published_release(project, curator, voters, tmp_p
     assert without_tie == ["without_tie/text_to_text/test-00000-of-00001.parquet"]
 
 
+def _large_video(tmp_path, title: str) -> bytes:
+    """A real video of about 40 MB that any reader can probe (the build checks each video's duration):
+    raw RGB frames in AVI, made in a moment; the title keeps the bytes, and so the assets, apart."""
+    path = tmp_path / f"{title}.avi"
+    lavfi(path, ["testsrc=size=640x480:rate=10:duration=4.5"],
+          ["-c:v", "rawvideo", "-pix_fmt", "rgb24", "-metadata", f"title={title}"])  # fmt: skip
+    return path.read_bytes()
+
+
 def test_a_worker_killed_mid_build_leaves_no_archive_and_the_build_is_taken_again(
     project,
     curator,
@@ -68,8 +78,8 @@ def test_a_worker_killed_mid_build_leaves_no_archive_and_the_build_is_taken_agai
     tmp_path,
 ):
     for i in range(6):
-        # incompressible bytes under a video's name: the archive copies them, which takes a while
-        a, b = (stored_asset(os.urandom(40 * 1024 * 1024), "video", "mp4") for _ in range(2))
+        # 40 MB videos (raw frames): the archive copies them, which takes a while; each one distinct
+        a, b = (stored_asset(_large_video(tmp_path, f"v{i}-{side}"), "video", "avi") for side in "ab")
         pair = PairFactory(project=project, external_id=f"v{i}", task="T2V", response1_text=None,
                            response1_media=a, response2_text=None, response2_media=b)  # fmt: skip
         votes(pair, voters, [Label.RESPONSE1] * 3)
@@ -109,5 +119,5 @@ def test_a_worker_killed_mid_build_leaves_no_archive_and_the_build_is_taken_agai
     assert hashlib.sha256(body).hexdigest() == release.archive_sha256
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
-        videos = [n for n in zf.namelist() if n.startswith("media_data/") and n.endswith(".mp4")]
+        videos = [n for n in zf.namelist() if n.startswith("media_data/") and n.endswith(".avi")]
     assert len(manifest["pairs"]) == 6 and len(videos) == 12
