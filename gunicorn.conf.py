@@ -8,7 +8,7 @@ WEB_CONCURRENCY overrides the count.
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
+workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)  # empty: the default
 worker_class = "sync"
 timeout = 60
 accesslog = "-"

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
-from annotations.leases import lease_ran_out
+from core.models import LeasedJob
 from media_pipeline.models import MediaAsset, MediaKind
 
 
@@ -140,8 +142,20 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ImportJob(models.Model):
-    """A curator's import: the uploaded files, what happened, and the summary or the problems."""
+class ImportJob(LeasedJob):
+    """A curator's import: the uploaded files, what happened, and the summary or the problems.
+
+    A leased job (core.jobs): pairs are written in one transaction at the end and media under
+    content-addressed keys, so a run that takes over from a dead one imports the same files again
+    without duplicating anything.
+    """
+
+    job_kind = "import"
+    job_task = "annotations.celery_tasks.import_job_run_task"
+    job_queued = ImportStatus.QUEUED
+    job_running = ImportStatus.RUNNING
+    job_failed = ImportStatus.FAILED
+    job_message_field = "message"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
@@ -158,8 +172,6 @@ class ImportJob(models.Model):
     problems = models.JSONField(default=list, blank=True, help_text="At most the first 1,000 problems.")
     problem_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="Why the job failed, in a sentence.")
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs that took the job (a dead worker's too).")
-    lease_until = models.DateTimeField(null=True, blank=True, help_text="A running import owns the job until then.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -180,10 +192,9 @@ class ImportJob(models.Model):
     def finished(self) -> bool:
         return self.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
 
-    @property
-    def stalled(self) -> bool:
-        """Running, but its run stopped renewing the lease: the worker went away mid-import."""
-        return self.status == ImportStatus.RUNNING and lease_ran_out(self.lease_until)
+    @classmethod
+    def job_claim_fields(cls, now: Any) -> dict[str, Any]:
+        return {"started_at": Coalesce(F("started_at"), Value(now))}
 
 
 # What a pair shows, apart from its criterion: a comparison hands these on to the pairs made from it.

@@ -100,7 +100,10 @@ def pipeline_overview(project: Project, limit: int = 50) -> PipelineOverview:
     assets = project_assets(project)
     counts = {status: 0 for status in AssetStatus.values}
     counts.update(dict(assets.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
-    only = ("id", "kind", "extension", "original_name", "size_bytes", "status", "error", "attempts", "lease_until")
+    only = (
+        *("id", "kind", "extension", "original_name", "size_bytes", "status", "error"),
+        *("attempts", "lease_until", "heartbeat_at"),
+    )
     return PipelineOverview(
         counts=counts,
         waiting_pairs=Pair.objects.filter(project=project, media_ready=False).count(),

@@ -251,7 +251,7 @@ def bare_job(job: BareJob) -> float:
     began = time.perf_counter()
     if job.commands:
         for args in job.commands:
-            processing.run_ffmpeg(args, lambda: None, f"bare {job.kind}")
+            processing.run_ffmpeg(args, f"bare {job.kind}")
     else:
         processing.process(job.kind, job.source, job.workdir)
     elapsed = time.perf_counter() - began

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from annotations.api.serializers import UploadField
 from annotations.models import Project
+from core.serializers import LeasedJobFields
 from releases.api import Conflict, CuratorView, curator, refused, valid
 from releases.gate import LABELS
 
@@ -162,7 +163,7 @@ class RunRequestSerializer(serializers.Serializer):
     both_orders = serializers.BooleanField(default=False, help_text="Also ask with the responses swapped.")
 
 
-class JudgeRunSerializer(serializers.Serializer):
+class JudgeRunSerializer(LeasedJobFields):
     id = serializers.IntegerField()
     judge = serializers.IntegerField(source="judge_id")
     tasks = serializers.ListField(child=serializers.CharField())
@@ -173,7 +174,6 @@ class JudgeRunSerializer(serializers.Serializer):
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
     progress = serializers.SerializerMethodField()
-    stalled = serializers.SerializerMethodField()
     cancel_requested = serializers.BooleanField()
     error = serializers.CharField(allow_blank=True)
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
@@ -184,9 +184,10 @@ class JudgeRunSerializer(serializers.Serializer):
         """Share of the questions answered; null until the run has counted them."""
         return run.done / run.total if run.total else None
 
-    def get_stalled(self, run: JudgeRun) -> bool:
-        """Running, but its worker's lease ran out: resume it."""
-        return run.status == RunStatus.RUNNING and run.lease_until is not None and run.lease_until < timezone.now()
+    job_action_name = "resume"
+
+    def job_action(self, run: JudgeRun) -> tuple[str, dict[str, Any] | None]:
+        return reverse("judges-api:run-resume", args=[run.judge.project.slug, run.judge_id, run.pk]), None
 
 
 def _run(request: Request, slug: str, judge_id: int, run_id: int) -> JudgeRun:
@@ -202,7 +203,7 @@ class RunListView(CuratorView, generics.GenericAPIView):
     def get(self, request: Request, slug: str, judge_id: int) -> Response:
         _, judge, _ = _judge(request, slug, judge_id)
         page = self.paginate_queryset(judge.runs.select_related("created_by").order_by("-created_at", "-id"))
-        return self.get_paginated_response(JudgeRunSerializer(page, many=True).data)
+        return self.get_paginated_response(JudgeRunSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
         operation_id="judge_runs_start",
@@ -219,14 +220,14 @@ class RunListView(CuratorView, generics.GenericAPIView):
             if not hasattr(exc, "error_dict") and active:  # busy: the one-active-run rule refused it
                 raise Conflict(" ".join(exc.messages)) from None
             raise refused(exc) from None
-        return Response(JudgeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JudgeRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["judges"])
 class RunDetailView(CuratorView):
     @extend_schema(operation_id="judge_runs_read", responses=JudgeRunSerializer)
     def get(self, request: Request, slug: str, judge_id: int, run_id: int) -> Response:
-        return Response(JudgeRunSerializer(_run(request, slug, judge_id, run_id)).data)
+        return Response(JudgeRunSerializer(_run(request, slug, judge_id, run_id), context={"request": request}).data)
 
 
 @extend_schema(tags=["judges"])
@@ -237,7 +238,7 @@ class RunCancelView(CuratorView):
         if not judge_run_cancel(run=run):
             raise Conflict("The run had already finished.")
         run.refresh_from_db()
-        return Response(JudgeRunSerializer(run).data)
+        return Response(JudgeRunSerializer(run, context={"request": request}).data)
 
 
 @extend_schema(tags=["judges"])
@@ -248,7 +249,7 @@ class RunResumeView(CuratorView):
         if not judge_run_resume(run=run):
             raise Conflict("The run is still going.")
         run.refresh_from_db()
-        return Response(JudgeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JudgeRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
 # --- imported results ----------------------------------------------------------------------------
@@ -350,9 +351,9 @@ class TruthQuerySerializer(serializers.Serializer):
 
 def _truth(project: Project, request: Request) -> selectors.TruthChoice | None:
     query = valid(TruthQuerySerializer, request.query_params)
-    value = query.get("truth") or (f"release:{query['release']}" if query.get("release") else "")
+    release = str(query["release"]) if query.get("release") else None
     try:
-        return selectors.parse_truth(project, value)
+        return selectors.parse_truth(project, query.get("truth"), release)
     except DjangoValidationError as exc:
         raise serializers.ValidationError({"truth": exc.messages}) from None
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core.celery_tasks import LeasedTask
+
 from .services.runs import judge_run_execute
 
 
-@shared_task(name="judges.run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(base=LeasedTask, name="judges.run")
 def judge_run_task(run_id: int) -> str | None:
-    """Run one judge run. A duplicate delivery finds it taken (or finished) and does nothing."""
+    """Run (or resume) one judge run; a duplicate delivery finds it taken (or finished) and waits or does nothing."""
     return judge_run_execute(run_id)

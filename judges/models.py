@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotations.models import Label, Pair, Project, ShownOrder
+from core.models import LeasedJob
 
 
 class JudgeKind(models.TextChoices):
@@ -94,8 +95,14 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class JudgeRun(models.Model):
-    """A judge over a selection of pairs: a Celery job that skips what is already judged, so it resumes."""
+class JudgeRun(LeasedJob):
+    """A judge over a selection of pairs: a leased job (core.jobs) that skips what is already judged, so it resumes."""
+
+    job_kind = "judge"
+    job_task = "judges.celery_tasks.judge_run_task"
+    job_queued = RunStatus.QUEUED
+    job_running = RunStatus.RUNNING
+    job_failed = RunStatus.FAILED
 
     judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="runs")
     tasks = models.JSONField(help_text="Task codes of the selection.")
@@ -106,8 +113,6 @@ class JudgeRun(models.Model):
     done = models.PositiveIntegerField(default=0, help_text="Questions answered, by this run or before it.")
     failed = models.PositiveIntegerField(default=0, help_text="Questions whose answer failed or did not parse.")
     cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveIntegerField(default=0)
-    lease_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

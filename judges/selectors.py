@@ -114,10 +114,11 @@ class TruthChoice:
     release: Release | None = None
 
 
-def parse_truth(project: Project, value: str | None) -> TruthChoice | None:
-    """`imported`, `gate` or `release:<v>` (a bare version number is read as a release too). Raises
-    ValidationError naming the field for anything else, or for a release this project does not have."""
-    text = (value or "").strip()
+def parse_truth(project: Project, value: str | None, release: str | None = None) -> TruthChoice | None:
+    """`imported`, `gate` or `release:<v>` (a bare version number is read as a release too); `release`
+    is the older `?release=<v>`, used when no truth is given. Raises ValidationError naming the field
+    for anything else, or for a release this project does not have."""
+    text = (value or "").strip() or (f"{TRUTH_RELEASE}:{release.strip()}" if release and release.strip() else "")
     if not text:
         return None
     if text in (TRUTH_IMPORTED, TRUTH_GATE):
@@ -196,8 +197,11 @@ def _question(with_tie: bool) -> str:
     return "with-tie" if with_tie else "no-tie"
 
 
-def _scalar_row(truth: Truth, judge: Judge, *, with_tie: bool) -> BoardRow:
-    mask, by_question, thresholds, total = scalar_predictions(truth, judge)
+ScalarPredictions = tuple[np.ndarray, dict[bool, np.ndarray], dict[str, float], int]
+
+
+def _scalar_row(judge: Judge, scalar: ScalarPredictions, truth: Truth, *, with_tie: bool) -> BoardRow:
+    mask, by_question, thresholds, total = scalar
     table = metrics.leaderboard_row(
         truth.tasks[mask], truth.labels[mask], by_question[with_tie], with_tie=with_tie, task_order=TASKS
     )
@@ -245,13 +249,15 @@ def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
     votes = project_votes(project)
     truth = resolve_truth(project, choice, votes)
     judges = list(Judge.objects.filter(project=project))
+    # Both questions come from one set of scores: derive the answers once per scalar judge.
+    scalar = {j.pk: scalar_predictions(truth, j) for j in judges if j.kind == JudgeKind.SCALAR}
     boards: dict[bool, list[BoardRow]] = {True: [], False: []}
     for with_tie in (True, False):
         human = human_row(truth, votes, with_tie=with_tie)
         no_votes = "" if any(cell.n for cell in human.cells.values()) else "No annotator votes to score on these pairs."
         boards[with_tie].append(BoardRow("Human annotators", "human", None, human, no_votes))
         rows = [
-            _scalar_row(truth, judge, with_tie=with_tie)
+            _scalar_row(judge, scalar[judge.pk], truth, with_tie=with_tie)
             if judge.kind == JudgeKind.SCALAR
             else _judge_row(truth, judge, with_tie=with_tie)
             for judge in judges
@@ -326,7 +332,7 @@ def _question_view(human: np.ndarray, predicted: np.ndarray, *, with_tie: bool) 
     )
 
 
-def scalar_predictions(truth: Truth, judge: Judge) -> tuple[np.ndarray, dict[bool, np.ndarray], dict[str, float], int]:
+def scalar_predictions(truth: Truth, judge: Judge) -> ScalarPredictions:
     """A scalar judge as label predictions over the truth's pairs it scored: (mask over the truth, predictions
     per question, eps per task, scores in all). w/ Tie uses each task's own tie-calibrated threshold."""
     scores = {

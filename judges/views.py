@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator
@@ -60,14 +59,11 @@ def _judge(request: AuthedHtmxRequest, slug: str, judge_id: int) -> tuple[Projec
 def judge_detail(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpResponse:
     project, judge = _judge(request, slug, judge_id)
     runs = list(judge.runs.all()[:20])
-    now = timezone.now()
-    for run in runs:  # a running run whose lease ran out lost its worker: offer Resume
-        run.stalled = run.status == "running" and run.lease_until is not None and run.lease_until < now  # type: ignore[attr-defined]
     context = {
         "project": project,
         "judge": judge,
         "runs": runs,
-        "active": any(not run.finished and not run.stalled for run in runs),  # type: ignore[attr-defined]
+        "active": any(not run.finished and not run.stalled for run in runs),
         "form": RunForm(initial={"tasks": []}),
     }
     if request.htmx:
@@ -158,8 +154,7 @@ def import_results(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 
 def _truth(project: Project, request: AuthedHtmxRequest) -> selectors.TruthChoice | None:
     """`?truth=imported|gate|release:<v>`; the older `?release=<v>` still means that release."""
-    value = request.GET.get("truth") or (f"release:{request.GET['release']}" if request.GET.get("release") else "")
-    return selectors.parse_truth(project, value)
+    return selectors.parse_truth(project, request.GET.get("truth"), request.GET.get("release"))
 
 
 @login_required

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
+from core.celery_tasks import LeasedTask
+
 from . import pipeline
 
-MAX_RETRIES = 5
+MAX_RETRIES = 3
 
 
-@shared_task(
-    bind=True,
-    name="media_pipeline.process_asset",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=None,
-    ignore_result=True,  # the outcome is on the asset; nothing reads Celery's copy
-)
+@shared_task(base=LeasedTask, bind=True, name="media_pipeline.process_asset")
 def process_asset_task(self: Task, asset_id: int) -> str | None:
-    """Process one asset. A duplicate delivery finds it taken and waits for the other run's lease."""
+    """Process one asset. Storage or disk trouble (not the file's fault) is retried with backoff."""
     try:
         return pipeline.run(asset_id)
-    except pipeline.Busy as busy:
-        if self.request.is_eager:
-            return None  # in-process there is no other worker to wait for; a curator can retry
-        raise self.retry(countdown=busy.seconds + 1) from None
-    except pipeline.Transient as exc:  # storage, disk, a missing tool: not the file's fault, so try again
+    except pipeline.Transient as exc:
         if self.request.retries >= MAX_RETRIES or self.request.is_eager:
             pipeline.give_up(asset_id, str(exc))
             return None  # failed, with the message on the asset; raising would fail an eager caller

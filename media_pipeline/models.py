@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.functions import Length
 
+from core.models import LeasedJob
+
 models.CharField.register_lookup(Length)
 
 
@@ -30,17 +32,23 @@ class AssetStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class MediaAsset(models.Model):
+class MediaAsset(LeasedJob):
     """One media file, stored once per distinct content.
 
     The storage key is derived from the content hash, never from the uploaded name, so a key
     cannot reveal which model made the file. `original_name` is the first name the file was
     imported under, for curators only.
 
-    The pipeline (media_pipeline.pipeline) moves it queued -> running -> ready or failed. A running
-    job holds a lease it renews while ffmpeg works; a job whose worker died leaves the lease to run
-    out, and the asset can then be taken again.
+    The pipeline (media_pipeline.pipeline) moves it queued -> running -> ready or failed: a leased
+    job (core.jobs), whose lease is renewed while ffmpeg works.
     """
+
+    job_kind = "media"
+    job_task = "media_pipeline.celery_tasks.process_asset_task"
+    job_queued = AssetStatus.QUEUED
+    job_running = AssetStatus.RUNNING
+    job_failed = AssetStatus.FAILED
+    job_max_attempts = 5
 
     sha256 = models.CharField(max_length=64, unique=True, help_text="Hex SHA-256 of the original bytes.")
     kind = models.CharField(max_length=8, choices=MediaKind.choices)
@@ -51,8 +59,6 @@ class MediaAsset(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=8, choices=AssetStatus.choices, default=AssetStatus.QUEUED, db_index=True)
     error = models.TextField(blank=True, help_text="Why processing failed, in words a curator can act on.")
-    attempts = models.PositiveIntegerField(default=0, help_text="Processing runs started.")
-    lease_until = models.DateTimeField(null=True, blank=True, help_text="A running job owns the asset until then.")
     probe = models.JSONField(default=dict, blank=True, help_text="What ffprobe (or Pillow, trimesh) found.")
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -66,6 +72,22 @@ class MediaAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.sha256[:12]}"
+
+    @classmethod
+    def job_claim_fields(cls, now: object) -> dict[str, object]:
+        return {"error": ""}
+
+    @classmethod
+    def job_exhausted_message(cls, attempts: int) -> str:
+        return (
+            f"Processing stopped {attempts} times without finishing (the file may be too large or crash the converter)."
+        )
+
+    @classmethod
+    def job_failed_hook(cls, pk: int) -> None:
+        from .pipeline import refresh_pairs
+
+        refresh_pairs([pk])
 
     @staticmethod
     def storage_key(sha256: str, extension: str) -> str:

@@ -1,8 +1,8 @@
 """The media pipeline's state machine: queued -> running -> ready | failed, one Celery job per asset.
 
-- A job takes the asset with a conditional UPDATE (queued, or running with a lease that ran out),
-  so duplicate deliveries of the same job do nothing, and an asset whose worker was killed can be
-  taken again once its lease runs out. The lease is renewed while ffmpeg works.
+- A job is a leased job (core.jobs): taken with a conditional UPDATE, so duplicate deliveries do
+  nothing, and an asset whose worker was killed is taken again once its lease runs out. The lease
+  is renewed while ffmpeg works.
 - No database transaction is open while the original is read or ffmpeg runs. Renditions are
   written to storage under opaque keys first; their rows and the `ready` status are then written
   in one short transaction, so a job killed at any point leaves no rendition visible.
@@ -16,10 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import tempfile
-import time
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,10 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+
+from core import jobs
 
 from .models import AssetStatus, MediaAsset, Rendition
 from .processing import MediaError, Result, process, scrub
@@ -37,115 +36,49 @@ log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"video/mp4": "mp4", "audio/mp4": "m4a", "image/webp": "webp", "image/jpeg": "jpg"}
 _EXTENSIONS |= {"application/json": "json", "model/gltf-binary": "glb"}
-MAX_ATTEMPTS = 5  # runs that died (their lease ran out) before the asset is failed for good
-
-
-def lease() -> timedelta:
-    return timedelta(seconds=settings.MEDIA_LEASE_SECONDS)
-
-
-def _heartbeat_every() -> float:
-    return min(10.0, settings.MEDIA_LEASE_SECONDS / 3)
 
 
 def enqueue(asset_ids: Iterable[int]) -> None:
     """Start a job for each queued asset once the current transaction commits."""
     ids = sorted(set(asset_ids))
-    if not ids:
-        return
-    from .celery_tasks import process_asset_task
-
-    def send() -> None:
-        for asset_id in MediaAsset.objects.filter(pk__in=ids, status=AssetStatus.QUEUED).values_list("pk", flat=True):
-            try:
-                process_asset_task.delay(asset_id)
-            except Exception:  # the broker is down: the asset stays queued, and a retry sends it again
-                log.exception("media asset %s: could not send its job", asset_id)
-
-    transaction.on_commit(send)
+    if ids:
+        jobs.send_on_commit(
+            MediaAsset, MediaAsset.objects.filter(pk__in=ids, status=AssetStatus.QUEUED).values_list("pk", flat=True)
+        )
 
 
 class Transient(Exception):
     """A run failed for a reason that is not the file's (storage, disk); the asset is queued again."""
 
 
-class Busy(Exception):
-    """Another job holds the asset's lease; `seconds` until it runs out."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"asset is being processed; lease runs out in {seconds:.0f} s")
-        self.seconds = seconds
-
-
-def _take(asset_id: int) -> tuple[MediaAsset, int] | None:
-    """Start a run: the asset and this run's number, None if there is nothing to do, or Busy."""
-    now = timezone.now()
-    start = {"status": AssetStatus.RUNNING, "lease_until": now + lease(), "attempts": F("attempts") + 1, "error": ""}
-    taken = MediaAsset.objects.filter(pk=asset_id, status=AssetStatus.QUEUED).update(**start)
-    if not taken:
-        dead = Q(pk=asset_id, status=AssetStatus.RUNNING, lease_until__lt=now)
-        # A file whose runs keep dying (it exhausts memory, it crashes the converter) fails for good.
-        if MediaAsset.objects.filter(dead, attempts__gte=MAX_ATTEMPTS).update(
-            status=AssetStatus.FAILED,
-            lease_until=None,
-            error=f"Processing stopped {MAX_ATTEMPTS} times without finishing (the file may be too large or "
-            "crash the converter).",
-        ):
-            refresh_pairs([asset_id])
-            return None
-        taken = MediaAsset.objects.filter(dead).update(**start)
-    asset = MediaAsset.objects.filter(pk=asset_id).first()
-    if asset is None or (not taken and asset.status in (AssetStatus.READY, AssetStatus.FAILED)):
-        return None
-    if not taken:
-        assert asset.lease_until is not None
-        raise Busy(max((asset.lease_until - now).total_seconds(), 1.0))
-    return asset, asset.attempts
-
-
-def _mine(asset_id: int, run: int) -> Q:
-    return Q(pk=asset_id, status=AssetStatus.RUNNING, attempts=run)
-
-
 def run(asset_id: int) -> str | None:
     """Process one asset; returns its final status, or None when another run owns the outcome."""
-    taken = _take(asset_id)
-    if taken is None:
+    held = jobs.claim(MediaAsset, asset_id)
+    if held is None:
         return None
-    asset, number = taken
-    last_beat = time.monotonic()
-    every = _heartbeat_every()
-
-    def heartbeat() -> None:
-        nonlocal last_beat
-        if time.monotonic() - last_beat >= every:
-            MediaAsset.objects.filter(_mine(asset_id, number)).update(lease_until=timezone.now() + lease())
-            last_beat = time.monotonic()
-
-    with tempfile.TemporaryDirectory(prefix="omni-media-") as tmp:
-        workdir = Path(tmp)
+    asset = MediaAsset.objects.get(pk=asset_id)
+    with jobs.job_tempdir(held) as workdir, jobs.Heartbeat(held):
         source = workdir / f"original.{asset.extension}"
         try:
             try:
-                _fetch(asset.file.name, source, heartbeat)
+                _fetch(asset.file.name, source)
             except FileNotFoundError:
-                return _fail(asset_id, number, "The original file is missing from storage.")
+                return _fail(held, "The original file is missing from storage.")
             out = workdir / "out"
             out.mkdir()
             try:
-                result = process(asset.kind, source, out, heartbeat)
+                result = process(asset.kind, source, out)
             except MediaError as exc:
-                return _fail(asset_id, number, str(exc))
-            heartbeat()
-            stored = _store(asset, result, heartbeat)
+                return _fail(held, str(exc))
+            stored = _store(asset, result)
         except Exception as exc:
             message = scrub(f"{type(exc).__name__}: {exc}")
-            give_back(asset_id, number, message)
+            jobs.give_back(held, error=f"Retrying after: {message}"[:2000])
             raise Transient(message) from exc
-    return _finish(asset_id, number, result, stored)
+    return _finish(held, result, stored)
 
 
-def _fetch(name: str, source: Path, heartbeat: Callable[[], None]) -> None:
+def _fetch(name: str, source: Path) -> None:
     """Make the original readable at `source`: linked when the storage is a local disk, else copied."""
     try:
         local = Path(default_storage.path(name))
@@ -153,7 +86,6 @@ def _fetch(name: str, source: Path, heartbeat: Callable[[], None]) -> None:
         with default_storage.open(name, "rb") as original, source.open("wb") as copy:
             for block in iter(lambda: original.read(1024 * 1024), b""):
                 copy.write(block)
-                heartbeat()
         return
     if not local.is_file():
         raise FileNotFoundError(name)
@@ -173,15 +105,13 @@ def _rendition_dir(asset: MediaAsset) -> str:
     return f"renditions/{tag.hexdigest()[:32]}"
 
 
-def _store(asset: MediaAsset, result: Result, heartbeat: Callable[[], None]) -> list[Rendition]:
+def _store(asset: MediaAsset, result: Result) -> list[Rendition]:
     """Write every rendition to storage; rows are made later, all at once."""
     renditions = []
     folder = _rendition_dir(asset)
     for output in result.outputs:
-        digest = hashlib.sha256()
         with output.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1024 * 1024), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(handle, "sha256")
         extension = _EXTENSIONS[output.content_type]
         # Opaque and content-addressed: a re-run writes the same key with the same bytes.
         key = f"{folder}/{output.role}{output.index}-{digest.hexdigest()[:16]}.{extension}"
@@ -194,7 +124,6 @@ def _store(asset: MediaAsset, result: Result, heartbeat: Callable[[], None]) -> 
                 saved = default_storage.save(key, _Made(handle, name=str(output.path)))
             if saved != key:
                 raise RuntimeError(f"storage saved {key} as {saved}")
-        heartbeat()
         renditions.append(
             Rendition(
                 asset=asset,
@@ -210,38 +139,27 @@ def _store(asset: MediaAsset, result: Result, heartbeat: Callable[[], None]) -> 
     return renditions
 
 
-def _finish(asset_id: int, number: int, result: Result, renditions: list[Rendition]) -> str | None:
+def _finish(held: jobs.Claim, result: Result, renditions: list[Rendition]) -> str | None:
     with transaction.atomic():
-        if not MediaAsset.objects.select_for_update().filter(_mine(asset_id, number)).exists():
+        if not held.rows().select_for_update().exists():
             log.warning(
-                "media asset %s: run %s lost its lease before finishing; its result is dropped", asset_id, number
+                "media asset %s: run %s lost its lease before finishing; its result is dropped", held.pk, held.run
             )
             return None
-        Rendition.objects.filter(asset_id=asset_id).delete()
+        Rendition.objects.filter(asset_id=held.pk).delete()
         Rendition.objects.bulk_create(renditions)
-        MediaAsset.objects.filter(pk=asset_id).update(
-            status=AssetStatus.READY, probe=result.probe, processed_at=timezone.now(), lease_until=None, error=""
-        )
+        jobs.finish(held, AssetStatus.READY, probe=result.probe, processed_at=timezone.now(), error="")
     # After the commit, so that two assets of one pair finishing at the same moment cannot each
     # see the other as unfinished.
-    refresh_pairs([asset_id])
+    refresh_pairs([held.pk])
     return AssetStatus.READY
 
 
-def _fail(asset_id: int, number: int, message: str) -> str | None:
-    failed = MediaAsset.objects.filter(_mine(asset_id, number)).update(
-        status=AssetStatus.FAILED, error=scrub(message)[:2000], lease_until=None, processed_at=timezone.now()
-    )
-    if failed:
-        refresh_pairs([asset_id])
-    return AssetStatus.FAILED if failed else None
-
-
-def give_back(asset_id: int, number: int, message: str) -> None:
-    """Run `number` hit a transient error and will be retried: queue the asset again, noting why."""
-    MediaAsset.objects.filter(_mine(asset_id, number)).update(
-        status=AssetStatus.QUEUED, lease_until=None, error=f"Retrying after: {message}"[:2000]
-    )
+def _fail(held: jobs.Claim, message: str) -> str | None:
+    if not jobs.finish(held, AssetStatus.FAILED, error=scrub(message)[:2000], processed_at=timezone.now()):
+        return None
+    refresh_pairs([held.pk])
+    return AssetStatus.FAILED
 
 
 def give_up(asset_id: int, message: str) -> None:
@@ -255,19 +173,8 @@ def give_up(asset_id: int, message: str) -> None:
 def retry(asset_ids: Iterable[int]) -> int:
     """A curator's retry: failed assets, running ones whose worker died, and queued ones (their job may
     have been lost with a broker outage) get a job again. Duplicate jobs are harmless."""
-    ids = list(asset_ids)
-    stuck = (
-        Q(status=AssetStatus.FAILED)
-        | Q(status=AssetStatus.RUNNING, lease_until__lt=timezone.now())
-        | Q(status=AssetStatus.QUEUED)
-    )
-    with transaction.atomic():
-        retried = list(MediaAsset.objects.select_for_update().filter(stuck, pk__in=ids).values_list("pk", flat=True))
-        MediaAsset.objects.filter(pk__in=retried).update(
-            status=AssetStatus.QUEUED, lease_until=None, error="", attempts=0
-        )
-        enqueue(retried)
-    return len(retried)
+    also = Q(status__in=[AssetStatus.FAILED, AssetStatus.QUEUED])
+    return len(jobs.requeue(MediaAsset, asset_ids, also=also, error=""))
 
 
 _MEDIA_FIELDS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")

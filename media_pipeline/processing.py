@@ -11,7 +11,6 @@ whichever model made them (3D Arena measured presentation differences moving Elo
   and all metadata (EXIF, text chunks, ICC) left behind;
 - 3D: GLB centred at the origin with its largest extent 1, plus a rendered thumbnail.
 
-The caller passes a heartbeat that is called while ffmpeg runs (the job renews its lease there).
 Problems with the file itself raise MediaError with a sentence for the curator; anything else
 (a missing ffmpeg, a full disk) propagates and is retried.
 """
@@ -19,6 +18,7 @@ Problems with the file itself raise MediaError with a sentence for the curator; 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import io
 import json
 import math
@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +54,6 @@ MAX_MESH_BYTES = 512 * 2**20
 MAX_DURATION_S = 2 * 3600  # longer video or audio is refused (a benchmark clip is seconds to minutes)
 FFMPEG_TIMEOUT_S = 30 * 60
 
-Heartbeat = Callable[[], None]
-
 
 class MediaError(Exception):
     """The file cannot be made browser-ready; the message is shown to curators as it is."""
@@ -78,11 +75,11 @@ class Result:
     outputs: list[Output] = field(default_factory=list)
 
 
-def process(kind: str, source: Path, workdir: Path, heartbeat: Heartbeat = lambda: None) -> Result:
+def process(kind: str, source: Path, workdir: Path) -> Result:
     handlers = {"video": _video, "audio": _audio, "image": _image, "mesh": _mesh}
     if kind not in handlers:
         raise MediaError(f"Unknown media kind {kind!r}.")
-    return handlers[kind](source, workdir, heartbeat)
+    return handlers[kind](source, workdir)
 
 
 # --- ffmpeg -------------------------------------------------------------------------------------
@@ -95,8 +92,14 @@ def _tool(name: str) -> str:
     return path
 
 
-def run_ffmpeg(args: list[str], heartbeat: Heartbeat, what: str) -> None:
-    """Run ffmpeg, calling `heartbeat` every few seconds; a failure is the file's fault (MediaError)."""
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a local file: the content address assets are stored and released under."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def run_ffmpeg(args: list[str], what: str) -> None:
+    """Run ffmpeg for at most FFMPEG_TIMEOUT_S; a failure is the file's fault (MediaError)."""
     cmd = [_tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
     began = time.monotonic()
@@ -109,7 +112,6 @@ def run_ffmpeg(args: list[str], heartbeat: Heartbeat, what: str) -> None:
                 proc.kill()
                 proc.communicate()
                 raise MediaError(f"{what} took longer than {FFMPEG_TIMEOUT_S // 60} minutes and was stopped.") from None
-            heartbeat()
     if proc.returncode != 0:
         detail = _last_lines(stderr.decode(errors="replace"))
         raise MediaError(f"{what} failed: ffmpeg could not read or convert the file ({detail}).")
@@ -136,9 +138,9 @@ def _last_lines(text: str, n: int = 2) -> str:
     return "; ".join(lines[-n:])[:300] or "no message"
 
 
-def ffprobe(source: Path) -> dict[str, Any]:
-    """Container and stream facts as ffprobe reports them; MediaError if it cannot read the file."""
-    cmd = [_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(source)]
+def _probe_json(source: Path, *show: str) -> dict[str, Any]:
+    """What ffprobe prints as JSON for these -show options; MediaError if it cannot read the file."""
+    cmd = [_tool("ffprobe"), "-v", "error", "-print_format", "json", *show, str(source)]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     except subprocess.TimeoutExpired:
@@ -149,6 +151,12 @@ def ffprobe(source: Path) -> dict[str, Any]:
         raw = json.loads(done.stdout or b"{}")
     except json.JSONDecodeError:
         raise MediaError("ffprobe could not describe the file.") from None
+    return raw if isinstance(raw, dict) else {}
+
+
+def ffprobe(source: Path) -> dict[str, Any]:
+    """Container and stream facts as ffprobe reports them; MediaError if it cannot read the file."""
+    raw = _probe_json(source, "-show_format", "-show_streams")
     fmt = raw.get("format", {})
     streams = []
     for stream in raw.get("streams", []):
@@ -182,18 +190,7 @@ def container_duration(source: Path) -> float | None:
     that seek by the container's duration (decord, which the paper's evaluation uses) cannot, so a
     release checks this value instead.
     """
-    cmd = [_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration", "-of", "json", str(source)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
-    except subprocess.TimeoutExpired:
-        raise MediaError("ffprobe took more than 2 minutes to read the file; it is probably damaged.") from None
-    if done.returncode != 0:
-        raise MediaError(f"ffprobe cannot read the file: {_last_lines(done.stderr.decode(errors='replace'))}.")
-    try:
-        fmt = json.loads(done.stdout or b"{}").get("format", {})
-    except json.JSONDecodeError:
-        raise MediaError("ffprobe could not describe the file.") from None
-    duration = _float(fmt.get("duration"))
+    duration = _float(_probe_json(source, "-show_entries", "format=duration").get("format", {}).get("duration"))
     return duration if duration and duration > 0 else None
 
 
@@ -211,7 +208,7 @@ REMUX_FORMATS = {
 }
 
 
-def remux_copy(source: Path, dest: Path, extension: str, heartbeat: Heartbeat = lambda: None) -> None:
+def remux_copy(source: Path, dest: Path, extension: str) -> None:
     """Rewrite a video's container without touching its streams (`-c copy`: lossless).
 
     Written to a seekable file, the muxer records the duration that a live-written original lacks.
@@ -222,7 +219,7 @@ def remux_copy(source: Path, dest: Path, extension: str, heartbeat: Heartbeat = 
     if muxer is None:
         raise MediaError(f"A .{extension} video cannot be remuxed here.")
     args = ["-i", str(source), "-map", "0", "-c", "copy", "-fflags", "+bitexact", "-flags", "+bitexact"]
-    run_ffmpeg([*args, "-f", muxer, str(dest)], heartbeat, "Remuxing the video")
+    run_ffmpeg([*args, "-f", muxer, str(dest)], "Remuxing the video")
 
 
 def _packet_duration(source: Path) -> float | None:
@@ -321,10 +318,10 @@ def video_commands(source: Path, workdir: Path, probe: dict[str, Any]) -> list[l
     return [args]
 
 
-def _video(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+def _video(source: Path, workdir: Path) -> Result:
     probe = ffprobe(source)
     for args in video_commands(source, workdir, probe):
-        run_ffmpeg(args, heartbeat, "Converting the video")
+        run_ffmpeg(args, "Converting the video")
     web = workdir / "web.mp4"
     frames = sorted(workdir.glob("frame-*.jpg"))
     if not web.exists() or not frames:
@@ -382,10 +379,10 @@ def waveform_peaks(samples: np.ndarray, buckets: int = PEAK_BUCKETS) -> list[flo
     return [round(float(min(p, 1.0)), 4) for p in peaks]
 
 
-def _audio(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+def _audio(source: Path, workdir: Path) -> Result:
     probe = ffprobe(source)
     for args in audio_commands(source, workdir, probe):
-        run_ffmpeg(args, heartbeat, "Converting the audio")
+        run_ffmpeg(args, "Converting the audio")
     samples = np.memmap(workdir / "peaks.f32", dtype="<f4", mode="r")  # paged in, not loaded whole
     if samples.size == 0:
         raise MediaError("The audio decoded to no samples: it is empty or truncated.")
@@ -416,7 +413,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return converted if isinstance(converted, Image.Image) else image
 
 
-def _image(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+def _image(source: Path, workdir: Path) -> Result:
     try:
         with Image.open(source, formats=_IMAGE_READERS) as opened:
             width, height = opened.size
@@ -455,14 +452,13 @@ def _image(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
     thumb.thumbnail(THUMB_BOX, Image.Resampling.LANCZOS)
     thumb.save(workdir / "thumb.webp", "WEBP", quality=80, method=4)
     result.outputs.append(Output("thumb", workdir / "thumb.webp", "image/webp", width=thumb.width, height=thumb.height))
-    heartbeat()
     return result
 
 
 # --- 3D -----------------------------------------------------------------------------------------
 
 
-def _mesh(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
+def _mesh(source: Path, workdir: Path) -> Result:
     import trimesh
 
     extension = source.suffix.lstrip(".").lower()
@@ -506,7 +502,6 @@ def _mesh(source: Path, workdir: Path, heartbeat: Heartbeat) -> Result:
         clean.add_geometry(copy, node_name=f"node{index}", geom_name=f"mesh{index}", transform=normalise @ transform)
     glb = workdir / "web.glb"
     glb.write_bytes(clean.export(file_type="glb"))
-    heartbeat()
     mesh = clean.to_mesh()
     thumb = render_thumbnail(np.asarray(mesh.vertices), np.asarray(mesh.faces))
     thumb.save(workdir / "thumb.webp", "WEBP", quality=85)

@@ -14,7 +14,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -84,6 +86,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "media_pipeline",
     "annotations",
     "releases",
@@ -214,15 +217,23 @@ OMNI_IMPORT_MAX_UNPACKED_MB = env_int("OMNI_IMPORT_MAX_UNPACKED_MB", 20480, mini
 OMNI_IMPORT_MAX_ARCHIVE_MEMBERS = env_int("OMNI_IMPORT_MAX_ARCHIVE_MEMBERS", 200_000, minimum=1)
 # One media file may not exceed this.
 OMNI_MEDIA_MAX_FILE_MB = env_int("OMNI_MEDIA_MAX_FILE_MB", 1024, minimum=1)
-# A media job owns its asset for this long and renews the lease while it works; a job whose
-# worker died is taken over once the lease runs out.
+# Background jobs (core.jobs): a run owns its job for the lease and renews it every third of it; a
+# job whose worker died is queued again by the sweep (Celery beat, every JOB_SWEEP_SECONDS) once its
+# lease ran out, so a lost worker costs at most the lease plus one sweep interval.
 MEDIA_LEASE_SECONDS = env_int("MEDIA_LEASE_SECONDS", 60, minimum=2)
-# An import renews its lease while it runs; an import whose worker died is taken again after this.
 IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 60, minimum=2)
-# A release build renews its lease while it writes; a build whose worker died can be taken again after this.
 RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 60, minimum=2)
-# A judge run renews its lease after each batch of questions; a batch may wait on slow endpoints.
-JUDGE_LEASE_SECONDS = env_int("JUDGE_LEASE_SECONDS", 600, minimum=2)
+# A judge run's lease is renewed while it waits on the endpoint too, so it need not outlast a slow call.
+JUDGE_LEASE_SECONDS = env_int("JUDGE_LEASE_SECONDS", 120, minimum=2)
+JOB_LEASE_SECONDS = {
+    "media": MEDIA_LEASE_SECONDS,
+    "import": IMPORT_LEASE_SECONDS,
+    "release": RELEASE_LEASE_SECONDS,
+    "judge": JUDGE_LEASE_SECONDS,
+}
+JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", max(1, min(JOB_LEASE_SECONDS.values()) // 2), minimum=1)
+# Where runs keep their scratch folders (the system's temp folder by default); the sweep removes dead runs'.
+JOB_TEMP_DIR = env_str("OMNI_JOB_TEMP_DIR") or None
 # Besides OMNI_JUDGE_*, the environment variables a judge may read its API key from (comma-separated).
 JUDGE_API_KEY_ENVS = [name.strip() for name in os.environ.get("JUDGE_API_KEY_ENVS", "").split(",") if name.strip()]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
@@ -242,6 +253,23 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A queue per job kind, so operators give ffmpeg work and network-bound judge runs their own workers;
+# `default` carries the sweep. A worker started without -Q consumes them all (the one-machine case).
+CELERY_TASK_QUEUES = [Queue(name) for name in ("media", "import", "release", "judge", "default")]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "media_pipeline.process_asset": {"queue": "media"},
+    "annotations.import_job_run": {"queue": "import"},
+    "releases.build": {"queue": "release"},
+    "judges.run": {"queue": "judge"},
+}
+CELERY_BEAT_SCHEDULE = {"sweep-jobs": {"task": "core.sweep_jobs", "schedule": float(JOB_SWEEP_SECONDS)}}
+# Redis hands an unacknowledged message (its worker died) to another worker after this. The sweep
+# already re-sends such jobs after their lease; this only bounds how long Redis keeps the message,
+# and a second delivery is harmless (the lease refuses it while a live run holds the job).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * max(JOB_LEASE_SECONDS.values()), minimum=10)
+}
 
 # Live progress of long jobs (imports) lives in the cache: web and worker must share it.
 CACHE_URL = env_url("CACHE_URL", {"redis", "rediss"}) or CELERY_BROKER_URL
@@ -258,6 +286,72 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+# --- Security headers (CSP, HSTS, HTTPS redirect) -------------------------------------------
+# Pages show uploaded media and text, so the browser is told where anything active may come from:
+# scripts, styles and workers only from this app; images, audio/video and fetches also from the
+# media host (on S3, /media-files/ redirects to a presigned URL there). No inline scripts or
+# handlers anywhere (tests/test_security_headers.py scans templates/); behaviour lives in static/js.
+def _media_origins() -> list[str]:
+    """The origins presigned media URLs point at: what default_storage.url() returns on S3."""
+    if not S3_BUCKET:
+        return []  # local disk: files come from /media-files/ on this origin
+    style = env_str("S3_ADDRESSING_STYLE", "path")
+    if S3_ENDPOINT_URL:
+        parts = urlsplit(S3_ENDPOINT_URL)
+        scheme, host = parts.scheme, parts.netloc
+    else:  # AWS: us-east-1 answers on the global name
+        region = env_str("S3_REGION", "us-east-1")
+        scheme, host = "https", "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+    origins = [f"{scheme}://{host}"]
+    if style == "virtual":  # botocore keeps path style for an IP endpoint, so both forms are allowed
+        origins.append(f"{scheme}://{S3_BUCKET}.{host}")
+    return origins
+
+
+CSP_MEDIA_ORIGINS = _media_origins()
+INSTALLED_APPS += ["csp"]
+# Right after SecurityMiddleware, so every response gets the header: static files, 403/404/429 pages.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        # wavesurfer draws inside a shadow root whose <style> element is built at run time (its
+        # min-height follows the player's height), so a hash would break on any option change: pages
+        # with the audio player hand it this request's nonce (viewers.js reads it from its own
+        # <script nonce>). Pages that never read request.csp_nonce send plain 'self'.
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, *CSP_MEDIA_ORIGINS],
+        "media-src": [SELF, *CSP_MEDIA_ORIGINS],
+        # blob: for the 3D viewer: three.js's GLTFLoader hands a GLB's embedded textures (real generators'
+        # meshes have them) to fetch() as blob: URLs of the page's own making, to decode them as ImageBitmaps.
+        "connect-src": [SELF, "blob:", *CSP_MEDIA_ORIGINS],
+        "font-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# HTTPS, for deployments behind TLS: all off by default so plain-HTTP runs (demo, compose on a laptop)
+# keep working. DJANGO_BEHIND_TLS_PROXY trusts X-Forwarded-Proto, which the proxy must set and strip
+# from clients; without a proxy the header would be forged at will, so it is never trusted by default.
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", default=False)
+if env_bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if SECURE_HSTS_PRELOAD and not (SECURE_HSTS_SECONDS >= 31536000 and SECURE_HSTS_INCLUDE_SUBDOMAINS):
+    raise ImproperlyConfigured(
+        "DJANGO_HSTS_PRELOAD=true needs DJANGO_HSTS_SECONDS >= 31536000 and DJANGO_HSTS_INCLUDE_SUBDOMAINS=true "
+        "(the preload list refuses anything less)."
+    )
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- Sign-in rate limiting (django-axes) ----------------------------------------------------
 # Failures are counted per username *and* address together: a guesser is locked out of the
@@ -314,10 +408,27 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Everything goes to the console, once. Expected refusals (403, 404, 429, and 400 for a bad host)
+# are one line with status, method, path and user id, not a traceback (annotations.errors.RefusalFilter);
+# a 500 keeps its traceback. Naming "django" drops Django's default handlers, which would print every
+# django.* record a second time under DEBUG (and mail_admins has no ADMINS to write to).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusals": {"()": "annotations.errors.RefusalFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["refusals"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django": {"level": "INFO"},
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["refusals"]},
+        "django.security.csrf": {"filters": ["refusals"]},
+    },
 }
+
+# --- Health checks --------------------------------------------------------------------------
+# /health/live (the process answers) and /health/ready (database, broker, storage), see
+# omni_annotate/health.py. Probes come over plain HTTP from inside the container or the host, so
+# an HTTPS redirect (DJANGO_SSL_REDIRECT) must not answer them with a 301 to a port nobody serves.
+INSTALLED_APPS += ["health_check"]
+SECURE_REDIRECT_EXEMPT = [r"^health/"]

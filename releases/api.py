@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from annotations.access import get_project_for_curator
 from annotations.models import Pair, PairKind, Project, Task
+from core.serializers import LeasedJobFields
 
 from . import selectors
 from .gate import LABELS, PairState
@@ -315,9 +316,9 @@ class ReleaseStatisticsSerializer(serializers.Serializer):
     before_gate = AgreementSerializer(help_text="Every live vote of the project, before the gate.")
 
 
-class ReleaseSerializer(serializers.Serializer):
+class ReleaseSerializer(LeasedJobFields):
     version = serializers.IntegerField()
-    status = serializers.CharField(help_text="building, ready or failed.")
+    status = serializers.CharField(help_text="building, ready or failed; `state` says `stalled` for a dead build.")
     notes = serializers.CharField(allow_blank=True)
     pairs = serializers.IntegerField(source="summary.pairs", allow_null=True)
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
@@ -328,6 +329,11 @@ class ReleaseSerializer(serializers.Serializer):
     def get_url(self, release: Release) -> str:
         path = reverse("releases-api:release-detail", args=[release.project.slug, release.version])
         return self.context["request"].build_absolute_uri(path)
+
+    job_action_name = "build again"
+
+    def job_action(self, release: Release) -> tuple[str, dict[str, Any] | None]:
+        return reverse("releases-api:release-rebuild", args=[release.project.slug, release.version]), None
 
 
 class ReleaseDetailSerializer(ReleaseSerializer):

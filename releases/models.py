@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotations.leases import lease_ran_out
 from annotations.models import Label, Pair, Project, Task
+from core.models import LeasedJob
 
 
 class TiePolicy(models.TextChoices):
@@ -122,8 +122,17 @@ class ReleaseStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Release(models.Model):
-    """Version N of a project's benchmark: a frozen list of pairs and labels, and the archive built from it."""
+class Release(LeasedJob):
+    """Version N of a project's benchmark: a frozen list of pairs and labels, and the archive built from it.
+
+    Building it is a leased job (core.jobs); "building" with no lease is a build waiting for a worker.
+    """
+
+    job_kind = "release"
+    job_task = "releases.celery_tasks.release_build_task"
+    job_queued = ReleaseStatus.BUILDING
+    job_running = ReleaseStatus.BUILDING
+    job_failed = ReleaseStatus.FAILED
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="releases")
     version = models.PositiveIntegerField()
@@ -135,8 +144,6 @@ class Release(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=ReleaseStatus.choices, default=ReleaseStatus.BUILDING)
     error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    lease_until = models.DateTimeField(null=True, blank=True, help_text="A running build owns the release until then.")
     archive = models.FileField(max_length=300, blank=True, help_text="The downloadable zip, once built.")
     archive_bytes = models.BigIntegerField(null=True, blank=True)
     archive_sha256 = models.CharField(max_length=64, blank=True)
@@ -152,11 +159,6 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.version}"
-
-    @property
-    def stalled(self) -> bool:
-        """Building, but the run that took it stopped renewing its lease: its worker went away."""
-        return self.status == ReleaseStatus.BUILDING and lease_ran_out(self.lease_until)
 
 
 class LabelSource(models.TextChoices):

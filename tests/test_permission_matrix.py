@@ -39,7 +39,7 @@ MEMBER |= {("annotations-api", name) for name in
 # Any member writes criteria; reviewing them and their signals are for curators.
 MEMBER |= {("criteria", name) for name in ("write", "write_comparison", "draft_save", "draft_delete", "submit")}
 MEMBER |= {("criteria-api", name) for name in ("write-next", "draft-create", "draft-detail", "criteria-submit")}
-OPEN = {(None, "login"), (None, "logout"), (None, None)}
+OPEN = {(None, "login"), (None, "logout"), (None, None), (None, "health-live"), (None, "health-ready")}
 AUTHENTICATED = {(None, "api-schema"), (None, "api-docs")}
 
 

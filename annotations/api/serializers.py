@@ -22,6 +22,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import LeasedJobFields
 from media_pipeline.models import AssetStatus, MediaAsset, MediaKind, Rendition, RenditionRole
 
 from ..models import (
@@ -270,31 +271,31 @@ class ImportCreateSerializer(serializers.Serializer):
     )
 
 
-class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
+class ImportJobSerializer(LeasedJobFields, serializers.ModelSerializer[ImportJob]):
     created_by = serializers.CharField(source="created_by.username", allow_null=True, read_only=True)
     default_task = serializers.CharField(read_only=True, help_text="Task for rows without one; blank: none.")
-    stalled = serializers.BooleanField(
-        read_only=True, help_text="Running, but its worker went away (lease ran out); POST resume/ to run it again."
-    )
+    job_action_name = "resume"
 
     class Meta:
         model = ImportJob
         fields: tuple[str, ...] = (
             "id",
             "status",
+            *LeasedJobFields.job_fields,
             "data_name",
             "media_name",
             "default_task",
             "message",
             "summary",
             "problem_count",
-            "attempts",
-            "stalled",
             "created_by",
             "created_at",
             "started_at",
             "finished_at",
         )
+
+    def job_action(self, job: ImportJob) -> tuple[str, dict[str, Any] | None]:
+        return reverse("annotations-api:import-resume", args=[job.project.slug, job.id]), None
 
 
 class ImportProgressSerializer(serializers.Serializer):
@@ -326,12 +327,16 @@ class FailedAssetSerializer(serializers.ModelSerializer[MediaAsset]):
         fields = ("id", "kind", "error", "attempts")
 
 
-class RunningAssetSerializer(serializers.ModelSerializer[MediaAsset]):
+class RunningAssetSerializer(LeasedJobFields, serializers.ModelSerializer[MediaAsset]):
     kind = serializers.CharField()
+    job_action_name = "retry"
 
     class Meta:
         model = MediaAsset
-        fields = ("id", "kind", "attempts", "lease_until")
+        fields = ("id", "kind", *LeasedJobFields.job_fields, "lease_until")
+
+    def job_action(self, asset: MediaAsset) -> tuple[str, dict[str, Any] | None]:
+        return reverse("annotations-api:media-retry", args=[self.context["project"].slug]), {"asset": asset.pk}
 
 
 class MediaOverviewSerializer(serializers.Serializer):

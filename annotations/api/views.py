@@ -278,7 +278,11 @@ class ImportListView(ProjectScoped, generics.ListAPIView[ImportJob]):
     def get_queryset(self) -> QuerySet[ImportJob]:
         if getattr(self, "swagger_fake_view", False):
             return ImportJob.objects.none()
-        return ImportJob.objects.filter(project=self.project).select_related("created_by").order_by("-created_at")
+        return (
+            ImportJob.objects.filter(project=self.project)
+            .select_related("created_by", "project")
+            .order_by("-created_at")
+        )
 
     @extend_schema(
         request=s.ImportCreateSerializer,
@@ -298,14 +302,17 @@ class ImportListView(ProjectScoped, generics.ListAPIView[ImportJob]):
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from exc
-        return Response(s.ImportJobSerializer(job).data, status=202)
+        return Response(s.ImportJobSerializer(job, context={"request": request}).data, status=202)
 
 
 class ImportDetailView(ProjectScoped):
     @extend_schema(responses=s.ImportJobDetailSerializer)
     def get(self, request: Request, slug: str, job_id: uuid.UUID) -> Response:
-        job = get_object_or_404(ImportJob.objects.select_related("created_by"), project=self.project, id=job_id)
-        return Response(s.ImportJobDetailSerializer(job, context={"progress": import_progress(job)}).data)
+        job = get_object_or_404(
+            ImportJob.objects.select_related("created_by", "project"), project=self.project, id=job_id
+        )
+        context = {"progress": import_progress(job), "request": request}
+        return Response(s.ImportJobDetailSerializer(job, context=context).data)
 
 
 class ImportResumeView(ProjectScoped):
@@ -319,7 +326,7 @@ class ImportResumeView(ProjectScoped):
         if not import_job_resume(job=job):
             raise Conflict("This import is not stalled (it is queued, running or finished); nothing to resume.")
         job.refresh_from_db()
-        return Response(s.ImportJobSerializer(job).data, status=202)
+        return Response(s.ImportJobSerializer(job, context={"request": request}).data, status=202)
 
 
 # Media pipeline
@@ -329,7 +336,9 @@ class MediaView(ProjectScoped):
     @extend_schema(responses=s.MediaOverviewSerializer)
     def get(self, request: Request, slug: str) -> Response:
         pipeline.refresh_waiting(Pair.objects.filter(project=self.project))  # as the page does
-        return Response(s.MediaOverviewSerializer(selectors.pipeline_overview(self.project)).data)
+        overview = selectors.pipeline_overview(self.project)
+        context = {"request": request, "project": self.project}
+        return Response(s.MediaOverviewSerializer(overview, context=context).data)
 
 
 class MediaRetryView(ProjectScoped):

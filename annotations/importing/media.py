@@ -11,8 +11,8 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from media_pipeline.models import EXTENSIONS, MediaKind
+from media_pipeline.processing import file_sha256
 
-_HASH_CHUNK = 1024 * 1024
 MESH_EXTENSIONS = ("glb", "gltf", "obj", "ply", "stl")
 
 
@@ -168,7 +168,7 @@ class MediaCatalog:
         except MediaError as exc:
             raise MediaError(f"{name!r}: {exc}") from None
         if sha is None:
-            sha = _sha256_file(path)
+            sha = file_sha256(path)
         known = self.by_sha.get(sha)
         if known is not None:
             return known
@@ -180,11 +180,3 @@ class MediaCatalog:
 def _extension(name: str) -> str:
     suffix = PurePosixPath(name).suffix.lower().lstrip(".")
     return "jpg" if suffix == "jpeg" else suffix
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

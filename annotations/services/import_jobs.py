@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
-from datetime import timedelta
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -14,13 +12,10 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotations.leases import Busy, Heartbeat
 from annotations.models import ImportJob, ImportStatus, Project, task_spec
+from core import jobs
 
 from .pair_import import pair_import
 
@@ -74,9 +69,7 @@ def import_job_create(
         job.media_file.save(f"imports/{job.id}/media.zip", media_upload, save=False)
     job.save()
 
-    from annotations.celery_tasks import import_job_run_task
-
-    transaction.on_commit(lambda: import_job_run_task.delay(str(job.id)))
+    jobs.send_on_commit(ImportJob, [job.id])
     return job
 
 
@@ -96,73 +89,17 @@ def _download(field_file: Any, dest: Path) -> None:
         shutil.copyfileobj(src, out, 1024 * 1024)
 
 
-MAX_ATTEMPTS = 3  # runs whose worker died (the lease ran out) before the import is failed for good
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.IMPORT_LEASE_SECONDS)
-
-
-def _mine(job_id: object, run: int) -> Q:
-    return Q(id=job_id, status=ImportStatus.RUNNING, attempts=run)
-
-
-def _take(job_id: str) -> int | None:
-    """This run's number once it owns the job; None if there is nothing to do; Busy while another run owns it.
-
-    A job is free when queued, or running under a lease that ran out (its worker died). Pairs are
-    written in one transaction at the end and media under content-addressed keys, so a run that
-    takes over from a dead one imports the same files again without duplicating anything.
-    """
-    now = timezone.now()
-    free = Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, lease_until__lt=now)
-    took = ImportJob.objects.filter(free, id=job_id, attempts__lt=MAX_ATTEMPTS).update(
-        status=ImportStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), Value(now)),
-        lease_until=now + _lease(),
-        attempts=F("attempts") + 1,
-    )
-    job = ImportJob.objects.filter(id=job_id).values("status", "attempts", "lease_until").first()
-    if job is None or job["status"] != ImportStatus.RUNNING:
-        return None
-    if took:
-        return int(job["attempts"])
-    if job["lease_until"] is not None and job["lease_until"] >= now:
-        raise Busy(max((job["lease_until"] - now).total_seconds(), 1.0))
-    # Its lease ran out MAX_ATTEMPTS times: the file kills the worker (memory?), so stop trying.
-    ImportJob.objects.filter(id=job_id, status=ImportStatus.RUNNING, lease_until__lt=now).update(
-        status=ImportStatus.FAILED,
-        lease_until=None,
-        finished_at=now,
-        message=f"The worker running this import went away {job['attempts']} times before it finished "
-        "(out of memory?); nothing was imported by the unfinished runs. Check the worker's log.",
-    )
-    return None
-
-
 def import_job_resume(*, job: ImportJob) -> bool:
     """Send a stalled import (its worker died and its lease ran out) back to the workers; False if it is not stalled."""
-    now = timezone.now()
-    with transaction.atomic():
-        again = ImportJob.objects.filter(id=job.id, status=ImportStatus.RUNNING, lease_until__lt=now).update(
-            status=ImportStatus.QUEUED, lease_until=None, attempts=0, message=""
-        )
-        if again:
-            from annotations.celery_tasks import import_job_run_task
-
-            transaction.on_commit(lambda: import_job_run_task.delay(str(job.id)))
-    return bool(again)
+    return bool(jobs.requeue(ImportJob, [job.id], message=""))
 
 
 def import_job_run(*, job_id: str) -> None:
-    run = _take(job_id)
-    if run is None:
+    held = jobs.claim(ImportJob, job_id)
+    if held is None:
         logger.info("import job %s is finished or given up; nothing to do", job_id)
         return
     job = ImportJob.objects.select_related("project").get(id=job_id)
-
-    def renew() -> None:
-        ImportJob.objects.filter(_mine(job_id, run)).update(lease_until=timezone.now() + _lease())
 
     def progress(phase: str, done: int, total: int) -> None:
         start, weight = _PHASE_WEIGHTS.get(phase, (0.0, 1.0))
@@ -174,15 +111,12 @@ def import_job_run(*, job_id: str) -> None:
         )
 
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="omni-upload-") as tmp,
-            Heartbeat(renew, every=settings.IMPORT_LEASE_SECONDS / 3, what=f"import {job_id} run {run}"),
-        ):
-            data_path = Path(tmp) / PurePath(job.data_file.name).name
+        with jobs.job_tempdir(held) as tmp, jobs.Heartbeat(held):
+            data_path = tmp / PurePath(job.data_file.name).name
             _download(job.data_file, data_path)
             media_path = None
             if job.media_file:
-                media_path = Path(tmp) / "media.zip"
+                media_path = tmp / "media.zip"
                 _download(job.media_file, media_path)
             result = pair_import(
                 project=job.project,
@@ -193,6 +127,7 @@ def import_job_run(*, job_id: str) -> None:
                 media_label=job.media_name or None,
                 import_job=job,
                 progress=progress,
+                workdir=tmp,
             )
     except Exception as exc:
         logger.exception("import job %s crashed", job_id)
@@ -209,18 +144,18 @@ def import_job_run(*, job_id: str) -> None:
             job.status = ImportStatus.FAILED
             noun = "problem" if result.problem_count == 1 else "problems"
             job.message = f"{result.problem_count:,} {noun} found; nothing was imported."
-    finished = ImportJob.objects.filter(_mine(job_id, run)).update(
-        status=job.status,
+    finished = jobs.finish(
+        held,
+        job.status,
         summary=job.summary,
         problems=job.problems,
         problem_count=job.problem_count,
         message=job.message,
         finished_at=timezone.now(),
-        lease_until=None,
     )
     cache.delete(_progress_key(job.id))
     if not finished:  # this run stalled past its lease and another took over: that run reports
-        logger.warning("import job %s: run %s lost its lease before finishing", job_id, run)
+        logger.warning("import job %s: run %s lost its lease before finishing", job_id, held.run)
         return
     if job.status == ImportStatus.SUCCEEDED:
         # The uploads served their purpose; the media now live under content-addressed keys.

@@ -76,8 +76,11 @@ def pair_import(
     media_label: str | None = None,
     import_job: ImportJob | None = None,
     progress: Progress = _no_progress,
+    workdir: Path | None = None,
 ) -> ImportResult:
-    with tempfile.TemporaryDirectory(prefix="omni-import-") as tmp:
+    """Validate and import a release. `workdir`: where to unpack (a job's own scratch folder, which
+    the job sweep removes if the worker dies); a fresh temp folder by default."""
+    with tempfile.TemporaryDirectory(prefix="omni-import-", dir=workdir) as tmp:
         workdir = Path(tmp)
         problems = ProblemLog()
         try:

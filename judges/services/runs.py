@@ -14,17 +14,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import Pair, PairKind, ShownOrder, Task
+from core import jobs
 
 from .. import baselines
 from ..client import ChatJudgeClient, JudgeOutcome, judge_pair
@@ -77,22 +76,10 @@ def judge_run_start(
             run = JudgeRun.objects.create(
                 judge=judge, tasks=chosen, with_tie=with_tie, both_orders=both_orders, created_by=user
             )
-            transaction.on_commit(lambda: _send(run.pk))
+            jobs.send_on_commit(JudgeRun, [run.pk])
     except IntegrityError:  # two starts at once: the database lets one through (judgerun_one_active)
         raise busy from None
     return run
-
-
-def _send(run_id: int) -> None:
-    from ..celery_tasks import judge_run_task
-
-    try:
-        judge_run_task.delay(run_id)
-    except Exception:  # broker down: the run stays queued, says so, and "Resume" sends it again
-        log.exception("judge run %s: could not send its job", run_id)
-        JudgeRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-            error="The job could not be queued (the broker did not answer); resume to send it again."
-        )
 
 
 def judge_run_cancel(*, run: JudgeRun) -> bool:
@@ -107,36 +94,8 @@ def judge_run_cancel(*, run: JudgeRun) -> bool:
 
 def judge_run_resume(*, run: JudgeRun) -> bool:
     """Send a cancelled, failed or dead run again; it skips what is already answered."""
-    now = timezone.now()
-    stuck = Q(status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.QUEUED]) | Q(
-        status=RunStatus.RUNNING, lease_until__lt=now
-    )
-    with transaction.atomic():
-        again = JudgeRun.objects.filter(stuck, pk=run.pk).update(
-            status=RunStatus.QUEUED, cancel_requested=False, lease_until=None, error="", finished_at=None
-        )
-        if again:
-            transaction.on_commit(lambda: _send(run.pk))
-    return bool(again)
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.JUDGE_LEASE_SECONDS)
-
-
-def _take(run_id: int) -> int | None:
-    now = timezone.now()
-    free = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_until__lt=now)
-    took = JudgeRun.objects.filter(free, pk=run_id).update(
-        status=RunStatus.RUNNING, lease_until=now + _lease(), attempts=F("attempts") + 1
-    )
-    if not took:
-        return None
-    return JudgeRun.objects.values_list("attempts", flat=True).get(pk=run_id)
-
-
-def _mine(run_id: int, attempt: int) -> Q:
-    return Q(pk=run_id, status=RunStatus.RUNNING, attempts=attempt)
+    also = Q(status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.QUEUED])
+    return bool(jobs.requeue(JudgeRun, [run.pk], also=also, cancel_requested=False, error="", finished_at=None))
 
 
 def selection(run: JudgeRun) -> list[tuple[int, str]]:
@@ -169,37 +128,40 @@ def _count(run: JudgeRun, questions: list[tuple[int, str]]) -> tuple[int, int]:
 
 def judge_run_execute(run_id: int) -> str | None:
     """Run (or resume) a judge run; returns its final status, or None if another worker owns it."""
-    attempt = _take(run_id)
-    if attempt is None:
+    held = jobs.claim(JudgeRun, run_id)
+    if held is None:
         return None
     try:
-        return _execute(run_id, attempt)
+        with jobs.Heartbeat(held) as heartbeat:
+            return _execute(held, heartbeat)
     except Exception as exc:  # storage, database, a model that will not load: visible on the run, resumable
         log.exception("judge run %s failed", run_id)
-        _finish(run_id, attempt, RunStatus.FAILED, f"The run stopped: {type(exc).__name__}: {exc}. Resume to go on.")
+        _finish(held, RunStatus.FAILED, f"The run stopped: {type(exc).__name__}: {exc}. Resume to go on.")
         return RunStatus.FAILED
 
 
-def _execute(run_id: int, attempt: int) -> str | None:
-    run = JudgeRun.objects.select_related("judge").get(pk=run_id)
+def _execute(held: jobs.Claim, heartbeat: jobs.Heartbeat) -> str | None:
+    run = JudgeRun.objects.select_related("judge").get(pk=held.pk)
     judge = run.judge
     questions = selection(run)
     answered = _answered(run)
     pending = [q for q in questions if q not in answered]
     done, failed = _count(run, questions)
-    JudgeRun.objects.filter(_mine(run_id, attempt)).update(total=len(questions), done=done, failed=failed)
+    held.rows().update(total=len(questions), done=done, failed=failed)
     try:
         ask = _asker(judge, run.with_tie)
     except ValidationError as exc:
-        _finish(run_id, attempt, RunStatus.FAILED, " ".join(exc.messages))
+        _finish(held, RunStatus.FAILED, " ".join(exc.messages))
         return RunStatus.FAILED
     batch_size = max(judge.concurrency * 2, 8)
     for start in range(0, len(pending), batch_size):
-        if JudgeRun.objects.filter(pk=run_id, cancel_requested=True).exists():
-            _finish(run_id, attempt, RunStatus.CANCELLED, "")
+        if JudgeRun.objects.filter(pk=held.pk, cancel_requested=True).exists():
+            _finish(held, RunStatus.CANCELLED, "")
             return RunStatus.CANCELLED
+        if heartbeat.lost.is_set():
+            return None  # our lease ran out and another worker took the run over
         batch = pending[start : start + batch_size]
-        votes = _ask_batch(judge, run, batch, ask, renew=lambda: _renew(run_id, attempt))
+        votes = _ask_batch(judge, run, batch, ask)
         with transaction.atomic():
             # A failed or skipped answer from before is replaced by this one.
             stale = Q()
@@ -210,23 +172,14 @@ def _execute(run_id: int, attempt: int) -> str | None:
             ).delete()
             ModelVote.objects.bulk_create(votes, ignore_conflicts=True)  # a duplicate delivery's answers stand
         done, failed = _count(run, questions)
-        if not JudgeRun.objects.filter(_mine(run_id, attempt)).update(
-            done=done, failed=failed, lease_until=timezone.now() + _lease()
-        ):
+        if not held.rows().update(done=done, failed=failed):
             return None  # our lease ran out and another worker took the run over
-    _finish(run_id, attempt, RunStatus.DONE, "")
+    _finish(held, RunStatus.DONE, "")
     return RunStatus.DONE
 
 
-def _renew(run_id: int, attempt: int) -> bool:
-    """Extend the lease while a batch waits on the judge; False once another worker owns the run."""
-    return bool(JudgeRun.objects.filter(_mine(run_id, attempt)).update(lease_until=timezone.now() + _lease()))
-
-
-def _finish(run_id: int, attempt: int, status: str, error: str) -> None:
-    JudgeRun.objects.filter(_mine(run_id, attempt)).update(
-        status=status, error=error[:2000], lease_until=None, finished_at=timezone.now()
-    )
+def _finish(held: jobs.Claim, status: str, error: str) -> None:
+    jobs.finish(held, status, error=error[:2000], finished_at=timezone.now())
 
 
 Asker = Callable[[Pair, str], JudgeOutcome]
@@ -285,18 +238,11 @@ def _tokens(value: int | None) -> int | None:
     return value if value is not None and 0 <= value <= _TOKEN_MAX else None
 
 
-def _ask_batch(
-    judge: Judge, run: JudgeRun, batch: list[tuple[int, str]], ask: Asker, *, renew: Callable[[], bool]
-) -> list[ModelVote]:
+def _ask_batch(judge: Judge, run: JudgeRun, batch: list[tuple[int, str]], ask: Asker) -> list[ModelVote]:
     pairs = {p.pk: p for p in presentable_pairs(sorted({pair_id for pair_id, _ in batch}))}
     items = [(pairs[pair_id], order) for pair_id, order in batch if pair_id in pairs]
-    every = max(min(settings.JUDGE_LEASE_SECONDS / 3, 30.0), 0.5)
     with ThreadPoolExecutor(max_workers=judge.concurrency if judge.kind == JudgeKind.ENDPOINT else 1) as pool:
-        futures = [pool.submit(ask, *item) for item in items]
-        # The calls run in the pool; this thread keeps the run's lease alive until they are all back.
-        while wait(futures, timeout=every).not_done:
-            renew()
-        outcomes = [future.result() for future in futures]
+        outcomes = list(pool.map(lambda item: ask(*item), items))
     votes = []
     for (pair, order), outcome in zip(items, outcomes, strict=True):
         votes.append(

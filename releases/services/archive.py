@@ -126,15 +126,13 @@ def write_release_archive(release: Release, dest: Path) -> ArchiveInfo:
     part = dest.with_suffix(".part")
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="omni-release-") as tmp,
+            tempfile.TemporaryDirectory(prefix="omni-release-", dir=dest.parent) as tmp,
             zipfile.ZipFile(part, "w", allowZip64=True) as zf,
         ):
             pairs = _ArchiveBuilder(release, zf, Path(tmp)).build()
             files = len(zf.infolist())
-        digest = hashlib.sha256()
         with open(part, "rb") as fh:
-            while chunk := fh.read(_COPY_CHUNK):
-                digest.update(chunk)
+            digest = hashlib.file_digest(fh, "sha256")
         size = part.stat().st_size
         part.replace(dest)
     except BaseException:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from media_pipeline.models import MediaAsset, Rendition, RenditionRole
-from media_pipeline.processing import MediaError, container_duration, process, remux_copy
+from media_pipeline.processing import MediaError, container_duration, file_sha256, process, remux_copy
 
 _COPY_CHUNK = 1024 * 1024
 
@@ -44,14 +44,6 @@ class ShippedVideo:
     file: LocalFile
     remuxed: bool
     duration: float
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def spool(src: IO[bytes], dest: Path) -> str:
@@ -115,7 +107,7 @@ class MeshRenders:
             shutil.move(thumb.path, dest)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return LocalFile(dest, sha256_of(dest), extension)
+        return LocalFile(dest, file_sha256(dest), extension)
 
 
 def ship_video(asset: MediaAsset, tmp: Path) -> ShippedVideo:
@@ -146,4 +138,4 @@ def ship_video(asset: MediaAsset, tmp: Path) -> ShippedVideo:
     original.unlink()
     if duration is None:
         raise ShippingError("the video declares no duration, and neither does its remux (stream copy).")
-    return ShippedVideo(LocalFile(remuxed, sha256_of(remuxed), asset.extension), remuxed=True, duration=duration)
+    return ShippedVideo(LocalFile(remuxed, file_sha256(remuxed), asset.extension), remuxed=True, duration=duration)

@@ -19,24 +19,21 @@ manifest says so (see `archive`): the frozen rows themselves never change.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from annotations.leases import Busy, Heartbeat
 from annotations.models import Pair, Project
+from core import jobs
 from criteria.selectors import flipped_pair_ids
 
 from ..gate import LABELS, Outcome, PairState, Source
@@ -157,17 +154,8 @@ def release_publish(
         for batch in _release_pairs(release, votes, outcome, rows):
             ReleasePair.objects.bulk_create(batch)
         release_id = release.pk
-        transaction.on_commit(lambda: _send(release_id))
+        jobs.send_on_commit(Release, [release_id])
     return release
-
-
-def _send(release_id: int) -> None:
-    from ..celery_tasks import release_build_task
-
-    try:
-        release_build_task.delay(release_id)
-    except Exception:  # broker down: the release stays "building" and its page offers "Build again"
-        log.exception("release %s: could not send its build job", release_id)
 
 
 def _release_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterator[list[Any]]:
@@ -204,71 +192,38 @@ def _release_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows
 # --- building the archive ------------------------------------------------------------------------
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.RELEASE_LEASE_SECONDS)
-
-
-def _mine(release_id: int, run: int) -> Q:
-    return Q(pk=release_id, status=ReleaseStatus.BUILDING, attempts=run)
-
-
-def _take(release_id: int) -> int | None:
-    """This run's number if it now owns the build; None when it is built or failed; Busy while another run owns it."""
-    now = timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    took = Release.objects.filter(free, pk=release_id, status=ReleaseStatus.BUILDING).update(
-        lease_until=now + _lease(), attempts=F("attempts") + 1
-    )
-    release = Release.objects.filter(pk=release_id).values("status", "attempts", "lease_until").first()
-    if release is None or release["status"] != ReleaseStatus.BUILDING:
-        return None
-    if not took:  # so its lease is live (a free one would have been taken)
-        until = release["lease_until"] or now
-        raise Busy(max((until - now).total_seconds(), 1.0))
-    return int(release["attempts"])
-
-
-def _heartbeat(release_id: int, run: int) -> Heartbeat:
-    def renew() -> None:
-        Release.objects.filter(_mine(release_id, run)).update(lease_until=timezone.now() + _lease())
-
-    return Heartbeat(renew, every=settings.RELEASE_LEASE_SECONDS / 3, what=f"release {release_id} build {run}")
-
-
 def release_build(release_id: int) -> str | None:
     """Build the archive of a release: its final status, None if nothing was left to do; Busy if another run has it."""
     from .archive import ArchiveError, write_release_archive
 
-    run = _take(release_id)
-    if run is None:
+    held = jobs.claim(Release, release_id)
+    if held is None:
         return None
     release = Release.objects.select_related("project", "created_by").get(pk=release_id)
     try:
-        with tempfile.TemporaryDirectory(prefix="omni-release-") as tmp, _heartbeat(release_id, run):
-            dest = Path(tmp) / "release.zip"
+        with jobs.job_tempdir(held) as tmp, jobs.Heartbeat(held):
+            dest = tmp / "release.zip"
             info = write_release_archive(release, dest)
             # The run number keeps each build's key its own: a run that lost its lease deletes only its file.
             slug = release.project.slug
-            name = f"releases/{slug}/{slug}-v{release.version}-{info.sha256[:12]}-b{run}.zip"
+            name = f"releases/{slug}/{slug}-v{release.version}-{info.sha256[:12]}-b{held.run}.zip"
             with dest.open("rb") as handle:
                 key = default_storage.save(name, File(handle, name=Path(name).name))
     except ArchiveError as exc:
-        Release.objects.filter(_mine(release_id, run)).update(status=ReleaseStatus.FAILED, error=str(exc)[:2000])
+        jobs.finish(held, ReleaseStatus.FAILED, error=str(exc)[:2000])
         return ReleaseStatus.FAILED
     except Exception as exc:  # storage or database trouble: visible, and "Build again" retries from the frozen rows
         log.exception("release %s: build failed", release_id)
         message = f"Building the archive failed ({type(exc).__name__}: {exc}); build again once the cause is fixed."
-        Release.objects.filter(_mine(release_id, run)).update(
-            status=ReleaseStatus.FAILED, error=message[:2000], lease_until=None
-        )
+        jobs.finish(held, ReleaseStatus.FAILED, error=message[:2000])
         return ReleaseStatus.FAILED
-    finished = Release.objects.filter(_mine(release_id, run)).update(
-        status=ReleaseStatus.READY,
+    finished = jobs.finish(
+        held,
+        ReleaseStatus.READY,
         archive=key,
         archive_bytes=info.size_bytes,
         archive_sha256=info.sha256,
         built_at=timezone.now(),
-        lease_until=None,
         error="",
     )
     if not finished:  # another run took over after our lease ran out; its archive stands, ours goes
@@ -296,14 +251,6 @@ def _drop_dead_runs(release: Release, *, keep: str) -> None:
 
 def release_rebuild(*, release: Release) -> bool:
     """Send a failed release, or one whose build died, back to its builder. Its frozen pairs are unchanged."""
-    now = timezone.now()
-    stuck = Q(status=ReleaseStatus.FAILED) | Q(status=ReleaseStatus.BUILDING) & (
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    )
-    with transaction.atomic():
-        again = Release.objects.filter(stuck, pk=release.pk).update(
-            status=ReleaseStatus.BUILDING, lease_until=None, error=""
-        )
-        if again:
-            transaction.on_commit(lambda: _send(release.pk))
-    return bool(again)
+    # A build still waiting (its message was lost with a broker outage) may be sent again too.
+    waiting = Q(status=ReleaseStatus.BUILDING, lease_until__isnull=True)
+    return bool(jobs.requeue(Release, [release.pk], also=Q(status=ReleaseStatus.FAILED) | waiting, error=""))

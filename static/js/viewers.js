@@ -1,7 +1,8 @@
 /* Omni-Annotate media viewers: linked image zoom/pan + flicker, synced video, wavesurfer audio A/B,
  * linked three.js mesh views, text scroll sync, must-view coverage events and readiness markers.
  * Plain script (no build). wavesurfer and three.js are imported lazily from the URLs in
- * #workspace[data-wavesurfer-src] / [data-three-src], only when the pair needs them.
+ * #workspace[data-wavesurfer-src] / [data-three-src], only when the pair needs them. Load it with
+ * nonce="{{ request.csp_nonce }}": the audio player's styles need the page's CSP nonce.
  * API: window.OmniViewers.init(root) / .destroy(root). */
 (() => {
   'use strict';
@@ -11,6 +12,9 @@
   const FAIL = 'This media could not be loaded';
   const live = new Set();
   const mods = new Map();
+  // The page's CSP nonce, from this script's own tag: wavesurfer puts a <style> in its shadow root,
+  // which a style-src without 'unsafe-inline' admits only with the nonce.
+  const NONCE = (document.currentScript && document.currentScript.nonce) || '';
 
   const $ = (sel, el) => el.querySelector(sel);
   const $$ = (sel, el) => Array.from(el.querySelectorAll(sel));
@@ -373,6 +377,7 @@
         ws = WaveSurfer.create({
           container: it.el, url: it.el.dataset.src, height: 96, waveColor: wave, progressColor: prog,
           cursorColor: prog, cursorWidth: 2, barWidth: 2, barGap: 1, barRadius: 2, normalize: true, dragToSeek: true,
+          cspNonce: NONCE,
           ...(pk ? { peaks: [pk.peaks], duration: pk.duration } : {}),
         });
       } catch (e) {

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotations.leases import Busy
 from annotations.models import ImportJob, ImportStatus, Pair
-from annotations.services.import_jobs import MAX_ATTEMPTS, import_job_create, import_job_run
+from annotations.services.import_jobs import import_job_create, import_job_run
+from core.jobs import Busy
 from tests.conftest import client_for
 
 ROWS = 40
@@ -72,11 +72,11 @@ def test_an_import_whose_worker_died_is_taken_over_and_imports_each_pair_once(pr
 
 
 def test_an_import_that_keeps_killing_its_worker_is_failed_with_a_reason(queued_job):
-    _died(queued_job, attempts=MAX_ATTEMPTS)
+    _died(queued_job, attempts=ImportJob.job_max_attempts)
     import_job_run(job_id=str(queued_job.id))
     queued_job.refresh_from_db()
     assert queued_job.status == ImportStatus.FAILED
-    assert f"went away {MAX_ATTEMPTS} times" in queued_job.message
+    assert f"went away {ImportJob.job_max_attempts} times" in queued_job.message
     assert not Pair.objects.exists()
 
 
@@ -87,7 +87,7 @@ def test_the_page_shows_a_stalled_import_and_resumes_it(
     client = client_for(curator)
     url = reverse("annotations:import_detail", args=[project.slug, queued_job.id])
     page = client.get(url).content.decode()
-    assert "This import stopped" in page and "Resume the import" in page
+    assert 'data-job-state="stalled"' in page and "Resume the import" in page
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("annotations:import_resume", args=[project.slug, queued_job.id]), follow=True)
     assert response.status_code == 200
@@ -95,7 +95,7 @@ def test_the_page_shows_a_stalled_import_and_resumes_it(
     assert queued_job.status == ImportStatus.SUCCEEDED, queued_job.message  # eager Celery ran it at once
     assert Pair.objects.filter(project=project).count() == ROWS
     page = client.get(url).content.decode()
-    assert "This import stopped" not in page and f"Imported {ROWS} new pairs." in page
+    assert 'data-job-state="stalled"' not in page and f"Imported {ROWS} new pairs." in page
 
 
 def test_a_running_import_cannot_be_resumed(project, curator, queued_job):

@@ -1,10 +1,9 @@
-"""An import uploaded through the page is done by a real Celery worker over Redis; a killed worker's import resumes."""
+"""An import uploaded through the page is done by a real Celery worker over Redis; when the whole worker
+running an import is killed, the other worker does it."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import time
 
 import orjson
@@ -13,11 +12,24 @@ from django.urls import reverse
 
 from annotations.models import ImportJob, ImportStatus, Pair
 from tests.conftest import client_for
-from tests.services import celery_worker, worker_env
+from tests.services import (
+    celery_worker,
+    job_worker_env,
+    kill_holder_and_wait_takeover,
+    scratch_folders,
+    two_workers_and_beat,
+    wait_finished,
+    wait_for,
+    wait_nothing_left,
+    worker_env,
+)
 
 _DONE = re.compile(r"annotations\.import_job_run\[[0-9a-f-]+\] succeeded")
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
+
+LEASE = 4
+ROWS = 40_000  # the whole import runs >= 2 s on a worker (measured under load: 3.6-7.8 s; 20,000 rows: 2.9-5 s)
 
 
 def test_uploaded_release_is_imported_by_the_worker(project, curator, fixture_release, release_zip, tmp_path):
@@ -64,48 +76,39 @@ def _big_jsonl(path, rows: int) -> None:
             )  # fmt: skip
 
 
-def test_an_import_whose_whole_worker_is_killed_is_shown_stalled_and_resumes_without_duplicates(
+def test_an_import_whose_whole_worker_is_killed_is_taken_over_within_twice_the_lease_without_duplicates(
     project, curator, tmp_path
 ):
-    rows = 20_000
-    data = tmp_path / "big.jsonl"
-    _big_jsonl(data, rows)
-    env = worker_env(tmp_path, IMPORT_LEASE_SECONDS="3")
+    temp_dir = tmp_path / "jobtmp"
     client = client_for(curator)
-    with celery_worker(env, tmp_path / "worker-1.log") as proc:
+    with two_workers_and_beat(job_worker_env(tmp_path, lease=LEASE), tmp_path) as workers:
+        data = tmp_path / "big.jsonl"
+        _big_jsonl(data, ROWS)  # while the workers start
         with open(data, "rb") as fh:
             response = client.post(reverse("annotations:import_start", args=[project.slug]), {"data_file": fh})
         assert response.status_code == 302
         job = ImportJob.objects.get()
-        deadline = time.monotonic() + 60
-        while job.status != ImportStatus.RUNNING:
-            assert time.monotonic() < deadline, (tmp_path / "worker-1.log").read_text()[-3000:]
-            time.sleep(0.05)
-            job.refresh_from_db()
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker and its pool, mid-import: no goodbye, no ack
-        proc.wait()
 
-    # Nothing half-imported is visible; once the lease runs out the page says what happened.
-    assert Pair.objects.filter(project=project).count() == 0
-    time.sleep(4)
-    job.refresh_from_db()
-    assert job.stalled and job.attempts == 1
-    page = client.get(response["Location"]).content.decode()
-    assert "This import stopped" in page and "Resume the import" in page
-
-    with celery_worker(env, tmp_path / "worker-2.log"):
-        resumed = client.post(reverse("annotations:import_resume", args=[project.slug, job.id]))
-        assert resumed.status_code == 302
-        deadline = time.monotonic() + 180
-        while job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING):
-            assert time.monotonic() < deadline, (tmp_path / "worker-2.log").read_text()[-3000:]
-            time.sleep(0.3)
+        def mid_import() -> bool:  # running, in its scratch folder
             job.refresh_from_db()
-        log_path = tmp_path / "worker-2.log"
-        while not _DONE.search(log_path.read_text()):
-            assert time.monotonic() < deadline + 30, log_path.read_text()[-3000:]
-            time.sleep(0.3)
+            return job.status == ImportStatus.RUNNING and bool(scratch_folders(job, temp_dir, 1))
+
+        wait_for(mid_import, 60, "the import to start", workers, poll=0.02)
+
+        def nothing_visible() -> None:
+            assert not Pair.objects.filter(project=project).exists(), "pairs of the dead run are visible"
+
+        takeover = kill_holder_and_wait_takeover(
+            job, workers, temp_dir=temp_dir, lease=LEASE, while_dead=nothing_visible
+        )
+        assert takeover.dead_folders, "the killed run had no scratch folder under OMNI_JOB_TEMP_DIR"
+        wait_finished(job, workers, 180)
+        wait_for(lambda: _DONE.search(workers.log(takeover.survivor)), 30, "the task to return", workers)
+        print("the whole import took", workers.run_seconds(takeover.survivor, "annotations.import_job_run"), "s")
+        wait_nothing_left(job, temp_dir)
     assert job.status == ImportStatus.SUCCEEDED, job.message
-    assert job.summary["new_pairs"] == rows
-    assert Pair.objects.filter(project=project).count() == rows
-    assert Pair.objects.filter(project=project).values("external_id").distinct().count() == rows
+    assert job.attempts == 2 and job.summary["new_pairs"] == ROWS
+    assert not _DONE.search(workers.log(takeover.killed))
+    assert Pair.objects.filter(project=project).count() == ROWS
+    assert Pair.objects.filter(project=project).values("external_id").distinct().count() == ROWS
+    assert not list((tmp_path / "systmp").glob("omni-*"))

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotations.services.queue import next_assignment
+from core.jobs import Busy
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, MediaAsset, Rendition
 from tests.conftest import client_for
@@ -84,7 +85,7 @@ def test_a_run_whose_worker_died_is_taken_over_only_after_its_lease(tmp_path):
     MediaAsset.objects.filter(pk=asset.pk).update(
         status=AssetStatus.RUNNING, attempts=1, lease_until=timezone.now() + timedelta(seconds=30)
     )
-    with pytest.raises(pipeline.Busy):
+    with pytest.raises(Busy):
         pipeline.run(asset.id)
     assert pipeline.retry([asset.id]) == 0  # a live lease: someone is working on it
     MediaAsset.objects.filter(pk=asset.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
@@ -209,7 +210,7 @@ def test_a_file_whose_runs_keep_dying_fails_for_good(tmp_path):
     asset = _asset(tmp_path)
     expired = timezone.now() - timedelta(seconds=1)
     MediaAsset.objects.filter(pk=asset.pk).update(
-        status=AssetStatus.RUNNING, attempts=pipeline.MAX_ATTEMPTS, lease_until=expired
+        status=AssetStatus.RUNNING, attempts=MediaAsset.job_max_attempts, lease_until=expired
     )
     assert pipeline.run(asset.id) is None
     asset.refresh_from_db()

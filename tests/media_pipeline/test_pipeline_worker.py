@@ -1,12 +1,10 @@
-"""A real Celery worker over Redis runs media jobs; one is killed with SIGKILL in the middle of ffmpeg."""
+"""Media jobs on real Celery workers over Redis: a whole worker is killed in the middle of ffmpeg and
+the other worker finishes its asset."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 import subprocess
-import time
 
 import psutil
 import pytest
@@ -16,17 +14,27 @@ from django.core.files.storage import default_storage
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, MediaAsset, Rendition
 from media_pipeline.processing import FRAMES
-from tests.services import celery_worker, worker_env
+from tests.services import (
+    Workers,
+    job_worker_env,
+    kill_holder_and_wait_takeover,
+    two_workers_and_beat,
+    wait_finished,
+    wait_for,
+    wait_nothing_left,
+)
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
+LEASE = 4
 
-def _long_video(tmp_path) -> MediaAsset:
-    """A 40 s 1080p clip with sound: converting it keeps ffmpeg busy for several seconds."""
+
+def _long_video(tmp_path, seconds: int = 6) -> MediaAsset:
+    """A 1080p clip with sound: converting it keeps ffmpeg busy for a few seconds."""
     source = tmp_path / "long.mp4"
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=330", "-t", "40", "-c:v", "libx264", "-preset", "ultrafast",
+         "-f", "lavfi", "-i", "sine=frequency=330", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
          "-c:a", "aac", "-shortest", str(source)],
         check=True,
     )  # fmt: skip
@@ -36,56 +44,42 @@ def _long_video(tmp_path) -> MediaAsset:
     return MediaAsset.objects.create(sha256=sha, kind="video", extension="mp4", file=key, size_bytes=len(data))
 
 
-def _ffmpeg_of_a_job(worker: psutil.Process) -> psutil.Process | None:
-    """The ffmpeg a job of this worker runs (not some other process's on the same machine)."""
-    for proc in worker.children(recursive=True):
-        try:
-            if proc.name() == "ffmpeg" and "omni-media-" in " ".join(proc.cmdline()):
-                return proc
-        except psutil.Error:
-            continue
-    return None
+def _ffmpeg_running(workers: Workers) -> bool:
+    """An ffmpeg of a media job runs under one of the workers (not some other process's on the machine)."""
+    for proc in workers.procs.values():
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if child.name() == "ffmpeg" and "omni-media-" in " ".join(child.cmdline()):
+                    return True
+            except psutil.Error:
+                continue
+    return False
 
 
-def _wait(predicate, timeout: float, what: str, log) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
-
-
-def test_a_worker_killed_mid_transcode_leaves_nothing_visible_and_the_job_is_taken_again(tmp_path):
-    asset = _long_video(tmp_path)
-    log = tmp_path / "worker.log"
-    with celery_worker(worker_env(tmp_path, MEDIA_LEASE_SECONDS="4"), log) as proc:
-        worker = psutil.Process(proc.pid)
+def test_a_whole_worker_killed_mid_transcode_costs_at_most_twice_the_lease_and_leaves_nothing(tmp_path):
+    temp_dir = tmp_path / "jobtmp"
+    with two_workers_and_beat(job_worker_env(tmp_path, lease=LEASE), tmp_path) as workers:
+        asset = _long_video(tmp_path)  # while the workers start
         pipeline.enqueue([asset.id])  # autocommit: the job is sent at once
-        _wait(lambda: _ffmpeg_of_a_job(worker) is not None, 60, "ffmpeg to start", log)
-        ffmpeg = _ffmpeg_of_a_job(worker)
-        assert ffmpeg is not None
-        pool_process = ffmpeg.parent()
-        asset.refresh_from_db()
-        assert asset.status == AssetStatus.RUNNING and asset.attempts == 1
-        os.kill(pool_process.pid, signal.SIGKILL)
+        wait_for(lambda: _ffmpeg_running(workers), 60, "ffmpeg to start", workers)
 
-        # Nothing half-made is visible, and ffmpeg does not outlive the worker that started it.
-        asset.refresh_from_db()
-        assert asset.status == AssetStatus.RUNNING and not Rendition.objects.filter(asset=asset).exists()
-        _wait(lambda: not ffmpeg.is_running() or ffmpeg.status() == psutil.STATUS_ZOMBIE, 10, "ffmpeg to go", log)
+        def nothing_visible() -> None:
+            assert not Rendition.objects.filter(asset=asset).exists(), "renditions of the dead run are visible"
 
-        # The message comes back (acks late, rejected on worker loss); once the lease runs out the
-        # asset is taken again and finished.
-        def done() -> bool:
-            asset.refresh_from_db()
-            return asset.status in (AssetStatus.READY, AssetStatus.FAILED)
-
-        _wait(done, 180, "the job to be taken again and finish", log)
+        takeover = kill_holder_and_wait_takeover(
+            asset, workers, temp_dir=temp_dir, lease=LEASE, while_dead=nothing_visible
+        )
+        assert takeover.dead_folders, "the killed run had no scratch folder under OMNI_JOB_TEMP_DIR"
+        wait_finished(asset, workers, 180)
+        wait_for(lambda: workers.ran(takeover.survivor, "media_pipeline.process_asset"), 30, "the task", workers)
+        wait_nothing_left(asset, temp_dir)
     assert asset.status == AssetStatus.READY, asset.error
     assert asset.attempts == 2
-    roles = sorted(Rendition.objects.filter(asset=asset).values_list("role", flat=True))
-    assert roles == ["frame"] * FRAMES + ["poster", "web"]
+    assert workers.ran(takeover.killed, "media_pipeline.process_asset") == 0
+    roles = sorted(Rendition.objects.filter(asset=asset).values_list("role", "index"))
+    assert [role for role, _ in roles] == ["frame"] * FRAMES + ["poster", "web"]
+    assert len(set(roles)) == len(roles)  # one rendition per role and index
     web = Rendition.objects.get(asset=asset, role="web")
     with web.file.open("rb") as fh:
-        head = fh.read(64)
-    assert head[4:8] == b"ftyp"
-    assert "WorkerLostError" in log.read_text() or "worker lost" in log.read_text().lower()
+        assert fh.read(64)[4:8] == b"ftyp"
+    assert not list((tmp_path / "systmp").glob("omni-*"))

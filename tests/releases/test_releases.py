@@ -12,9 +12,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from annotations.leases import Busy
 from annotations.models import Judgment, Label, Pair, Role, ShownOrder
 from annotations.services.pair_import import pair_import
+from core.jobs import Busy
 from media_pipeline.models import MediaAsset
 from releases.models import Adjudication, GateRule, Release, ReleasePair, ReleaseStatus
 from releases.services.publish import release_build, release_publish
