@@ -1,7 +1,10 @@
-.PHONY: demo test install lint bench
+.PHONY: demo serve test install lint bench
 
-demo:  ## install, migrate, seed the demo benchmark and serve on 127.0.0.1:8000
+demo:  ## install, migrate, seed the nine-task demo and serve it (OMNI_ADDR, default 127.0.0.1:8000) with a background worker
 	./scripts/demo.sh
+
+serve:  ## serve the app and its background worker (no install, no seeding)
+	./scripts/serve.sh
 
 test:  ## install and run the whole test suite (CI=true: real PostgreSQL, Redis, S3, Chromium)
 	./scripts/test.sh

@@ -2,8 +2,8 @@
 
 - ``/health/live``: the process answers. No dependency is touched, so a database outage never gets a
   healthy web process restarted in a loop.
-- ``/health/ready``: the database, the Celery broker (Redis, when one is configured) and the default
-  storage (S3 or local disk) answer; otherwise 503 with the failing check named, so a load balancer
+- ``/health/ready``: the database, the Celery broker (Redis, or the embedded default's job folder) and
+  the default storage (S3 or local disk) answer; otherwise 503 with the failing check named, so a load balancer
   stops sending traffic without anyone reading logs.
 
 Neither needs a sign-in, and the body names checks and outcomes only: no host, credential or exception
@@ -13,7 +13,9 @@ text (the package logs unexpected errors and answers "unknown error").
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from health_check.base import HealthCheck
 from health_check.checks import Database, Storage
 from health_check.contrib.redis import Redis
+from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
 from redis.asyncio import Redis as RedisClient
 
@@ -44,6 +47,23 @@ class Broker(Redis):
         return {"check": "Broker"}
 
 
+@dataclasses.dataclass
+class EmbeddedBroker(HealthCheck):
+    """The embedded default's broker (omni_annotate/broker.py): its job folder takes new messages."""
+
+    def __repr__(self) -> str:
+        return "Broker"
+
+    def run(self) -> None:
+        queue = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
+        try:
+            queue.mkdir(parents=True, exist_ok=True)  # what sending the first job would do
+        except OSError as exc:
+            raise ServiceUnavailable("the job folder cannot be created") from exc
+        if not os.access(queue, os.W_OK | os.X_OK):
+            raise ServiceUnavailable("the job folder cannot be written")
+
+
 class ReadinessView(HealthCheckView):
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = await super().get(request, *args, **kwargs)
@@ -54,9 +74,7 @@ class ReadinessView(HealthCheckView):
 
     def get_checks(self) -> Generator[HealthCheck, None, None]:
         yield Database()
-        # Without a broker, jobs run in the request (the embedded default): there is nothing to ping.
-        if settings.CELERY_BROKER_URL:
-            yield Broker(client_factory=_broker_client)
+        yield EmbeddedBroker() if settings.EMBEDDED_BROKER else Broker(client_factory=_broker_client)
         yield Storage()
 
     def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
+
+from omni_annotate.broker import broker_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -242,9 +245,16 @@ FILE_UPLOAD_TEMP_DIR = env_str("OMNI_UPLOAD_TEMP_DIR") or None
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", {"redis", "rediss"})
 CELERY_RESULT_BACKEND = env_url("CELERY_RESULT_BACKEND", {"redis", "rediss"}) or CELERY_BROKER_URL or None
-# Without a broker, tasks run in-process: that is the embedded default, not a fallback when a
-# configured broker is down (a down broker makes .delay() raise, as it should).
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Without a broker URL, jobs still run in a real worker (the embedded default, `make demo` starts it):
+# the broker is a folder under OMNI_DATA_DIR, through kombu's file-system transport (omni_annotate/broker.py
+# says why not SQL). EMBEDDED_BROKER tells the two apart; a configured Redis that is down makes sending a
+# job fail, as it should, instead of falling back to the folder.
+EMBEDDED_BROKER = not CELERY_BROKER_URL
+if EMBEDDED_BROKER:
+    CELERY_BROKER_URL = "filesystem://localhost/"  # the host names nothing (kombu warns without one)
+    CELERY_BROKER_TRANSPORT = "omni_annotate.broker:Transport"
+# Jobs run inside the caller only where asked (the unit tests do); never by default.
+CELERY_TASK_ALWAYS_EAGER = env_bool("OMNI_JOBS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -267,16 +277,27 @@ CELERY_BEAT_SCHEDULE = {"sweep-jobs": {"task": "core.sweep_jobs", "schedule": fl
 # Redis hands an unacknowledged message (its worker died) to another worker after this. The sweep
 # already re-sends such jobs after their lease; this only bounds how long Redis keeps the message,
 # and a second delivery is harmless (the lease refuses it while a live run holds the job).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * max(JOB_LEASE_SECONDS.values()), minimum=10)
 }
+if EMBEDDED_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = broker_options(DATA_DIR / "broker")
+    # One worker on one machine: no other workers to gossip or sync with, no remote control to poll for.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
-# Live progress of long jobs (imports) lives in the cache: web and worker must share it.
-CACHE_URL = env_url("CACHE_URL", {"redis", "rediss"}) or CELERY_BROKER_URL
+# Live progress of long jobs (imports) lives in the cache: web and worker must share it (in the embedded
+# default, a folder both processes read).
+CACHE_URL = env_url("CACHE_URL", {"redis", "rediss"}) or ("" if EMBEDDED_BROKER else CELERY_BROKER_URL)
 if CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

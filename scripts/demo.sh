@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Installs, migrates, seeds the demo benchmark and serves the app on 127.0.0.1:8000.
+# From a fresh clone to the nine-task demo in the browser: installs, migrates, seeds, serves (scripts/serve.sh).
+# OMNI_ADDR (default 127.0.0.1:8000) is where it serves; OMNI_DATA_DIR (default ./data) where it keeps
+# its SQLite database, media and job folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OMNI_WITH_BROWSER=0 ./scripts/install.sh
-.venv/bin/python manage.py migrate --noinput
-.venv/bin/python manage.py seed_demo
-echo "==> serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
-exec .venv/bin/python manage.py runserver "${OMNI_DEMO_ADDR:-127.0.0.1:8000}"
+export OMNI_ADDR="${OMNI_ADDR:-127.0.0.1:8000}"
+step() {  # step "what" command...: one line per step, with its time
+  local what=$1 start=$SECONDS
+  shift
+  "$@"
+  echo "==> $what ($((SECONDS - start)) s)"
+}
+step "installed" ./scripts/install.sh app
+step "migrated" .venv/bin/python manage.py migrate --noinput --verbosity 0
+step "seeded the demo (media is processed in the background)" \
+  .venv/bin/python manage.py seed_demo --url "http://$OMNI_ADDR"
+exec ./scripts/serve.sh

@@ -275,7 +275,7 @@ def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     from django.conf import settings
     from django.db import connection
 
-    if not settings.CELERY_BROKER_URL:
+    if settings.EMBEDDED_BROKER:
         unavailable("CELERY_BROKER_URL is not set; a real worker needs Redis")
     if connection.vendor != "postgresql":
         unavailable("the worker shares the test database, which needs PostgreSQL (DATABASE_URL)")

@@ -19,33 +19,27 @@ import os
 import re
 import secrets
 import shlex
-import signal
 import socket
 import subprocess
 import sys
-import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-import orjson
 import pytest
 import requests
 import yaml
 from django.conf import settings
 from django.db import connection
-from PIL import Image
 from rest_framework.authtoken.models import Token
 
-from annotations.demo.synth import lavfi
 from annotations.models import Judgment, Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.http_flow import Process, api, free_port, poll_json, small_release, stop_processes, vote_all, wait_until
 from tests.services import ROOT, S3Server, seaweed_s3, unavailable
 
 pytestmark = [pytest.mark.real_worker, pytest.mark.s3, pytest.mark.django_db(transaction=True)]
@@ -81,46 +75,6 @@ def _dockerfile_env() -> dict[str, str]:
                 name, _, value = item.partition("=")
                 env[name] = value.replace("/app", str(ROOT))
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    env: dict[str, str]
-
-    def tail(self) -> str:
-        return f"--- {self.name} ({self.log}) ---\n{self.log.read_text(errors='replace')[-3000:]}"
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str, *logs: Process) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        for proc in logs:
-            assert proc.popen.poll() is None, f"{proc.name} exited while waiting for {what}\n{proc.tail()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n" + "\n".join(p.tail() for p in logs)
-        time.sleep(0.25)
-
-
-def _stop(processes: list[Process]) -> None:
-    """SIGTERM each main process, as `docker stop` does, then SIGKILL whatever is left of each process group."""
-    for proc in processes:
-        if proc.popen.poll() is None:
-            proc.popen.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for proc in processes:
-        with suppress(subprocess.TimeoutExpired):
-            proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-        with suppress(ProcessLookupError):  # the group is gone: nothing was left behind
-            os.killpg(proc.popen.pid, signal.SIGKILL)
-        proc.popen.wait()
 
 
 class Stack:
@@ -185,57 +139,10 @@ class Stack:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> None:
-        _stop(list(self.processes.values()))
+        stop_processes(list(self.processes.values()))
 
 
 # --- the release the curator imports ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Row:
-    id: str
-    task: str
-    label: str  # what the annotators will agree on
-    responses: tuple[str, str] | None  # text responses; None: media responses (voted a tie)
-
-
-def _small_release(folder: Path) -> tuple[Path, Path, dict[str, Row]]:
-    """pairs.jsonl and media.zip: 20 text pairs, two image pairs, one audio and one video prompt."""
-    rows: dict[str, Row] = {}
-    lines = []
-    labels = ("response1", "response2", "tie")
-    for n in range(20):
-        rows[f"Prompt t2t-{n}"] = Row(f"t2t-{n}", "T2T", labels[n % 3], (f"First answer {n}", f"Second answer {n}"))
-    for n in range(2):
-        rows[f"Prompt t2i-{n}"] = Row(f"t2i-{n}", "T2I", "tie", None)
-    rows["Prompt ta2t-0"] = Row("ta2t-0", "TA2T", "response2", ("It is a tone.", "It is a 440 Hz sine tone."))
-    rows["Prompt tv2t-0"] = Row("tv2t-0", "TV2T", "response1", ("A test pattern.", "A cat."))
-    media = folder / "media.zip"
-    with zipfile.ZipFile(media, "w") as zf:
-        for prompt, row in rows.items():
-            line: dict[str, Any] = {
-                "id": row.id, "task": row.task, "prompt": prompt, "criteria": "Prefer the better answer.",
-                "criteria_preference": row.label, "model1": "model-a", "model2": "model-b",
-            }  # fmt: skip
-            if row.responses:
-                line["response1"], line["response2"] = row.responses
-            else:
-                shade = 100 * int(row.id[-1])  # every image differs: media are stored once per content hash
-                for side, colour in (("response1", (200, shade, 0)), ("response2", (0, shade, 200))):
-                    buf = io.BytesIO()
-                    Image.new("RGB", (64, 48), colour).save(buf, "PNG")
-                    zf.writestr(f"media_data/{row.id}-{side}.png", buf.getvalue())
-                    line[side] = f"{row.id}-{side}.png"
-            lines.append(line)
-        audio, video = folder / "tone.wav", folder / "pattern.mp4"
-        lavfi(audio, ["sine=frequency=440:duration=1"], [])
-        lavfi(video, ["testsrc=size=160x120:rate=10:duration=1"], ["-pix_fmt", "yuv420p"])
-        zf.write(audio, "media_data/tone.wav")
-        zf.write(video, "media_data/pattern.mp4")
-    lines[-2]["audio"], lines[-1]["video"] = "tone.wav", "pattern.mp4"
-    data = folder / "pairs.jsonl"
-    data.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-    return data, media, rows
 
 
 # --- the test --------------------------------------------------------------------------------
@@ -253,40 +160,6 @@ def _s3(tmp_path: Path, bucket: str) -> Iterator[S3Server]:
         yield server
 
 
-def _api(port: int, token: str) -> tuple[requests.Session, str]:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
-    return session, f"http://127.0.0.1:{port}/api/projects/{SLUG}"
-
-
-def _vote_all(token: str, rows: dict[str, Row], ports: tuple[int, int]) -> dict[int, tuple[str, str]]:
-    """One annotator: every pair, votes alternating between the instances; every third sent to both."""
-    apis = [_api(port, token) for port in ports]
-    acked: dict[int, tuple[str, str]] = {}
-    session, base = apis[0]
-    turn = session.get(f"{base}/queue/next/", timeout=30).json()
-    n = 0
-    while not turn["done"]:
-        pair = turn["pair"]
-        row = rows[pair["prompt"]]
-        choice = "tie"
-        if row.label != "tie":
-            wanted = row.responses[0 if row.label == "response1" else 1]  # type: ignore[index]
-            choice = next(side["letter"] for side in pair["sides"] if side["text"] == wanted)
-        body = {"pair": pair["id"], "choice": choice, "submission_id": turn["submission_id"], "elapsed_ms": 1500}
-        session, base = apis[n % 2]
-        answer = session.post(f"{base}/queue/vote/", json=body, timeout=30)
-        assert answer.status_code == 201, answer.text
-        acked[pair["id"]] = (row.label, body["submission_id"])
-        if n % 3 == 0:  # a retried request that lands on the other instance stores nothing more
-            other, other_base = apis[(n + 1) % 2]
-            again = other.post(f"{other_base}/queue/vote/", json=body, timeout=30)
-            assert again.status_code == 200 and again.json()["created"] is False, again.text
-        turn = answer.json()["next"]
-        n += 1
-    return acked
-
-
 def _wait_ready(web: Process, port: int) -> None:
     def ready() -> bool:
         try:
@@ -294,7 +167,7 @@ def _wait_ready(web: Process, port: int) -> None:
         except requests.RequestException:  # not listening yet, or too busy starting
             return False
 
-    _wait(ready, 90, f"{web.name} to be ready", web)
+    wait_until(ready, 90, f"{web.name} to be ready", web)
 
 
 def _passes(probe: subprocess.Popen[str], proc: Process) -> None:
@@ -302,24 +175,8 @@ def _passes(probe: subprocess.Popen[str], proc: Process) -> None:
     assert probe.returncode == 0, f"{proc.name}: its compose health check failed: {output}\n{proc.tail()}"
 
 
-def _poll_json(
-    session: requests.Session, url: str, done: Callable[[dict], bool], timeout: float, *logs: Process
-) -> dict:
-    answers: list[dict] = [{}]
-
-    def check() -> bool:
-        answers.append(session.get(url, timeout=30).json())
-        return done(answers[-1])
-
-    try:
-        _wait(check, timeout, url, *logs)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\nlast answer from {url}: {answers[-1]}") from None
-    return answers[-1]
-
-
 def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instances(tmp_path):
-    if not settings.CELERY_BROKER_URL:
+    if settings.EMBEDDED_BROKER:
         unavailable("CELERY_BROKER_URL is not set; the stack's workers need Redis")
     if connection.vendor != "postgresql":
         unavailable("the stack shares the test database, which needs PostgreSQL (DATABASE_URL)")
@@ -339,7 +196,7 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
         for n in range(3)
     ]
     tokens = {user.username: Token.objects.create(user=user).key for user in [curator, *annotators]}
-    data, media, rows = _small_release(tmp_path)
+    data, media, rows = small_release(tmp_path)
 
     with ExitStack() as stack:
         server = stack.enter_context(_s3(tmp_path, bucket))
@@ -358,15 +215,15 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
         migrated = services.run_once("migrate")
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
-        ports = (_free_port(), _free_port())
+        ports = (free_port(), free_port())
         webs = [
             services.start("web", f"web-{n + 1}", GUNICORN_BIND=f"127.0.0.1:{port}") for n, port in enumerate(ports)
         ]
         workers = {name: services.start(name, name) for name in WORKERS}
         beat = services.start("beat", "beat")
         for worker in workers.values():
-            _wait(lambda w=worker: b" ready." in w.log.read_bytes(), 90, f"{worker.name} to start", worker)
-        _wait(lambda: b"beat: Starting" in beat.log.read_bytes(), 60, "beat to start", beat)
+            wait_until(lambda w=worker: b" ready." in w.log.read_bytes(), 90, f"{worker.name} to start", worker)
+        wait_until(lambda: b"beat: Starting" in beat.log.read_bytes(), 60, "beat to start", beat)
         # Both at once: a gunicorn worker loads the URLconf on its first request, which takes seconds.
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(_wait_ready, webs, ports))
@@ -381,19 +238,19 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
             _passes(probe, services.processes[name])
 
         everything = (*webs, *workers.values(), beat)
-        curator_1, base_1 = _api(ports[0], tokens["cora"])
-        curator_2, base_2 = _api(ports[1], tokens["cora"])
+        curator_1, base_1 = api(ports[0], tokens["cora"], SLUG)
+        curator_2, base_2 = api(ports[1], tokens["cora"], SLUG)
 
         # Import through web 1, followed through web 2; media ready, followed through web 1.
         with open(data, "rb") as pairs, open(media, "rb") as files:
             started = curator_1.post(f"{base_1}/imports/", files={"data_file": pairs, "media_file": files}, timeout=60)
         assert started.status_code == 202, started.text
-        job = _poll_json(
+        job = poll_json(
             curator_2, f"{base_2}/imports/{started.json()['id']}/",
             lambda body: body["status"] in ("succeeded", "failed"), 90, *everything,
         )  # fmt: skip
         assert job["status"] == "succeeded", job
-        overview = _poll_json(
+        overview = poll_json(
             curator_1, f"{base_1}/media/", lambda body: not body["busy"] and body["waiting_pairs"] == 0, 90, *everything
         )
         assert overview["counts"]["ready"] == overview["total"] == 6, overview  # 4 images, an audio, a video
@@ -401,7 +258,9 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
 
         # Three annotators at once, each alternating between the instances.
         with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {user.username: pool.submit(_vote_all, tokens[user.username], rows, ports) for user in annotators}
+            futures = {
+                user.username: pool.submit(vote_all, tokens[user.username], SLUG, rows, ports) for user in annotators
+            }
             acked = {
                 (username, pair): vote for username, future in futures.items() for pair, vote in future.result().items()
             }
@@ -420,7 +279,7 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
             f"{base_2}/releases/", json={"notes": "compose stack", "version": version}, timeout=60
         )
         assert published.status_code == 201, published.text
-        release = _poll_json(
+        release = poll_json(
             curator_1, f"{base_1}/releases/{version}/", lambda body: body["status"] != "building", 90, *everything
         )
         assert release["status"] == "ready", release
@@ -448,7 +307,7 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
         assert not any(
             succeeded(task, workers["worker-judge"]) for task in ("process_asset", "import_job_run", "build")
         )
-        _wait(
+        wait_until(
             lambda: any(succeeded("core.sweep_jobs", w) for w in (workers["worker-media"], workers["worker-jobs"])),
             30, "beat's sweep to run on a worker", beat, *workers.values(),
         )  # fmt: skip

@@ -14,7 +14,8 @@ from tests.services import ROOT
 _PRINT = (
     "import django, json; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'db': s.DATABASES['default']['ENGINE'], 'storage': s.STORAGES['default']['BACKEND'], "
-    "'eager': s.CELERY_TASK_ALWAYS_EAGER, 'name': str(s.DATABASES['default']['NAME'])}))"
+    "'eager': s.CELERY_TASK_ALWAYS_EAGER, 'name': str(s.DATABASES['default']['NAME']), "
+    "'broker': s.CELERY_BROKER_URL, 'embedded': s.EMBEDDED_BROKER, 'cache': s.CACHES['default']['BACKEND']}))"
 )
 _OURS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CACHE_URL", "S3_BUCKET", "S3_ENDPOINT_URL")
 
@@ -25,14 +26,19 @@ def _start(tmp_path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", _PRINT], cwd=ROOT, env=clean, capture_output=True, text=True)
 
 
-def test_no_configuration_means_sqlite_local_files_and_eager_celery(tmp_path):
+def test_no_configuration_means_sqlite_local_files_and_a_worker_on_the_embedded_broker(tmp_path):
     done = _start(tmp_path)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen == {
         "db": "django.db.backends.sqlite3",
         "storage": "django.core.files.storage.FileSystemStorage",
-        "eager": True,
+        # Jobs go to a real worker through a folder, never run inside the request.
+        "eager": False,
+        "broker": "filesystem://localhost/",
+        "embedded": True,
+        # Import progress is written by the worker and read by the web process: a cache both see.
+        "cache": "django.core.cache.backends.filebased.FileBasedCache",
         "name": str(tmp_path / "data" / "omni_annotate.sqlite3"),
     }
 
@@ -52,6 +58,8 @@ def test_variables_switch_on_postgres_redis_and_s3(tmp_path):
     assert seen["db"] == "django.db.backends.postgresql" and seen["name"] == "omni"
     assert seen["storage"] == "storages.backends.s3.S3Storage"
     assert seen["eager"] is False
+    assert seen["broker"] == "redis://127.0.0.1:6379/0" and seen["embedded"] is False
+    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
 
 
 @pytest.mark.parametrize(

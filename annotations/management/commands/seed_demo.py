@@ -12,6 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--password", default=DEMO_PASSWORD, help="Password for the demo users.")
         parser.add_argument("--force", action="store_true", help="Allow running with DJANGO_DEBUG=false.")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000", help="Where the app is served, for the sign-in link it prints."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
@@ -22,8 +25,9 @@ class Command(BaseCommand):
                 self.stderr.write(str(problem))
             raise CommandError("The generated demo data did not import; see the problems above.")
         summary = seeded.result.summary
+        url = options["url"].rstrip("/")
         self.stdout.write(
-            f"Demo project '{seeded.project.name}' (/projects/{seeded.project.slug}/): "
+            f"Demo project '{seeded.project.name}' ({url}/projects/{seeded.project.slug}/): "
             f"{summary['new_pairs']} new pairs, {summary['existing_pairs']} already there, "
             f"{summary['media']['files']} media files {summary['media']['by_kind']}."
         )
@@ -32,6 +36,6 @@ class Command(BaseCommand):
                 f"Simulated raters cast {seeded.votes} votes, so the Agreement, Adjudication and Releases pages "
                 "have something to show; the rest of the pairs wait for the demo annotators."
             )
-        self.stdout.write("Demo sign-ins (http://127.0.0.1:8000/accounts/login/):")
+        self.stdout.write(f"Demo sign-ins ({url}/accounts/login/):")
         for username, password, role in seeded.credentials:
             self.stdout.write(f"  {role:10} {username:12} password: {password}")

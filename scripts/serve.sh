@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Serves the app the way one machine runs it: the web server, and a Celery worker in the background that
+# runs every long job (imports, media, release builds, judge runs) with the beat that re-sends stalled ones.
+# Without CELERY_BROKER_URL the worker takes its jobs from a folder under OMNI_DATA_DIR (the embedded
+# broker, omni_annotate/broker.py); with it, from Redis. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+addr="${OMNI_ADDR:-127.0.0.1:8000}"
+data="${OMNI_DATA_DIR:-data}"
+mkdir -p "$data"
+# Jobs log to a file: a busy import or a batch of media would otherwise print a line per job here.
+.venv/bin/celery -A omni_annotate worker --beat --loglevel=WARNING \
+  --without-gossip --without-mingle --without-heartbeat >>"$data/worker.log" 2>&1 &
+worker=$!
+stop() { kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null; }
+trap stop EXIT
+echo "==> serving on http://$addr/ with a background worker (logs: $data/worker.log, $data/access.log); Ctrl-C stops both"
+# gunicorn, as in production (gunicorn.conf.py), with threads so that media streaming from local disk
+# never holds up a page; it runs the code as it was at start, like the worker.
+.venv/bin/gunicorn omni_annotate.wsgi -c gunicorn.conf.py --bind "$addr" --threads 4 \
+  --log-level warning --access-logfile "$data/access.log"
