@@ -37,6 +37,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/uv pip install -q --python .venv/bin/python -e ".$extras"
   rm -f .venv/.installed-*
   touch "$stamp"
-  # What dev installs includes what app needs.
-  [ "$mode" = dev ] && touch ".venv/.installed-app-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ "$mode" = dev ]; then  # what dev installs includes what app needs
+    touch ".venv/.installed-app-$(sha256sum pyproject.toml | cut -c1-16)"
+  fi
 fi
