@@ -37,3 +37,16 @@ def get_project_for_curator(user: User | AnonymousUser, slug: str) -> Project:
     if role != Role.CURATOR:
         raise PermissionDenied("Only the project's curators can do this.")
     return project
+
+
+CREATE_PROJECT = "annotations.create_project"
+
+
+def can_create_projects(user: User | AnonymousUser) -> bool:
+    """Staff, and users granted the permission (directly or through a group; superusers hold them all)."""
+    return user.is_authenticated and (user.is_staff or user.has_perm(CREATE_PROJECT))
+
+
+def require_project_creator(user: User | AnonymousUser) -> None:
+    if not can_create_projects(user):
+        raise PermissionDenied("Creating projects needs the 'create projects' permission; ask a staff member.")

@@ -1,6 +1,13 @@
-from django import forms
+from typing import Any
 
-from .models import SkipReason, Task
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+
+from releases.forms import GateRuleForm
+from releases.models import GateRule, TiePolicy
+
+from .models import Project, Role, SkipReason, Task
 
 
 class ImportForm(forms.Form):
@@ -65,3 +72,67 @@ class ProjectSettingsForm(forms.Form):
     writing_guidance = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Shown to criterion writers."
     )
+    tasks = forms.MultipleChoiceField(
+        required=False,
+        choices=[(task, f"{task} · {label}") for task, label in Task.choices],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Imports refuse rows of other tasks; none ticked: any of the nine.",
+    )
+
+
+GATE_FIELDS = tuple(GateRuleForm.base_fields)
+
+
+class ProjectCreateForm(ProjectSettingsForm, GateRuleForm):
+    """A new project: its settings and its agreement gate; project_create checks the values by name."""
+
+    slug = forms.CharField(
+        required=False,
+        max_length=80,
+        help_text="Its address: /projects/<slug>/. Letters, digits and hyphens; empty: made from the name.",
+    )
+    field_order = ["name", "slug", "description", "votes_per_pair", "writing_guidance"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # What an unsaved project and rule hold: the model defaults, shown as the starting values.
+        unsaved = Project()
+        defaults = {name: getattr(unsaved, name) for name in ProjectSettingsForm.base_fields}
+        gate = {**GateRule().as_dict(), "min_votes": None}
+        kwargs["initial"] = {**defaults, **gate, **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        self.fields["min_votes"].required = False
+        self.fields["tie_policy"].widget = forms.Select(choices=TiePolicy.choices)  # radios nest badly in a label
+        self.fields["min_votes"].help_text = "Counted votes before a pair is decided; empty: the votes per pair."
+
+    @property
+    def project_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in GATE_FIELDS]
+
+    @property
+    def gate_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in GATE_FIELDS]
+
+    def settings(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in ProjectSettingsForm.base_fields if name != "name"}
+
+    def gate(self) -> dict[str, Any] | None:
+        """The gate rule to save, or None when the creator left it as shown (the default rule, following k)."""
+        if not set(self.changed_data) & set(GATE_FIELDS):
+            return None
+        return {name: self.cleaned_data[name] for name in GATE_FIELDS}
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+
+    def clean_username(self) -> User:
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(f"No user named {username!r}: they need an account first.")
+        return user
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

@@ -93,10 +93,18 @@ class Project(models.Model):
     writing_guidance = models.TextField(
         blank=True, help_text="Shown to criterion writers above every comparison (plain text)."
     )
+    tasks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The tasks this benchmark holds (codes such as T2I); imports refuse rows of other tasks. "
+        "Empty: any of the nine.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        # Granted in the admin (users or groups); staff and superusers hold it implicitly.
+        permissions = [("create_project", "Can create projects (and becomes their curator)")]
         constraints = [
             models.CheckConstraint(condition=Q(votes_per_pair__gte=1), name="project_votes_per_pair_positive"),
             models.CheckConstraint(condition=Q(reservation_minutes__gte=1), name="project_reservation_positive"),

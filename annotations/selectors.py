@@ -185,3 +185,8 @@ def annotation_overview(project: Project, flag_limit: int = 20) -> AnnotationOve
         flags=list(flags[:flag_limit]),
         flag_count=counts["flags"],
     )
+
+
+def project_members(project: Project) -> QuerySet[Membership]:
+    """A project's members with their users, by username (the member page and the API list)."""
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")

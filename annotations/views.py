@@ -1,23 +1,26 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from media_pipeline import pipeline
 
 from . import selectors
-from .access import get_project_for_curator
-from .forms import ImportForm, ProjectSettingsForm
-from .models import TASK_SPECS, ImportJob, Label, Pair
+from .access import can_create_projects, get_project_for_curator, require_project_creator
+from .forms import ImportForm, MemberAddForm, MemberRoleForm, ProjectCreateForm, ProjectSettingsForm
+from .models import TASK_SPECS, ImportJob, Label, Membership, Pair, Project
 from .services.import_jobs import import_job_create, import_job_resume, import_progress
-from .services.projects import EDITABLE, project_settings_update
+from .services.members import MembershipError, membership_add, membership_remove, membership_role_change
+from .services.projects import EDITABLE, project_create, project_settings_update
 
 _PAIRS_PER_PAGE = 50
 
@@ -32,7 +35,37 @@ class AuthedHtmxRequest(HttpRequest):
 @login_required
 @require_GET
 def project_list(request: AuthedHtmxRequest) -> HttpResponse:
-    return render(request, "annotations/project_list.html", {"rows": selectors.projects_for_user(request.user)})
+    context = {"rows": selectors.projects_for_user(request.user), "can_create": can_create_projects(request.user)}
+    return render(request, "annotations/project_list.html", context)
+
+
+def _form_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's refusal, shown on the form: under the field it names, or above the form."""
+    for field, errors in exc.message_dict.items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_new(request: AuthedHtmxRequest) -> HttpResponse:
+    require_project_creator(request.user)
+    form = ProjectCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = project_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"],
+                settings=form.settings(),
+                gate=form.gate(),
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Project {project.name} created; you are its curator. Add members below.")
+            return redirect("annotations:project_members", slug=project.slug)
+    return render(request, "annotations/project_new.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @login_required
@@ -87,9 +120,7 @@ def project_settings(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         try:
             project_settings_update(project=project, changes=changed)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            _form_errors(form, exc)
         else:
             messages.success(request, "Settings saved." if changed else "Nothing changed.")
             return redirect("annotations:project_settings", slug=project.slug)
@@ -112,9 +143,7 @@ def import_start(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
                 default_task=form.cleaned_data["default_task"],
             )
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                for message in messages:
-                    form.add_error(field if field in form.fields else None, message)
+            _form_errors(form, exc)
         else:
             return redirect("annotations:import_detail", slug=project.slug, job_id=job.id)
     context = {"project": project, "form": form, "imports": selectors.recent_imports(project, limit=20)}
@@ -175,3 +204,84 @@ def media_retry(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     plural = "s" if retried != 1 else ""
     messages.info(request, f"{retried} file{plural} queued again." if retried else "Nothing to retry.")
     return redirect("annotations:media_status", slug=project.slug)
+
+
+def _members_page(request: AuthedHtmxRequest, project: Project, add_form: MemberAddForm, status: int) -> HttpResponse:
+    context = {
+        "project": project,
+        "members": selectors.project_members(project),
+        "add_form": add_form,
+        "role_form": MemberRoleForm(),
+    }
+    return render(request, "annotations/project_members.html", context, status=status)
+
+
+def _member(project: Project, username: str) -> Membership:
+    if "\x00" in username:  # no username holds a NUL, and PostgreSQL refuses one in a query
+        raise Http404("No such member.")
+    members = Membership.objects.select_related("user", "project")
+    return get_object_or_404(members, project=project, user__username=username)
+
+
+@login_required
+@require_GET
+def project_members(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    return _members_page(request, project, MemberAddForm(), 200)
+
+
+@login_required
+@require_POST
+def member_add(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        try:
+            membership_add(project=project, user=user, role=role)
+        except MembershipError as exc:
+            form.add_error("username", str(exc))
+        else:
+            messages.success(request, f"{user.username} added as {role}.")
+            return redirect("annotations:project_members", slug=project.slug)
+    return _members_page(request, project, form, 400)
+
+
+@login_required
+@require_POST
+def member_role(request: AuthedHtmxRequest, slug: str, username: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    membership = _member(project, username)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Role not changed: {form.errors['role'][0]}")
+    else:
+        try:
+            membership = membership_role_change(membership=membership, role=form.cleaned_data["role"])
+        except MembershipError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{username} is now {membership.role}.")
+    return _after_member_change(request, project)
+
+
+@login_required
+@require_POST
+def member_remove(request: AuthedHtmxRequest, slug: str, username: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    try:
+        membership_remove(membership=_member(project, username))
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{username} removed from {project.name}.")
+    return _after_member_change(request, project)
+
+
+def _after_member_change(request: AuthedHtmxRequest, project: Project) -> HttpResponse:
+    """Back to the member list, unless the curator just gave up curating this project."""
+    try:
+        get_project_for_curator(request.user, project.slug)
+    except (Http404, PermissionDenied):
+        return redirect(reverse("annotations:project_list"))
+    return redirect("annotations:project_members", slug=project.slug)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
@@ -260,11 +261,20 @@ class ComparisonListView(ProjectScoped, generics.GenericAPIView[Pair]):
     parser_classes = (MultiPartParser, JSONParser)
     serializer_class = ComparisonSerializer
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # The browsable API draws its POST form from this: a new comparison's fields, not a listed one's.
+        return ComparisonCreateSerializer if self.request.method == "POST" else ComparisonSerializer
+
+    def get_queryset(self) -> QuerySet[Pair]:
+        if getattr(self, "swagger_fake_view", False):
+            return Pair.objects.none()
+        return selectors.comparison_counts(self.project)
+
     @extend_schema(
         responses=ComparisonSerializer(many=True), description="Comparisons and their criteria counts, 100 a page."
     )
     def get(self, request: Request, slug: str) -> Response:
-        page = self.paginate_queryset(selectors.comparison_counts(self.project))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ComparisonSerializer(page, many=True).data)
 
     @extend_schema(

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -112,10 +113,15 @@ def _saved(serializer: JudgeSerializer, **extra: Any) -> Judge:
 class JudgeListView(CuratorView, generics.GenericAPIView):
     serializer_class = JudgeSerializer
 
+    def get_queryset(self) -> QuerySet[Judge]:
+        if getattr(self, "swagger_fake_view", False):
+            return Judge.objects.none()
+        project, _ = curator(self.request, self.kwargs["slug"])
+        return selectors.judges(project).select_related("created_by")
+
     @extend_schema(operation_id="judges_list", responses=JudgeSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        project, _ = curator(request, slug)
-        page = self.paginate_queryset(selectors.judges(project).select_related("created_by"))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(JudgeSerializer(page, many=True).data)
 
     @extend_schema(
@@ -199,10 +205,19 @@ def _run(request: Request, slug: str, judge_id: int, run_id: int) -> JudgeRun:
 class RunListView(CuratorView, generics.GenericAPIView):
     serializer_class = JudgeRunSerializer
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # The browsable API draws its POST form from this: a run request, not a run.
+        return RunRequestSerializer if self.request.method == "POST" else JudgeRunSerializer
+
+    def get_queryset(self) -> QuerySet[JudgeRun]:
+        if getattr(self, "swagger_fake_view", False):
+            return JudgeRun.objects.none()
+        _, judge, _ = _judge(self.request, self.kwargs["slug"], self.kwargs["judge_id"])
+        return judge.runs.select_related("created_by").order_by("-created_at", "-id")
+
     @extend_schema(operation_id="judge_runs_list", responses=JudgeRunSerializer(many=True))
     def get(self, request: Request, slug: str, judge_id: int) -> Response:
-        _, judge, _ = _judge(request, slug, judge_id)
-        page = self.paginate_queryset(judge.runs.select_related("created_by").order_by("-created_at", "-id"))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(JudgeRunSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(

@@ -6,11 +6,12 @@ htmx pages in views.py. Serializers validate requests and shape answers; the ser
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -27,8 +28,9 @@ from annotations.models import Pair, PairKind, Project, Task
 from core.serializers import LeasedJobFields
 
 from . import selectors
-from .gate import LABELS, PairState
+from .gate import LABELS, Outcome, PairState
 from .models import Decision, Release, ReleaseStatus, TiePolicy
+from .selectors import ProjectVotes
 from .services.publish import (
     admitted,
     agreement_json,
@@ -446,16 +448,26 @@ class GateView(CuratorView):
 class AdjudicationQueueView(CuratorView, generics.GenericAPIView):
     serializer_class = DisputedPairSerializer
 
+    @cached_property
+    def disputed(self) -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
+        # Computed once a request: the gate's outcome is costly, and the browsable API asks for the queryset again.
+        project, _ = curator(self.request, self.kwargs["slug"])
+        query = valid(TaskQuerySerializer, self.request.query_params)
+        return selectors.disputed_pairs(project, task=query["task"])
+
+    def get_queryset(self) -> QuerySet[Pair]:
+        if getattr(self, "swagger_fake_view", False):
+            return Pair.objects.none()
+        return self.disputed[0].only("id", "external_id", "task", "prompt", "criterion")
+
     @extend_schema(
         operation_id="quality_disputed_list",
         parameters=[TaskQuerySerializer],
         responses=DisputedPairSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        project, _ = curator(request, slug)
-        query = valid(TaskQuerySerializer, request.query_params)
-        pairs, outcome, votes = selectors.disputed_pairs(project, task=query["task"])
-        page = self.paginate_queryset(pairs.only("id", "external_id", "task", "prompt", "criterion"))
+        page = self.paginate_queryset(self.get_queryset())
+        _, outcome, votes = self.disputed
         rows = [{"pair": pair, "votes": outcome.counted[cast(int, votes.index_of(pair.id))]} for pair in page or []]
         return self.get_paginated_response(DisputedPairSerializer(rows, many=True).data)
 
@@ -506,10 +518,19 @@ class PairGoldView(CuratorView):
 class ReleaseListView(CuratorView, generics.GenericAPIView):
     serializer_class = ReleaseSerializer
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # The browsable API draws its POST form from this: a publish takes a version and notes, not a release.
+        return PublishSerializer if self.request.method == "POST" else ReleaseSerializer
+
+    def get_queryset(self) -> QuerySet[Release]:
+        if getattr(self, "swagger_fake_view", False):
+            return Release.objects.none()
+        project, _ = curator(self.request, self.kwargs["slug"])
+        return selectors.releases(project).select_related("project")
+
     @extend_schema(operation_id="releases_list", responses=ReleaseSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        project, _ = curator(request, slug)
-        page = self.paginate_queryset(selectors.releases(project).select_related("project"))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ReleaseSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(

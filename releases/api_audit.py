@@ -5,6 +5,7 @@ Curators only, through `curator` like every endpoint in api.py: an outsider gets
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -161,17 +162,28 @@ class LabelAuditView(CuratorView):
 class DisagreementListView(CuratorView, generics.GenericAPIView):
     serializer_class = DisagreementSerializer
 
+    @cached_property
+    def audit(self) -> selectors_audit.LabelAudit:
+        # Computed once a request: the browsable API asks for the queryset again after get().
+        project, _ = curator(self.request, self.kwargs["slug"])
+        return selectors_audit.label_audit(project, bootstrap=0)
+
+    def get_queryset(self) -> list[int]:  # type: ignore[override]  # DRF takes any iterable
+        """The disagreements as indexes into the audit's arrays; `disagreements` reads a page's pairs."""
+        if getattr(self, "swagger_fake_view", False):
+            return []
+        audit = self.audit  # the access check, before the query parameters are read
+        query = valid(TaskFilterSerializer, self.request.query_params)
+        return audit.disagreement_indexes(query["task"]).tolist()
+
     @extend_schema(
         operation_id="quality_label_audit_disagreements",
         parameters=[TaskFilterSerializer],
         responses=DisagreementSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        project, _ = curator(request, slug)
-        query = valid(TaskFilterSerializer, request.query_params)
-        audit = selectors_audit.label_audit(project, bootstrap=0)
-        page = self.paginate_queryset(audit.disagreement_indexes(query["task"]).tolist())
-        rows = selectors_audit.disagreements(audit, page or [])
+        page = self.paginate_queryset(self.get_queryset())
+        rows = selectors_audit.disagreements(self.audit, page or [])
         return self.get_paginated_response(DisagreementSerializer(rows, many=True).data)
 
 

@@ -12,7 +12,15 @@ mkdir -p "$data"
 .venv/bin/celery -A omni_annotate worker --beat --loglevel=WARNING \
   --without-gossip --without-mingle --without-heartbeat >>"$data/worker.log" 2>&1 &
 worker=$!
-stop() { kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null; }
+stop() {  # a warm shutdown: the worker finishes or hands back its jobs; after 30 s it is killed (leases recover)
+  kill -TERM "$worker" 2>/dev/null || return 0
+  for _ in $(seq 150); do
+    kill -0 "$worker" 2>/dev/null || { wait "$worker" 2>/dev/null; return 0; }
+    sleep 0.2
+  done
+  kill -KILL "$worker" 2>/dev/null
+  wait "$worker" 2>/dev/null || true
+}
 trap stop EXIT
 echo "==> serving on http://$addr/ with a background worker (logs: $data/worker.log, $data/access.log); Ctrl-C stops both"
 # gunicorn, as in production (gunicorn.conf.py), with threads so that media streaming from local disk

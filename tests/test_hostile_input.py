@@ -222,6 +222,8 @@ def test_every_state_changing_route_refuses_a_session_request_without_the_csrf_t
         ("releases", "release_publish", "post"), ("judges", "run_start", "post"), (None, "logout", "post"),
         ("annotations-api", "queue-vote", "post"), ("annotations-api", "member-detail", "delete"),
         ("releases-api", "adjudication", "post"), ("judges-api", "judge-detail", "delete"),
+        ("annotations", "project_new", "post"), ("annotations-api", "project-list", "post"),
+        ("annotations", "member_add", "post"), ("annotations-api", "member-detail", "patch"),
     } <= accepted, sorted(accepted, key=str)  # fmt: skip
 
 

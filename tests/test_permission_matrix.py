@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
@@ -39,6 +40,8 @@ MEMBER |= {("annotations-api", name) for name in
 # Any member writes criteria; reviewing them and their signals are for curators.
 MEMBER |= {("criteria", name) for name in ("write", "write_comparison", "draft_save", "draft_delete", "submit")}
 MEMBER |= {("criteria-api", name) for name in ("write-next", "draft-create", "draft-detail", "criteria-submit")}
+# Routes for those who may create projects (staff, or the create_project permission), in no project.
+CREATOR = {("annotations", "project_new")}
 OPEN = {(None, "login"), (None, "logout"), (None, None), (None, "health-live"), (None, "health-ready")}
 AUTHENTICATED = {(None, "api-schema"), (None, "api-docs")}
 
@@ -59,7 +62,9 @@ def world(tmp_path):
         "annotator": MembershipFactory(project=x, role=Role.ANNOTATOR, user=UserFactory(username="ann")).user,
         "outsider": MembershipFactory(project=y, role=Role.CURATOR, user=UserFactory(username="out")).user,
         "staff": UserFactory(username="root", is_staff=True),
+        "creator": UserFactory(username="maker"),  # may create projects; a member of none
     }
+    users["creator"].user_permissions.add(Permission.objects.get(codename="create_project"))
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), "green").save(buffer, "PNG")
     data = buffer.getvalue()
@@ -107,6 +112,8 @@ def _kind(ns: str | None, name: str | None) -> str:
         return "authenticated"
     if (ns, name) in MEMBER:
         return "member"
+    if (ns, name) in CREATOR:
+        return "creator"
     if ns in ("annotations", "releases", "judges", "media_pipeline", "criteria") or (ns and ns.endswith("-api")):
         return "curator"
     raise AssertionError(f"unclassified route {ns}:{name}")
@@ -126,6 +133,10 @@ def _expected(ns: str | None, name: str | None, persona: str, api: bool) -> set[
         return {200}  # everyone signed in has a project list: their own projects only
     if kind == "authenticated":
         return ALLOWED
+    if kind == "creator":
+        return ALLOWED if persona in ("staff", "creator") else {403}
+    if persona == "creator":
+        return {404, 405}  # creating projects gives no way into anyone else's
     if persona == "outsider":
         return {404, 405}
     if persona == "annotator" and kind == "curator":
@@ -153,7 +164,7 @@ def test_every_route_answers_each_persona_as_it_should(world):
             allowed = _expected(ns, name, persona, api)
             if code not in allowed:
                 failures.append(f"GET {url} as {persona}: {code}, expected one of {sorted(allowed)}")
-            if code == 405 and persona in ("anonymous", "outsider", "annotator") and kind != "open":
+            if code == 405 and persona in ("anonymous", "outsider", "creator", "annotator") and kind != "open":
                 # State-changing routes: a POST (or PUT) with nothing in it must be refused before it acts.
                 posted = client.post(url, {}).status_code
                 if posted == 405:
@@ -165,7 +176,7 @@ def test_every_route_answers_each_persona_as_it_should(world):
                     if persona == "anonymous"
                     else (
                         {404}
-                        if persona == "outsider"
+                        if persona in ("outsider", "creator")
                         else ({403} if kind == "curator" else {200, 204, 302, 400, 404, 409})
                     )
                 )

@@ -24,6 +24,8 @@ from rest_framework import serializers
 
 from core.serializers import LeasedJobFields
 from media_pipeline.models import AssetStatus, MediaAsset, MediaKind, Rendition, RenditionRole
+from releases.api import GateSettingsSerializer
+from releases.models import GateRule, TiePolicy
 
 from ..models import (
     TASK_SPECS,
@@ -36,11 +38,13 @@ from ..models import (
     Role,
     SkipKind,
     SkipReason,
+    Task,
     task_spec,
 )
 from ..services.queue import CHOICES, shown_choice
 
 _MAX_TIME_MS = 24 * 3600 * 1000
+_GATE_DEFAULT = GateRule()  # unsaved: the default rule
 
 
 def _absolute(context: dict[str, Any], name: str, *args: Any) -> str:
@@ -107,6 +111,9 @@ class ProjectDetailSerializer(serializers.Serializer):
     must_view_share = serializers.FloatField(source="project.must_view_share", allow_null=True)
     criteria_per_comparison = serializers.IntegerField(source="project.criteria_per_comparison")
     writing_guidance = serializers.CharField(source="project.writing_guidance")
+    tasks = serializers.ListField(
+        child=serializers.CharField(), source="project.tasks", help_text="Empty: any of the nine tasks."
+    )
     created_at = serializers.DateTimeField(source="project.created_at")
     curator = CuratorProjectSerializer(allow_null=True, help_text="Curators only; null for annotators.")
 
@@ -122,6 +129,36 @@ class ProjectSettingsSerializer(serializers.Serializer):
     must_view_share = serializers.FloatField(required=False, allow_null=True, help_text="0.01 to 1; null: off.")
     criteria_per_comparison = serializers.IntegerField(required=False, help_text="1 to 20.")
     writing_guidance = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    tasks = serializers.ListField(
+        child=serializers.ChoiceField(choices=Task.choices),
+        required=False,
+        help_text="The tasks the benchmark holds; imports refuse rows of other tasks. Empty: any of the nine.",
+    )
+
+
+class ProjectGateSerializer(GateSettingsSerializer):
+    """The gate a new project starts with; what is left out takes the default rule's value."""
+
+    min_votes = serializers.IntegerField(
+        required=False, allow_null=True, default=None, max_value=1000, help_text="null or left out: the votes per pair."
+    )
+    min_majority_share = serializers.FloatField(
+        required=False, default=round(_GATE_DEFAULT.min_majority_share, 4), help_text="Above 0.5 and at most 1."
+    )
+    tie_policy = serializers.ChoiceField(choices=TiePolicy.choices, required=False, default=_GATE_DEFAULT.tie_policy)
+
+
+GATE_FIELDS = tuple(ProjectGateSerializer().fields)
+
+
+class ProjectCreateSerializer(ProjectSettingsSerializer):
+    """A new project: name required, the rest optional with the model's defaults; the service checks ranges."""
+
+    name = serializers.CharField(max_length=200)
+    slug = serializers.CharField(
+        required=False, allow_blank=True, max_length=80, help_text="Letters, digits, hyphens; empty: from the name."
+    )
+    gate = ProjectGateSerializer(required=False, help_text="The agreement gate; left out: the default rule.")
 
 
 # Members
@@ -136,9 +173,12 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
         fields = ("username", "role", "joined")
 
 
-class MemberWriteSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+class MemberRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberWriteSerializer(MemberRoleSerializer):
+    username = serializers.CharField(max_length=150)
 
     def validate_username(self, value: str) -> User:
         user = get_user_model().objects.filter(username=value).first()

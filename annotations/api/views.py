@@ -9,14 +9,12 @@ the annotator's shapes from `serializers` only.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -30,11 +28,12 @@ from media_pipeline import pipeline
 from media_pipeline.models import Rendition
 
 from .. import selectors
-from ..access import get_project_for_curator, get_project_for_member
+from ..access import get_project_for_curator, get_project_for_member, require_project_creator
 from ..annotate_views import Side, _sides
-from ..models import ImportJob, Judgment, Membership, Pair, PairKind, Project, Reservation, Role
+from ..models import ImportJob, Judgment, Membership, Pair, PairKind, Project, Role
 from ..services.import_jobs import import_job_create, import_job_resume, import_progress
-from ..services.projects import project_settings_update
+from ..services.members import MembershipError, membership_remove, membership_role_change, membership_set
+from ..services.projects import project_create, project_settings_update
 from ..services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -58,6 +57,7 @@ class Conflict(APIException):
 
 
 _INVALID = OpenApiResponse(description="Invalid: messages by field name.")
+_FORBIDDEN = OpenApiResponse(description="Refused: you may not do this (see `detail`).")
 _CONFLICT = OpenApiResponse(
     description="Refused in the current state (the queue, or a project's last curator): see `detail`."
 )
@@ -98,10 +98,52 @@ class ProjectListView(generics.GenericAPIView[Project]):
 
     serializer_class = s.ProjectSummarySerializer
 
+    def get_queryset(self) -> list[selectors.ProjectRow]:  # type: ignore[override]  # DRF takes any iterable
+        return selectors.projects_for_user(self.request.user)
+
     @extend_schema(responses=s.ProjectSummarySerializer(many=True))
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.projects_for_user(request.user))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=s.ProjectCreateSerializer,
+        responses={201: s.ProjectDetailSerializer, 400: _INVALID, 403: _FORBIDDEN},
+        description="Create a project (staff, or the 'create projects' permission); you become its curator. "
+        "Settings left out take their defaults; a `gate` sets the agreement gate (else the default rule).",
+    )
+    def post(self, request: Request) -> Response:
+        require_project_creator(request.user)
+        form = s.ProjectCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        name, slug, gate = data.pop("name"), data.pop("slug", ""), data.pop("gate", None)
+        try:
+            project = project_create(user=_user(request), name=name, slug=slug, settings=data, gate=gate)
+        except DjangoValidationError as exc:
+            # The gate's refusals name its fields: answer under "gate", where the request put them.
+            errors = exc.message_dict
+            gate_errors = {field: errors.pop(field) for field in list(errors) if field in s.GATE_FIELDS}
+            raise ValidationError({**errors, **({"gate": gate_errors} if gate_errors else {})}) from exc
+        return Response(s.ProjectDetailSerializer(_project_detail(project, Role.CURATOR)).data, status=201)
+
+
+def _project_detail(project: Project, role: str) -> dict[str, Any]:
+    """What ProjectDetailSerializer shows of a project to someone with this role."""
+    curator = None
+    if role == Role.CURATOR:
+        curator = {
+            "gold_share": project.gold_share,
+            "tasks": selectors.task_counts(project),
+            "media": selectors.project_media_counts(project),
+            "labelling": selectors.annotation_overview(project, flag_limit=0),
+        }
+    return {
+        "project": project,
+        "role": role,
+        "pair_count": project.pairs.filter(kind=PairKind.PAIR).count(),
+        "curator": curator,
+    }
 
 
 class ProjectDetailView(ProjectScoped):
@@ -109,22 +151,7 @@ class ProjectDetailView(ProjectScoped):
 
     @extend_schema(responses=s.ProjectDetailSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        project = self.project
-        curator = None
-        if self.role == Role.CURATOR:
-            curator = {
-                "gold_share": project.gold_share,
-                "tasks": selectors.task_counts(project),
-                "media": selectors.project_media_counts(project),
-                "labelling": selectors.annotation_overview(project, flag_limit=0),
-            }
-        data = {
-            "project": project,
-            "role": self.role,
-            "pair_count": project.pairs.filter(kind=PairKind.PAIR).count(),
-            "curator": curator,
-        }
-        return Response(s.ProjectDetailSerializer(data).data)
+        return Response(s.ProjectDetailSerializer(_project_detail(self.project, self.role)).data)
 
 
 class ProjectSettingsView(ProjectScoped):
@@ -156,7 +183,7 @@ class MemberListView(ProjectScoped, generics.ListAPIView[Membership]):
     def get_queryset(self) -> QuerySet[Membership]:
         if getattr(self, "swagger_fake_view", False):
             return Membership.objects.none()
-        return Membership.objects.filter(project=self.project).select_related("user").order_by("user__username")
+        return selectors.project_members(self.project)
 
     @extend_schema(
         request=s.MemberWriteSerializer,
@@ -176,65 +203,36 @@ class MemberListView(ProjectScoped, generics.ListAPIView[Membership]):
 
 
 class MemberDetailView(ProjectScoped):
+    def _membership(self, username: str) -> Membership:
+        if "\x00" in username:  # no username holds a NUL, and PostgreSQL refuses one in a query (a 500)
+            raise NotFound("No such member.")
+        members = Membership.objects.select_related("user")
+        return get_object_or_404(members, project=self.project, user__username=username)
+
+    @extend_schema(
+        request=s.MemberRoleSerializer,
+        responses={200: s.MemberSerializer, 400: _INVALID, 409: _CONFLICT},
+        description="Change a member's role. A project keeps at least one curator (409).",
+    )
+    def patch(self, request: Request, slug: str, username: str) -> Response:
+        membership = self._membership(username)
+        form = s.MemberRoleSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            membership = membership_role_change(membership=membership, role=form.validated_data["role"])
+        except MembershipError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(s.MemberSerializer(membership).data)
+
     @extend_schema(
         responses={204: None, 409: _CONFLICT}, description="Remove a member; their reserved pairs go back to the queue."
     )
     def delete(self, request: Request, slug: str, username: str) -> Response:
-        if "\x00" in username:  # no username holds a NUL, and PostgreSQL refuses one in a query (a 500)
-            raise NotFound("No such member.")
-        membership = get_object_or_404(Membership, project=self.project, user__username=username)
         try:
-            membership_remove(membership=membership)
+            membership_remove(membership=self._membership(username))
         except MembershipError as exc:
             raise Conflict(str(exc)) from exc
         return Response(status=204)
-
-
-# Membership writes: they belong in annotations/services/ with the other writes, and live here until
-# moved there (this change was limited to the API's own files).
-
-
-class MembershipError(Exception):
-    """A membership change the project refuses, with a sentence for the curator."""
-
-
-def _keep_a_curator(membership: Membership) -> None:
-    """Refuse to remove or demote the project's last curator. The curators' rows are locked, so two
-    curators stepping down at the same moment cannot both pass the check."""
-    curators = Membership.objects.select_for_update().filter(project_id=membership.project_id, role=Role.CURATOR)
-    if membership.role == Role.CURATOR and not set(curators.values_list("pk", flat=True)) - {membership.pk}:
-        raise MembershipError(f"{membership.project} needs a curator: add another before {membership.user} steps down.")
-
-
-def membership_set(*, project: Project, user: User, role: str) -> tuple[Membership, bool]:
-    """Add `user` to the project with `role`, or change their role; True when added."""
-    with transaction.atomic():
-        membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
-        if membership is None:
-            return Membership.objects.create(project=project, user=user, role=role), True
-        if role != Role.CURATOR:
-            _keep_a_curator(membership)
-        membership.role = role
-        membership.save(update_fields=["role"])
-    return membership, False
-
-
-def membership_remove(*, membership: Membership) -> None:
-    """Remove a member. The pairs they hold give their slots back now, not when the holds run out;
-    their judgments stay (they were a member when they cast them)."""
-    with transaction.atomic():
-        _keep_a_curator(membership)
-        # Locked, then deleted by id: a hold that release_expired or a vote is taking right now is
-        # either theirs (and skipped here) or ours, so no slot is given back twice.
-        held = list(
-            Reservation.objects.select_for_update()
-            .filter(project_id=membership.project_id, annotator_id=membership.user_id)
-            .values_list("pk", "pair_id")
-        )
-        Reservation.objects.filter(pk__in=[pk for pk, _ in held]).delete()
-        for pair_id, count in sorted(Counter(pair_id for _, pair_id in held).items()):
-            Pair.objects.filter(pk=pair_id).update(claimed=F("claimed") - count)
-        membership.delete()
 
 
 # Pairs

@@ -43,9 +43,13 @@ class PairDraft:
 class RowChecker:
     """Validates rows against the nine task layouts; one instance per import."""
 
-    def __init__(self, catalog: MediaCatalog, default_task: TaskSpec | None) -> None:
+    def __init__(
+        self, catalog: MediaCatalog, default_task: TaskSpec | None, project_tasks: list[str] | None = None
+    ) -> None:
         self.catalog = catalog
         self.default_task = default_task
+        # The project's declared tasks; empty or None: any of the nine.
+        self.project_tasks = frozenset(project_tasks or ())
         self.warnings: dict[str, int] = {}
 
     def warn(self, message: str) -> None:
@@ -129,6 +133,10 @@ class RowChecker:
         spec = hint or named or self.default_task
         if spec is None:
             problem("task", "no task: add a 'task' field, put the file in a <config>/ folder, or choose a default.")
+        elif self.project_tasks and spec.task not in self.project_tasks:
+            held = ", ".join(task for task in Task.values if task in self.project_tasks)
+            problem("task", f"{spec.task} is not one of this project's tasks ({held}); curators add tasks in Settings.")
+            return None
         return spec
 
     def _short_text(self, data: dict[str, Any], field: str, problem: Any, *, required: bool = False) -> str:

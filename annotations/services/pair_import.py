@@ -95,7 +95,7 @@ def pair_import(
             spool = workdir / "spool"
             spool.mkdir()
             catalog = MediaCatalog(source.media_root, spool, settings.OMNI_MEDIA_MAX_FILE_MB * 1024 * 1024)
-            checker = RowChecker(catalog, default_task)
+            checker = RowChecker(catalog, default_task, project.tasks)
             total = sum(count_rows(f) for f in source.data_files)
             tally = _validate(source.data_files, checker, problems, total, progress)
         except ImportRejected as exc:

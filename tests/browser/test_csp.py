@@ -152,6 +152,8 @@ def test_a_curator_walks_the_curation_pages_without_a_csp_violation(page, curate
         ("project", reverse("annotations:project_detail", args=[slug]), "#pair-table"),
         ("media", reverse("annotations:media_status", args=[slug]), "#pipeline"),
         ("import", reverse("annotations:import_start", args=[slug]), "form"),
+        ("members", reverse("annotations:project_members", args=[slug]), "#members"),
+        ("new-project", reverse("annotations:project_new"), "#new-project"),
         ("pair", reverse("annotations:pair_detail", args=[slug, disputed.pk]), "main"),
         ("quality", reverse("releases:dashboard", args=[slug]), "main h1"),
         ("gate", reverse("releases:gate_edit", args=[slug]), "form"),

@@ -13,7 +13,7 @@ from media_pipeline.models import AssetStatus, MediaAsset
 class Command(BaseCommand):
     help = (
         "Send queued media assets to the pipeline (all, or one project's); with --retry-failed, failed ones "
-        "and those whose worker died too. Without a broker the jobs run here, one after another."
+        "and those whose worker died too. The worker runs them (`make serve` starts one beside the web server)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
