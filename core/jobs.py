@@ -77,9 +77,13 @@ def job_models() -> list[Job]:
     return [m for m in apps.get_models() if issubclass(m, LeasedJob)]
 
 
+def _expired(model: Job, now: Any) -> Q:
+    """Running, but its lease ran out: the run holding it died."""
+    return Q(status=model.job_running, lease_until__lt=now)
+
+
 def _free(model: Job, now: Any) -> Q:
-    waiting = Q(status=model.job_queued, lease_until__isnull=True)
-    return waiting | Q(status=model.job_running, lease_until__lt=now)
+    return Q(status=model.job_queued, lease_until__isnull=True) | _expired(model, now)
 
 
 def claim(model: Job, pk: Any) -> Claim | None:
@@ -132,7 +136,7 @@ def give_back(held: Claim, **fields: Any) -> bool:
 def requeue(model: Job, pks: Iterable[Any], *, also: Q | None = None, **fields: Any) -> list[Any]:
     """A person's resume / retry / build again: the stalled jobs among `pks` (their run died), and
     those matching `also`, wait for a worker again with their attempts reset; sent once this commits."""
-    eligible = Q(status=model.job_running, lease_until__lt=timezone.now())
+    eligible = _expired(model, timezone.now())
     if also is not None:
         eligible |= also
     with transaction.atomic():
@@ -243,10 +247,9 @@ def remove_dead_tempdirs() -> int:
         match = _TEMP.match(path.name)
         if not match or match["site"] != site or match["kind"] not in kinds or not path.is_dir():
             continue
-        model = kinds[match["kind"]]
-        held = Q(pk=match["pk"], status=model.job_running, attempts=int(match["run"]), lease_until__gte=now)
+        run = Claim(kinds[match["kind"]], match["pk"], int(match["run"]))
         try:
-            alive = model.objects.filter(held).exists()
+            alive = run.rows().filter(lease_until__gte=now).exists()
         except (ValueError, ValidationError, DatabaseError):  # not a key of this kind: not ours to judge
             continue
         if not alive:
@@ -264,11 +267,9 @@ def sweep() -> dict[str, int]:
     for model in job_models():
         now = timezone.now()
         with transaction.atomic():
-            dead = model.objects.select_for_update(skip_locked=True).filter(
-                status=model.job_running, lease_until__lt=now
-            )
+            dead = model.objects.select_for_update(skip_locked=True).filter(_expired(model, now))
             pks = list(dead.values_list("pk", flat=True))
-            model.objects.filter(pk__in=pks, status=model.job_running, lease_until__lt=now).update(
+            model.objects.filter(_expired(model, now), pk__in=pks).update(
                 status=model.job_queued, lease_until=None, lease_owner=""
             )
             send_on_commit(model, pks)
