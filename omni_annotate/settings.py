@@ -141,6 +141,9 @@ if DATABASE_URL:
     if not _db.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (expected postgres://user@host:5432/dbname).")
     _db["CONN_HEALTH_CHECKS"] = True
+    # A database host that went away answers nothing: without a limit a request waits for the TCP
+    # retries (minutes) instead of answering 503 "try again" (a connect_timeout in the URL wins).
+    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     DATABASES = {"default": _db}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMNI_ADDR="${OMNI_ADDR:-127.0.0.1:8000}"
+# Python keeps compiled modules of the venv and the app (__pycache__, git-ignored): without them every
+# process (migrate, seed, each web worker, the Celery worker) compiles the same thousands of modules again.
+unset PYTHONDONTWRITEBYTECODE
 step() {  # step "what" command...: one line per step, with its time
   local what=$1 start=$SECONDS
   shift

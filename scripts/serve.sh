@@ -5,6 +5,9 @@
 # broker, omni_annotate/broker.py); with it, from Redis. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Python keeps compiled modules of the venv and the app (__pycache__, git-ignored): without them every
+# process (migrate, seed, each web worker, the Celery worker) compiles the same thousands of modules again.
+unset PYTHONDONTWRITEBYTECODE
 addr="${OMNI_ADDR:-127.0.0.1:8000}"
 data="${OMNI_DATA_DIR:-data}"
 mkdir -p "$data"

@@ -44,8 +44,14 @@ def test_no_vote_is_lost_or_duplicated_under_load_and_a_postgres_restart(tmp_pat
     assert figures["duplicated"] == 0, figures["unknown_examples"]
     assert figures["retries_sent"] > 0 and figures["double_submits_sent"] > 0
     # PostgreSQL was really down: requests failed, with a 503 that says to try again, and only then.
+    # A request caught in the stop itself can instead time out at the client (seen once in CI, in
+    # about a thousand requests); it falls inside the outage too and is retried like a 503.
     assert figures["outage"] is not None and figures["errors"] > 0
-    assert set(figures["error_kinds"]) <= {"POST vote: HTTP 503", "GET next: HTTP 503"}, figures["error_kinds"]
+    answered = {kind for kind in figures["error_kinds"] if "HTTP" in kind}
+    assert answered and answered <= {"POST vote: HTTP 503", "GET next: HTTP 503"}, figures["error_kinds"]
+    unanswered = set(figures["error_kinds"]) - answered
+    assert unanswered <= {"POST vote: ReadTimeout", "GET next: ReadTimeout"}, figures["error_kinds"]
+    assert sum(figures["error_kinds"].get(kind, 0) for kind in unanswered) <= 2, figures["error_kinds"]
     assert figures["errors_outside_outage"] == []
     assert figures["requests_after_recovery"] > 100
     assert run.returncode == 0, run.stdout[-3000:]

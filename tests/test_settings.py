@@ -15,7 +15,8 @@ _PRINT = (
     "import django, json; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'db': s.DATABASES['default']['ENGINE'], 'storage': s.STORAGES['default']['BACKEND'], "
     "'eager': s.CELERY_TASK_ALWAYS_EAGER, 'name': str(s.DATABASES['default']['NAME']), "
-    "'broker': s.CELERY_BROKER_URL, 'embedded': s.EMBEDDED_BROKER, 'cache': s.CACHES['default']['BACKEND']}))"
+    "'broker': s.CELERY_BROKER_URL, 'embedded': s.EMBEDDED_BROKER, 'cache': s.CACHES['default']['BACKEND'], "
+    "'connect_timeout': s.DATABASES['default'].get('OPTIONS', {}).get('connect_timeout')}))"
 )
 _OURS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CACHE_URL", "S3_BUCKET", "S3_ENDPOINT_URL")
 
@@ -40,6 +41,7 @@ def test_no_configuration_means_sqlite_local_files_and_a_worker_on_the_embedded_
         # Import progress is written by the worker and read by the web process: a cache both see.
         "cache": "django.core.cache.backends.filebased.FileBasedCache",
         "name": str(tmp_path / "data" / "omni_annotate.sqlite3"),
+        "connect_timeout": None,
     }
 
 
@@ -60,6 +62,14 @@ def test_variables_switch_on_postgres_redis_and_s3(tmp_path):
     assert seen["eager"] is False
     assert seen["broker"] == "redis://127.0.0.1:6379/0" and seen["embedded"] is False
     assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    # A database host that went away makes requests answer 503 after seconds, not hang for minutes.
+    assert seen["connect_timeout"] == 5
+
+
+def test_a_connect_timeout_in_the_database_url_wins(tmp_path):
+    done = _start(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/omni?connect_timeout=2")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["connect_timeout"] == 2
 
 
 @pytest.mark.parametrize(

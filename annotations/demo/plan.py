@@ -9,8 +9,10 @@ goes through the real importer.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,31 +161,32 @@ class DemoWriter:
         self.media = root / "media_data"
         self.rng = random.Random(seed)
         self.rows: list[dict[str, Any]] = []
+        self.made: dict[str, Future[None]] = {}  # media path -> its generation
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
 
     # --- media, generated once per distinct attribute set ------------------------------------
+    # Rows only need the file names, so the files are made side by side (ffmpeg, Pillow and
+    # trimesh work outside Python's lock for the most part) and build() waits for all of them.
+    def _make(self, rel: str, make: Callable[..., None], **attrs: Any) -> str:
+        if rel not in self.made:
+            self.made[rel] = self.pool.submit(make, self.media / rel, **attrs)
+        return rel
+
     def image(self, attrs: Attrs, ext: str = "png") -> str:
         rel = f"images/{attrs['shape']}-{attrs['colour']}-{attrs['size']}-{attrs['background']}.{ext}"
-        if not (self.media / rel).exists():
-            synth.image(self.media / rel, **attrs)
-        return rel
+        return self._make(rel, synth.image, **attrs)
 
     def video(self, attrs: Attrs, ext: str = "mp4") -> str:
         rel = f"video/{attrs['pattern'].replace(' ', '-')}-{attrs['seconds']}s.{ext}"
-        if not (self.media / rel).exists():
-            synth.video(self.media / rel, pattern=attrs["pattern"], seconds=attrs["seconds"])
-        return rel
+        return self._make(rel, synth.video, pattern=attrs["pattern"], seconds=attrs["seconds"])
 
     def audio(self, attrs: Attrs, ext: str) -> str:
         rel = f"audio/{attrs['sound'].replace(' ', '-')}-{attrs['seconds']}s.{ext}"
-        if not (self.media / rel).exists():
-            synth.audio(self.media / rel, sound=attrs["sound"], seconds=attrs["seconds"])
-        return rel
+        return self._make(rel, synth.audio, sound=attrs["sound"], seconds=attrs["seconds"])
 
     def mesh(self, attrs: Attrs, ext: str) -> str:
         rel = f"meshes/{attrs['colour']}-{attrs['shape']}.{ext}"
-        if not (self.media / rel).exists():
-            synth.mesh(self.media / rel, shape=attrs["shape"], colour=attrs["colour"])
-        return rel
+        return self._make(rel, synth.mesh, shape=attrs["shape"], colour=attrs["colour"])
 
     # --- rows ---------------------------------------------------------------------------------
     def add(self, task: str, index: int, prompt: str, criteria: list[tuple[str, str]], **fields: Any) -> None:
@@ -244,6 +247,18 @@ class DemoWriter:
             )
 
     def build(self) -> Path:
+        with self.pool:
+            self._rows()
+            for made in self.made.values():
+                made.result()  # a failed generation stops the build with its own error
+        self.media.mkdir(parents=True, exist_ok=True)
+        out = self.root / "demo.jsonl"
+        with open(out, "wb") as fh:
+            for row in self.rows:
+                fh.write(orjson.dumps(row) + b"\n")
+        return out
+
+    def _rows(self) -> None:
         for i, (topic, short) in enumerate(TOPICS[: self.comparisons]):
             criteria = [
                 ("Brevity is what matters: prefer the answer that gets to the point in one sentence.", "response1"),
@@ -283,13 +298,6 @@ class DemoWriter:
             "T23D", MESH_SPACE, lambda a, i: self.mesh(a, mesh_ext[i % 3]), lambda a: "A simple toy-like 3D object."
         )
         self._edit_task()
-
-        self.media.mkdir(parents=True, exist_ok=True)
-        out = self.root / "demo.jsonl"
-        with open(out, "wb") as fh:
-            for row in self.rows:
-                fh.write(orjson.dumps(row) + b"\n")
-        return out
 
     def _edit_task(self) -> None:
         for i in range(self.comparisons):
