@@ -34,9 +34,10 @@ def get_project_for_member(user: User | AnonymousUser, slug: str) -> tuple[Proje
         raise Http404("No such project.")
     sql = _PROJECT_AND_ROLE.format(membership=Membership._meta.db_table, project=Project._meta.db_table)
     project = next(iter(Project.objects.raw(sql, [user.pk, slug])), None)
-    if project is None or not (user.is_staff or project.member_role):
+    role: str | None = getattr(project, "member_role", None)  # the raw query's extra column
+    if project is None or not (user.is_staff or role):
         raise Http404("No such project.")
-    return project, Role.CURATOR if user.is_staff else project.member_role
+    return project, Role.CURATOR if user.is_staff else str(role)
 
 
 def get_project_for_curator(user: User | AnonymousUser, slug: str) -> Project:
