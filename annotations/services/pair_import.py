@@ -1,12 +1,15 @@
-"""Import pairs and their media into a project: validate everything, then store everything.
+"""Import pairs and their media into a project: check everything, then store everything.
 
 The order matters for "a failed import stores nothing":
-1. stream every row and check it (fields, task, label, media exist and decode), collecting all
-   problems; stop here if there is any;
+1. stream every row once and check it (fields, task, label, media exist and decode), collecting
+   all problems; rows that pass go to a temporary staging table of this connection (COPY on
+   PostgreSQL), so nothing is parsed or checked twice and memory stays flat. Stop here if there is
+   any problem: the staging table is dropped and nothing else was written;
 2. upload media not yet stored (content-addressed, so a repeated upload is harmless), outside
    any transaction because uploads can be slow;
-3. in one transaction, create the media rows and the pairs. If that fails, the uploads of step
-   2 that no row points at are deleted again.
+3. in one transaction, create the media rows and move the staged pairs over with one
+   INSERT .. SELECT .. ON CONFLICT DO NOTHING. If that fails, the uploads of step 2 that no row
+   points at are deleted again.
 Re-importing the same data adds nothing: pairs are keyed by (project, external id), media by hash.
 """
 
@@ -17,14 +20,13 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from annotations.importing.media import MediaCatalog, MediaInfo
@@ -97,24 +99,27 @@ def pair_import(
             catalog = MediaCatalog(source.media_root, spool, settings.OMNI_MEDIA_MAX_FILE_MB * 1024 * 1024)
             checker = RowChecker(catalog, default_task, project.tasks)
             total = sum(count_rows(f) for f in source.data_files)
-            tally = _validate(source.data_files, checker, problems, total, progress)
         except ImportRejected as exc:
             problems.add(exc.problem)
-        if problems:
             return ImportResult.rejected(problems)
-        if tally.rows == 0:
-            problems.add(Problem(file=data_label or data_path.name, message="holds no rows to import."))
-            return ImportResult.rejected(problems)
+        with _Stage() as stage:
+            try:
+                tally = _check_and_stage(source.data_files, checker, problems, total, progress, stage)
+            except ImportRejected as exc:
+                problems.add(exc.problem)
+            if problems:
+                return ImportResult.rejected(problems)
+            if tally.rows == 0:
+                problems.add(Problem(file=data_label or data_path.name, message="holds no rows to import."))
+                return ImportResult.rejected(problems)
+            written_keys = _store_media(catalog.by_sha.values(), progress)
+            try:
+                created = _write_pairs(project, stage, catalog, import_job, tally.rows, progress)
+            except BaseException:
+                _delete_unreferenced(written_keys)
+                raise
 
-        warnings = dict(checker.warnings)  # the write pass re-checks rows and would count them twice
-        existing_ids = set(Pair.objects.filter(project=project).values_list("external_id", flat=True))
-        written_keys = _store_media(catalog.by_sha.values(), progress)
-        try:
-            created = _write_pairs(project, source.data_files, checker, existing_ids, import_job, total, progress)
-        except BaseException:
-            _delete_unreferenced(written_keys)
-            raise
-
+    warnings = dict(checker.warnings)
     warning_lines = [f"{message} ({count}x)" for message, count in sorted(warnings.items())]
     existing = tally.rows - sum(created.values())
     if existing:
@@ -147,9 +152,15 @@ class _Tally:
     per_task: Counter[str] = field(default_factory=Counter)
 
 
-def _validate(
-    data_files: list[DataFile], checker: RowChecker, problems: ProblemLog, total: int, progress: Progress
+def _check_and_stage(
+    data_files: list[DataFile],
+    checker: RowChecker,
+    problems: ProblemLog,
+    total: int,
+    progress: Progress,
+    stage: _Stage,
 ) -> _Tally:
+    """Check every row; stage the good ones while no row has failed (after that only problems count)."""
     tally = _Tally()
     first_seen: dict[str, str] = {}
     for data_file in data_files:
@@ -170,8 +181,11 @@ def _validate(
                         )
                     )
                 tally.per_task[draft.task.value] += 1
+                if not problems:
+                    stage.add(_staged(draft))
             if tally.rows % 1000 == 0:
                 progress("validating", tally.rows, total)
+    stage.flush()
     progress("validating", tally.rows, total)
     return tally
 
@@ -229,117 +243,129 @@ def _asset_ids(infos: Iterable[MediaInfo]) -> dict[str, int]:
     return ids
 
 
-_PAIR_COLUMNS = (
-    "project_id", "external_id", "task", "prompt", "criterion", "input_media_id",
-    "response1_text", "response1_media_id", "response1_mesh_id",
-    "response2_text", "response2_media_id", "response2_mesh_id",
-    "model1", "model2", "source", "reference_label", "import_job_id", "created_at", "kind",
+# What a checked row leaves in the staging table: media by hash (their rows are made only once
+# every check passed), the rest as it goes into the pair. `seq` keeps the file's order for the ids.
+_STAGE_COLUMNS = (
+    "seq", "external_id", "task", "prompt", "criterion", "input_sha",
+    "response1_text", "response1_sha", "response1_mesh_sha",
+    "response2_text", "response2_sha", "response2_mesh_sha",
+    "model1", "model2", "source", "reference_label", "kind",
 )  # fmt: skip
+_STAGE = "pair_import_stage"
 
 
-def _pair_values(
-    project: Project, draft: PairDraft, asset_ids: dict[str, int], job: ImportJob | None, now: datetime
-) -> tuple[Any, ...]:
-    def asset(info: MediaInfo | None) -> int | None:
-        return asset_ids[info.sha256] if info else None
+def _staged(draft: PairDraft) -> tuple[Any, ...]:
+    def sha(info: MediaInfo | None) -> str | None:
+        return info.sha256 if info else None
 
+    one, two = draft.response1, draft.response2
     return (
-        project.id, draft.external_id, draft.task.value, draft.prompt, draft.criterion, asset(draft.input_media),
-        draft.response1.text, asset(draft.response1.media), asset(draft.response1.mesh),
-        draft.response2.text, asset(draft.response2.media), asset(draft.response2.mesh),
-        draft.model1, draft.model2, draft.source, draft.reference_label, job.pk if job else None, now, draft.kind,
+        draft.external_id, draft.task.value, draft.prompt, draft.criterion, sha(draft.input_media),
+        one.text, sha(one.media), sha(one.mesh), two.text, sha(two.media), sha(two.mesh),
+        draft.model1, draft.model2, draft.source, draft.reference_label, draft.kind,
     )  # fmt: skip
 
 
-class _PairSink:
-    """Batches new pair rows into the table.
+class _Stage:
+    """A temporary table of this connection holding the checked rows of one import; dropped on exit.
 
-    On PostgreSQL rows are streamed with COPY into a temporary staging table and moved over with
-    one INSERT .. ON CONFLICT DO NOTHING (a concurrent import of the same ids then skips them);
-    building model instances for bulk_create costs more than the insert itself at 300K rows.
-    Elsewhere bulk_create with ignore_conflicts does the same, more slowly.
+    On PostgreSQL rows are streamed in with COPY; building model instances for bulk_create cost
+    more than the insert itself at 300K rows. SQLite takes them in batches of executemany.
     """
 
     def __init__(self) -> None:
         self.postgres = connection.vendor == "postgresql"
         self.batch: list[tuple[Any, ...]] = []
-        self.table = Pair._meta.db_table
-        if self.postgres:
+        self.rows = 0
+
+    def __enter__(self) -> _Stage:
+        columns = ", ".join(f"{name} {'integer' if name == 'seq' else 'text'}" for name in _STAGE_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by an import this connection lost
+            cursor.execute(f"CREATE TEMP TABLE {_STAGE} ({columns})")
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        if connection.needs_rollback:
+            return  # the enclosing transaction rolls back, the table's creation with it
+        try:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"CREATE TEMP TABLE pair_import_stage ON COMMIT DROP AS "  # noqa: S608 -- fixed identifiers
-                    f"SELECT {', '.join(_PAIR_COLUMNS)} FROM {self.table} WITH NO DATA"
-                )
+                cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        except DatabaseError:
+            if failed is None:
+                raise
+            # The import failed on the database and the connection cannot run the drop; the table is
+            # this connection's only and goes with it (or with the next import's drop).
 
     def add(self, values: tuple[Any, ...]) -> None:
-        self.batch.append(values)
+        self.rows += 1
+        self.batch.append((self.rows, *values))
         if len(self.batch) >= _PAIR_BATCH:
             self.flush()
 
     def flush(self) -> None:
         if not self.batch:
             return
-        if self.postgres:
-            with (
-                connection.cursor() as cursor,
-                cursor.copy(f"COPY pair_import_stage ({', '.join(_PAIR_COLUMNS)}) FROM STDIN") as copy,
-            ):
-                for values in self.batch:
-                    copy.write_row(values)
-        else:
-            Pair.objects.bulk_create(
-                [Pair(**dict(zip(_PAIR_COLUMNS, values, strict=True))) for values in self.batch],
-                ignore_conflicts=True,
-            )
+        columns = ", ".join(_STAGE_COLUMNS)
+        with connection.cursor() as cursor:
+            if self.postgres:
+                with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+                    for values in self.batch:
+                        copy.write_row(values)
+            else:
+                marks = ", ".join(["%s"] * len(_STAGE_COLUMNS))
+                cursor.executemany(f"INSERT INTO {_STAGE} ({columns}) VALUES ({marks})", self.batch)  # noqa: S608
         self.batch.clear()
 
-    def finish(self) -> None:
-        self.flush()
-        if self.postgres:
-            columns = ", ".join(_PAIR_COLUMNS)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {self.table} ({columns}) SELECT {columns} FROM pair_import_stage "  # noqa: S608
-                    "ON CONFLICT (project_id, external_id) DO NOTHING"
-                )
-                cursor.execute("DROP TABLE pair_import_stage")
+
+# The staged rows become pairs; media hashes become the rows' ids. A concurrent import of the same
+# ids makes ON CONFLICT skip them. (SQLite needs the WHERE to parse ON CONFLICT after a join.)
+_MOVE = (
+    "INSERT INTO {pair} (project_id, import_job_id, created_at, external_id, task, prompt, criterion,"
+    " input_media_id, response1_text, response1_media_id, response1_mesh_id,"
+    " response2_text, response2_media_id, response2_mesh_id, model1, model2, source, reference_label, kind)"
+    " SELECT %(project)s, %(job)s, %(now)s, s.external_id, s.task, s.prompt, s.criterion,"
+    " m0.id, s.response1_text, m1.id, m2.id, s.response2_text, m3.id, m4.id,"
+    " s.model1, s.model2, s.source, s.reference_label, s.kind"
+    " FROM {stage} s"
+    " LEFT JOIN {asset} m0 ON m0.sha256 = s.input_sha"
+    " LEFT JOIN {asset} m1 ON m1.sha256 = s.response1_sha LEFT JOIN {asset} m2 ON m2.sha256 = s.response1_mesh_sha"
+    " LEFT JOIN {asset} m3 ON m3.sha256 = s.response2_sha LEFT JOIN {asset} m4 ON m4.sha256 = s.response2_mesh_sha"
+    " WHERE true ORDER BY s.seq"
+    " ON CONFLICT (project_id, external_id) DO NOTHING"
+)
+# PostgreSQL counts what it inserted; SQLite, whose writers take turns, counts what is new beforehand.
+_COUNT_MOVED = "WITH moved AS ({move} RETURNING task) SELECT task, COUNT(*) FROM moved GROUP BY task"
+_COUNT_NEW = (
+    "SELECT s.task, COUNT(*) FROM {stage} s WHERE NOT EXISTS"
+    " (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s AND p.external_id = s.external_id) GROUP BY s.task"
+)
 
 
 def _write_pairs(
-    project: Project,
-    data_files: list[DataFile],
-    checker: RowChecker,
-    existing_ids: set[str],
-    job: ImportJob | None,
-    total: int,
-    progress: Progress,
+    project: Project, stage: _Stage, catalog: MediaCatalog, job: ImportJob | None, total: int, progress: Progress
 ) -> Counter[str]:
-    created: Counter[str] = Counter()
-    problems = ProblemLog()
-    done = 0
-    now = timezone.now()
+    progress("writing pairs", 0, total)
+    names = {"pair": Pair._meta.db_table, "stage": _STAGE, "asset": MediaAsset._meta.db_table}
+    move = _MOVE.format(**names)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    job_id = ImportJob._meta.pk.get_db_prep_value(job.pk, connection) if job else None  # a UUID; hex on SQLite
+    params = {"project": project.pk, "job": job_id, "now": now}
     with transaction.atomic():
-        asset_ids = _asset_ids(checker.catalog.by_sha.values())
-        sink = _PairSink()
-        for data_file in data_files:
-            for row in iter_rows(data_file, problems):
-                done += 1
-                draft, row_problems = checker.check(row)
-                if draft is None:
-                    # The same rows passed validation a moment ago; the input changed under us.
-                    raise RuntimeError(f"row changed between validation and writing: {row_problems[0]}")
-                if draft.external_id in existing_ids:
-                    continue
-                sink.add(_pair_values(project, draft, asset_ids, job, now))
-                created[draft.task.value] += 1
-                if done % _PAIR_BATCH == 0:
-                    progress("writing pairs", done, total)
-        sink.finish()
+        asset_ids = _asset_ids(catalog.by_sha.values())
+        with connection.cursor() as cursor:
+            if stage.postgres:
+                cursor.execute(_COUNT_MOVED.format(move=move), params)
+                created = Counter(dict(cursor.fetchall()))
+            else:
+                cursor.execute(_COUNT_NEW.format(**names), params)
+                created = Counter(dict(cursor.fetchall()))
+                cursor.execute(move, params)
         # New pairs wait for their media; each asset still queued gets a pipeline job after commit.
         ids = list(asset_ids.values())
         pipeline.refresh_pairs(ids)
         # Again once committed: a worker may finish a shared asset before this import is visible.
         transaction.on_commit(lambda: pipeline.refresh_pairs(ids))
         pipeline.enqueue(ids)
-        progress("writing pairs", done, total)
+    progress("writing pairs", total, total)
     return created

@@ -215,6 +215,26 @@ def test_failed_import_leaves_earlier_data_untouched(project, release_dir, relea
     assert sorted(Pair.objects.values_list("external_id", "reference_label")) == before
 
 
+def test_rows_checked_before_a_late_problem_are_not_kept_and_the_next_import_works(project, tmp_path, media_zip):
+    """Rows are staged as they pass; a problem on the last row must still leave nothing behind."""
+    good = [_row(id=f"p{n}", prompt=f"Prompt {n}") for n in range(5)]
+    bad = _write_jsonl(tmp_path / "bad.jsonl", [*good, _row(id="late", criteria_preference="A")])
+    assert not pair_import(project=project, data_path=bad, media_path=media_zip).ok
+    assert not Pair.objects.filter(project=project).exists()
+
+    fixed = _write_jsonl(tmp_path / "fixed.jsonl", [*good, _row(id="late")])
+    result = pair_import(project=project, data_path=fixed, media_path=media_zip)
+    assert result.ok, result.problems
+    assert result.summary["new_pairs"] == 6 and result.summary["tasks"]["T2I"]["new"] == 6
+    # Pairs are numbered in the file's order, and each shows the media its row named.
+    pairs = list(Pair.objects.filter(project=project).order_by("id").select_related("response1_media"))
+    assert [p.external_id for p in pairs] == ["p0", "p1", "p2", "p3", "p4", "late"]
+    assert all(p.response1_media is not None and p.response1_media.original_name.endswith("a.png") for p in pairs)
+
+    again = pair_import(project=project, data_path=fixed, media_path=media_zip)
+    assert again.ok and again.summary["new_pairs"] == 0 and again.summary["existing_pairs"] == 6
+
+
 def _zip_with(tmp_path: Path, name: str, *, symlink: bool = False, data: bytes = b"x") -> Path:
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
