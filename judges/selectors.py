@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
 from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
-from releases.selectors import ProjectVotes, gate_outcome, project_votes
+from releases.selectors import ProjectVotes, gate_outcome, int_rows, label_code, project_votes
 from releases.stats.annotators import leave_one_out_majority
 
 from . import metrics
@@ -37,11 +37,14 @@ class Truth:
     tasks: np.ndarray  # task code per pair
     strong: np.ndarray  # the label is firm (for hard pairs)
 
-    def align(self, answers: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def align(self, answers: Answers) -> tuple[np.ndarray, np.ndarray]:
         """(asked mask, predictions) over the truth's pairs; -1 where the judge gave no answer."""
-        predicted = np.array([answers.get(int(p), -2) for p in self.pair_ids], dtype=np.int8)
-        asked = predicted != -2
-        predicted[predicted == -2] = -1
+        at = np.searchsorted(answers.pair_ids, self.pair_ids)
+        inside = at < len(answers.pair_ids)
+        asked = np.zeros(len(self.pair_ids), dtype=bool)
+        asked[inside] = answers.pair_ids[at[inside]] == self.pair_ids[inside]
+        predicted = np.full(len(self.pair_ids), -1, dtype=np.int8)
+        predicted[asked] = answers.codes[at[asked]]
         return asked, predicted
 
     def task_pairs(self) -> dict[str, int]:
@@ -154,15 +157,30 @@ def truth_options(project: Project) -> list[tuple[str, str]]:
     return options + [(f"{TRUTH_RELEASE}:{v}", f"Release v{v}") for v in versions]
 
 
-def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_LEFT) -> dict[int, int]:
-    """The judge's answers by pair; -1 for a failed or unparseable answer (wrong, as in the paper). Pairs
+@dataclass(frozen=True)
+class Answers:
+    """A judge's answers to one question: pair ids (sorted) and label codes, as arrays (a dict per pair
+    cost seconds at 317,000 pairs)."""
+
+    pair_ids: np.ndarray
+    codes: np.ndarray  # 0/1/2; -1 for a failed or unparseable answer
+
+    def __len__(self) -> int:
+        return len(self.pair_ids)
+
+
+def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_LEFT) -> Answers:
+    """The judge's answers; a failed or unparseable answer counts as wrong, as in the paper. Pairs
     skipped because their media could not be sent are left out: they were never really asked."""
-    rows = (
+    rows = int_rows(
         ModelVote.objects.filter(judge=judge, with_tie=with_tie, order=order)
         .exclude(status=VoteStatus.SKIPPED)
-        .values_list("pair_id", "label")
+        .order_by("pair_id")
+        .annotate(code=label_code("label", default=-1))
+        .values_list("pair_id", "code"),
+        2,
     )
-    return {pair_id: LABEL_CODE[label] if label else -1 for pair_id, label in rows}
+    return Answers(rows[:, 0], rows[:, 1].astype(np.int8))
 
 
 @dataclass(frozen=True)
@@ -387,7 +405,7 @@ def _consistency(
         if not swapped_answers:
             continue
         _, swapped = truth.align(swapped_answers)
-        both = asked & np.isin(truth.pair_ids, list(swapped_answers))
+        both = asked & np.isin(truth.pair_ids, swapped_answers.pair_ids)
         found = metrics.position_consistency(predicted[both], swapped[both]) if both.any() else (None, 0)
         if found[1] > best[1]:
             best = found

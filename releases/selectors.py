@@ -55,14 +55,14 @@ class ProjectVotes:
 
 
 def project_votes(project: Project) -> ProjectVotes:
-    pairs = _int_rows(
+    pairs = int_rows(
         Pair.objects.filter(project=project, kind=PairKind.PAIR)  # comparisons have no criterion to vote on
         .order_by("id")
         .annotate(
             task_code=Case(
                 *(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField()
             ),
-            gold_code=_label_code("gold_label", default=-1),
+            gold_code=label_code("gold_label", default=-1),
         )
         .values_list("id", "task_code", "gold_code"),
         3,
@@ -75,12 +75,12 @@ def project_votes(project: Project) -> ProjectVotes:
         Judgment.objects.filter(pair__project=project, retracted_at__isnull=True)
         .order_by()  # the model's default order would sort a million rows for nothing
         .annotate(
-            code=_label_code("label", default=2),
+            code=label_code("label", default=2),
             left=Case(When(left, then=Value(1)), default=Value(0), output_field=IntegerField()),
         )
         .values_list("pair_id", "annotator_id", "code", "left", "time_spent_ms")
     )
-    rows = _int_rows(judgments, 5)
+    rows = int_rows(judgments, 5)
     # A pair created (and judged) between the two reads is not in the pair list: leave its votes out.
     at = np.searchsorted(pair_ids, rows[:, 0])
     known = at < len(pair_ids)
@@ -111,7 +111,7 @@ def project_votes(project: Project) -> ProjectVotes:
     return ProjectVotes(pair_ids, pairs[:, 1], pairs[:, 2].astype(np.int8), adjudication, annotator_ids, table)
 
 
-def _int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
+def int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
     """An all-integer values_list as an (n, width) array, fetched with a plain cursor.
 
     The ORM builds a Python tuple per row through its iterator machinery; for a million votes the
@@ -124,7 +124,7 @@ def _int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, width)
 
 
-def _label_code(field_name: str, *, default: int) -> Case:
+def label_code(field_name: str, *, default: int) -> Case:
     whens = [When(**{field_name: label}, then=Value(code)) for label, code in LABEL_CODE.items()]
     return Case(*whens, default=Value(default), output_field=IntegerField())
 

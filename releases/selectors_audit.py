@@ -18,7 +18,7 @@ from annotations.models import Pair, PairKind, Project, Task
 
 from .gate import LABELS, Source, decide
 from .models import AdjudicationRequest
-from .selectors import TASKS, _int_rows, _label_code, as_rule, gate_outcome, gate_rule, queue_requests
+from .selectors import TASKS, as_rule, gate_outcome, gate_rule, int_rows, label_code, queue_requests
 from .stats.audit import Comparison, compare
 
 KAPPA_INTERVAL = "95% percentile bootstrap over pairs"  # what the page and the API say about the interval
@@ -94,10 +94,10 @@ def label_audit(project: Project, *, bootstrap: int = 1000, seed: int = 0) -> La
         excluded=outcome.excluded_annotators,
     )
     imported = np.full(n, -1, dtype=np.int8)
-    rows = _int_rows(
+    rows = int_rows(
         Pair.objects.filter(project=project, kind=PairKind.PAIR, reference_label__isnull=False)
         .order_by("id")
-        .annotate(code=_label_code("reference_label", default=-1))
+        .annotate(code=label_code("reference_label", default=-1))
         .values_list("id", "code"),
         2,
     )
