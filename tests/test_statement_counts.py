@@ -229,23 +229,30 @@ def _text_rows(path: Path, count: int) -> Path:
     return path
 
 
-def _import_statements(batches: int) -> tuple[str, ...]:
-    """What `pair_import` of text rows (no media) runs to write `batches` batches of new pairs."""
+def _import_statements(batches: list[int]) -> tuple[str, ...]:
+    """What `pair_import` of text rows (no media) runs to write batches of these sizes of new pairs."""
     if connection.vendor == "postgresql":
-        # Rows are streamed with COPY into a staging table, then moved over in one INSERT.
+        # Rows are streamed with COPY into a staging table, then moved over in one INSERT: one statement
+        # per batch, whatever its size.
         return (
             "SELECT annotations_pair: the external ids already in the project",
             "SAVEPOINT: the write transaction",
             "CREATE pair_import_stage: the staging table",
-            *["COPY pair_import_stage: one batch of rows"] * batches,
+            *["COPY pair_import_stage: one batch of rows"] * len(batches),
             "INSERT annotations_pair pair_import_stage: staged rows into the pairs, skipping known ids",
             "DROP pair_import_stage",
             "RELEASE SAVEPOINT",
         )
+    # bulk_create splits a batch into INSERTs that stay under SQLite's 999 bound parameters, so here
+    # the statements of a batch do grow with its rows: one per `per_insert` rows (a 2,000-row batch
+    # is dozens of INSERTs).
+    fields = [field for field in Pair._meta.concrete_fields if not field.primary_key]
+    per_insert = connection.ops.bulk_batch_size(fields, [None] * max(batches))
+    inserts = sum(-(-rows // per_insert) for rows in batches)
     return (
         "SELECT annotations_pair: the external ids already in the project",
         "SAVEPOINT: the write transaction",
-        *["INSERT annotations_pair: one batch of rows (bulk_create)"] * batches,
+        *[f"INSERT annotations_pair: up to {per_insert} rows of a batch (bulk_create)"] * inserts,
         "RELEASE SAVEPOINT",
     )
 
@@ -253,13 +260,14 @@ def _import_statements(batches: int) -> tuple[str, ...]:
 @pytest.mark.parametrize(
     ("batch_size", "rows", "batches"),
     [
-        (4, 4, 1),  # one batch
-        (8, 8, 1),  # one batch of twice the rows: the same statements
-        (4, 8, 2),  # two batches: one more batch statement, the rest unchanged
-        (4, 9, 3),  # a part batch at the end is flushed with the rest
+        (4, 4, [4]),  # one batch
+        (8, 8, [8]),  # twice the rows in one batch: on PostgreSQL, the same statements
+        (4, 8, [4, 4]),  # two batches: one more batch's statements, the rest unchanged
+        (4, 9, [4, 4, 1]),  # a part batch at the end is flushed with the rest
+        (120, 120, [120]),  # one batch of more rows than SQLite takes in one INSERT
     ],
 )
-def test_import_writes_each_batch_in_statements_that_do_not_grow_with_its_rows(
+def test_import_statements_per_batch_of_pairs(
     project, tmp_path, monkeypatch, django_assert_num_queries, batch_size, rows, batches
 ):
     # Production batches are 2,000 rows (importer._PAIR_BATCH); smaller ones keep the test quick.
