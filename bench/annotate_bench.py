@@ -22,7 +22,8 @@
 Targets (the issue): >= 90 submissions/s (10x Label Studio's ~9/s), judged on the load without
 think time; p95 < 50 ms, judged on the loads with think time; page < 150 KB gzipped. Each is printed
 as met or missed. Each load runs on a clean queue (judgments and reservations truncated, slot
-counts zeroed). Gunicorn is stopped and the database dropped at the end unless --keep-db.
+counts zeroed). Gunicorn is stopped, the database dropped (unless --keep-db) and the temp folder and a
+static folder the run collected removed at the end, also after a failure or Ctrl-C.
 
     .venv/bin/python bench/annotate_bench.py [--database-url postgres://postgres@127.0.0.1:5432/omni_bench_annotate]
         [--server sync:3 --server gthread:2x4 ...] [--think-ms 0 --think-ms 250 ...] [--keep-db]
@@ -37,6 +38,7 @@ import itertools
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +47,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +56,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.scratch import scratch_database  # noqa: E402 -- the path above first
 
 SLUG = "bench-annotate"
 PASSWORD = "bench-annotate-pass"  # noqa: S105 -- throwaway users in a throwaway database
@@ -416,8 +421,12 @@ def _load(server: Server, db_name: str, users: list[str], total: int, think_ms: 
     run = Run()
     tickets = itertools.count()
     start = threading.Barrier(len(users) + 1)
+    # Daemons: after Ctrl-C (gunicorn stopped, a thread perhaps still at the barrier) they must not
+    # keep the process alive.
     threads = [
-        threading.Thread(target=_annotator, args=(server.base, s, tickets, total, think_ms / 1000, start, run))
+        threading.Thread(
+            target=_annotator, args=(server.base, s, tickets, total, think_ms / 1000, start, run), daemon=True
+        )
         for s in sessions
     ]
     for thread in threads:
@@ -517,8 +526,6 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help="leave the database for a look afterwards")
     args = parser.parse_args()
 
-    db_name = args.database_url.rsplit("/", 1)[1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
     env = {
         **os.environ,
         "DATABASE_URL": args.database_url,
@@ -529,32 +536,46 @@ def main() -> None:
         "DJANGO_SECURE_COOKIES": "false",  # plain http on loopback
         "LOG_LEVEL": "WARNING",
     }
-    subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"], check=True)
-    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {db_name}"], check=True)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True)
+    # Whatever happens (a failed check, Ctrl-C), gunicorn stops and the database and files go.
+    with (
+        tempfile.TemporaryDirectory(prefix="omni-annotate-bench-") as tmp,
+        scratch_database(args.database_url, keep=args.keep_db) as db_name,
+        _static_files_removed_if_new(),
+    ):
+        env["OMNI_DATA_DIR"] = str(Path(tmp) / "data")  # any cache or broker files: not the checkout's data/
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True)
 
-    os.environ.update(env)
-    os.chdir(ROOT)
-    import django
+        os.environ.update(env)
+        os.chdir(ROOT)
+        import django
 
-    django.setup()
-    from django.db import connections
+        django.setup()
+        from django.db import connections
 
-    try:
-        failed = _bench(args, env, db_name)
-    finally:
-        connections.close_all()
-        if args.keep_db:
-            print(f"kept database {db_name}")
-        else:
-            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE {db_name} WITH (FORCE)"], check=True)
+        try:
+            failed = _bench(args, env, db_name, Path(tmp))
+        finally:
+            connections.close_all()
     if failed:
         raise SystemExit(1)
 
 
-def _bench(args: argparse.Namespace, env: dict[str, str], db_name: str) -> bool:
+@contextlib.contextmanager
+def _static_files_removed_if_new() -> Iterator[None]:
+    """collectstatic fills the checkout's STATIC_ROOT (gunicorn serves the page's assets from it with
+    DEBUG off); a folder the bench made is removed again, one that was there is left as it was."""
+    static_root = ROOT / "staticfiles"  # settings.STATIC_ROOT, which no variable moves
+    existed = static_root.exists()
+    try:
+        yield
+    finally:
+        if not existed:
+            shutil.rmtree(static_root, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, env: dict[str, str], db_name: str, log_dir: Path) -> bool:
     """Seed, then one load run per --server; True when anything failed."""
     began = time.perf_counter()
     users = _seed(args.pairs, args.annotators)
@@ -563,26 +584,25 @@ def _bench(args: argparse.Namespace, env: dict[str, str], db_name: str) -> bool:
         f"in {time.perf_counter() - began:.1f} s"
     )
     failed, first = False, True
-    with tempfile.TemporaryDirectory(prefix="omni-annotate-bench-") as tmp:
-        for spec in args.server or [DEFAULT_SERVER]:
-            server = Server(spec, env, Path(tmp))
-            try:
-                server.start()
-                for think_ms in args.think_ms or [0.0, 250.0]:
-                    if not first:
-                        _reset_queue()
-                    pace = f", think time {think_ms:.0f} ms" if think_ms else ", no think time"
-                    print(f"gunicorn {spec}: {len(users)} annotators, {args.submissions:,} submissions{pace}")
-                    run = _load(server, db_name, users, args.submissions, think_ms)
-                    problems = _verify(run.successes)
-                    failed |= bool(problems) or bool(run.errors)
-                    print(f"  database check: {'; '.join(problems) if problems else 'OK'}")
-                    if first:
-                        print("page weight of the workspace, text pair, first load:")
-                        _page_weight(server.base, users[0])
-                    first = False
-            finally:
-                server.stop()
+    for spec in args.server or [DEFAULT_SERVER]:
+        server = Server(spec, env, log_dir)
+        try:
+            server.start()
+            for think_ms in args.think_ms or [0.0, 250.0]:
+                if not first:
+                    _reset_queue()
+                pace = f", think time {think_ms:.0f} ms" if think_ms else ", no think time"
+                print(f"gunicorn {spec}: {len(users)} annotators, {args.submissions:,} submissions{pace}")
+                run = _load(server, db_name, users, args.submissions, think_ms)
+                problems = _verify(run.successes)
+                failed |= bool(problems) or bool(run.errors)
+                print(f"  database check: {'; '.join(problems) if problems else 'OK'}")
+                if first:
+                    print("page weight of the workspace, text pair, first load:")
+                    _page_weight(server.base, users[0])
+                first = False
+        finally:
+            server.stop()
     return failed
 
 

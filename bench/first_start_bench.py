@@ -10,6 +10,9 @@ fresh machine; system packages such as ffmpeg are what this machine has) and pri
 The zip is the shared fixture release (../shared/fixtures/omnirewardbench_mini) when present, else the
 release tests/fixture_release.py generates.
 
+The clone, the demo's server and worker, and everything they wrote (TMPDIR points into the bench's
+folder) are stopped and removed at the end unless --keep, also after a failure or Ctrl-C.
+
     .venv/bin/python bench/first_start_bench.py [--keep]
 """
 
@@ -71,21 +74,26 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the clone (its path is printed)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="omni-first-start-"))
-    clone = work / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    port = _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not re.match(r"^(DJANGO_|S3_|OMNI_|CELERY_|DATABASE_URL|CACHE_URL)", k)
-    }
-    env.update(UV_NO_CACHE="1", OMNI_ADDR=f"127.0.0.1:{port}")
-    log = work / "demo.log"
-    with open(log, "wb") as out:
-        demo = subprocess.Popen(["make", "demo"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+    demo: subprocess.Popen[bytes] | None = None
     try:
+        clone = work / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        port = _free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not re.match(r"^(DJANGO_|S3_|OMNI_|CELERY_|DATABASE_URL|CACHE_URL)", k)
+        }
+        # TMPDIR: the worker's job folders and the installers' scratch land in `work` and go with it.
+        (work / "tmp").mkdir()
+        env.update(UV_NO_CACHE="1", OMNI_ADDR=f"127.0.0.1:{port}", TMPDIR=str(work / "tmp"))
+        log = work / "demo.log"
+        with open(log, "wb") as out:
+            demo = subprocess.Popen(["make", "demo"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)  # fmt: skip
 
         def answers() -> bool:
-            assert demo.poll() is None, log.read_text()[-3000:]
+            assert demo is not None and demo.poll() is None, log.read_text()[-3000:]
             try:
                 return requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5).status_code == 200
             except requests.RequestException:
@@ -129,12 +137,24 @@ def main() -> None:
 
         print(f"all media (the demo's and the release's) processed {_wait('the media', media_done, 900):.1f} s later")
     finally:
-        os.killpg(demo.pid, signal.SIGINT)
-        demo.wait(timeout=60)
+        if demo is not None:
+            _stop(demo)
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _stop(demo: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C to `make demo` and all it started (its own session): serve.sh stops its server and worker."""
+    try:
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=60)
+    except ProcessLookupError:  # it ended by itself (a failed step); nothing of it is left to stop
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait()
 
 
 if __name__ == "__main__":

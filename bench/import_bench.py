@@ -6,11 +6,14 @@
 
 Each import runs in a fresh child process (`import_pairs` through the same service the web job
 uses) so its peak RSS is its own. Prints pairs/second and peak memory. As in production, the
-import sends one media-pipeline job per new file to a broker (Redis db 13 here, purged before and
-after, with no worker), so what is timed is the import and not the transcoding, which
-bench/transcode_bench.py measures.
+import sends one media-pipeline job per new file to a broker (Redis db 13 here, with no worker),
+so what is timed is the import and not the transcoding, which bench/transcode_bench.py measures.
+
+The database is recreated at the start and dropped at the end unless --keep-db; the keys the run
+adds to the broker's Redis database and the temporary folder go too, also after a failure or Ctrl-C.
 
     .venv/bin/python bench/import_bench.py [--database-url postgres://postgres@127.0.0.1:5432/omni_bench]
+        [--text-pairs 317000] [--broker-url redis://127.0.0.1:6379/13] [--keep-db]
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.scratch import redis_keys_removed, scratch_database  # noqa: E402 -- the path above first
 
 TASK_SIZES = {
     "T2T": 500,
@@ -173,6 +178,7 @@ def main() -> None:
     parser.add_argument("--text-pairs", type=int, default=317_000)
 
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/13", help="where media jobs are queued")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for a look afterwards")
     args = parser.parse_args()
 
     env = {
@@ -181,16 +187,17 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": "omni_annotate.settings",
         "CELERY_BROKER_URL": args.broker_url,
     }
-    _purge(env)
-    db_name = args.database_url.rsplit("/", 1)[1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {db_name}"], check=True)
-    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {db_name}"], check=True)
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
-
-    with tempfile.TemporaryDirectory(prefix="omni-bench-") as tmp:
+    # Whatever happens (a failed import, Ctrl-C), the database, the broker keys and the files go.
+    with (
+        tempfile.TemporaryDirectory(prefix="omni-bench-") as tmp,
+        redis_keys_removed(args.broker_url),
+        scratch_database(args.database_url, keep=args.keep_db),
+    ):
         work = Path(tmp)
         env["OMNI_MEDIA_ROOT"] = str(work / "stored-media")
+        env["OMNI_DATA_DIR"] = str(work / "data")
+        _purge(env)
+        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
         pool = _make_media(work / "media")
         bench_file = work / "bench.jsonl"
         n_bench = _write_jsonl(bench_file, _benchmark_rows(pool))
@@ -204,11 +211,10 @@ def main() -> None:
         _report(f"{n_text:,} text pairs ({size_mb:,.0f} MB JSONL)", second)
         again = _run_child(env, "bench-317k", text_file, None)
         print(f"re-import of the same {n_text:,} (adds {again['pairs']}): {again['seconds']:.2f} s")
-    _purge(env)
 
 
 def _purge(env: dict[str, str]) -> None:
-    """Drop the media jobs the imports queued: no worker listens on this broker."""
+    """Drop media jobs an earlier run left queued: no worker listens on this broker."""
     cmd = [sys.executable, "-m", "celery", "-A", "omni_annotate", "purge", "-f"]
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
 

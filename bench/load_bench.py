@@ -21,7 +21,8 @@
 
 Prints requests, concurrency, errors, latency percentiles (overall and outside the outage) and the
 checks; --json FILE writes the same figures for tests/test_load_and_faults.py. Exit status 1 when
-a check fails.
+a check fails. The cluster, gunicorn and the temp folder are stopped and removed at the end, also after a
+failure or Ctrl-C.
 
     .venv/bin/python bench/load_bench.py [--annotators 32] [--submissions 3000] [--restart-after 8]
 """
@@ -119,8 +120,8 @@ class Cluster:
 def cluster(workdir: Path) -> Iterator[Cluster]:
     pg = Cluster(workdir)
     pg.init()
-    pg.start()
     try:
+        pg.start()  # inside: a start that times out may still leave a postmaster running
         pg.create_database()
         yield pg
     finally:
@@ -250,7 +251,7 @@ class Load:
             }
             if rng.random() < self.args.double_rate:
                 client.doubles += 1
-                other = threading.Thread(target=self._vote, args=(client, twin, body))
+                other = threading.Thread(target=self._vote, args=(client, twin, body), daemon=True)
                 other.start()
                 answer = self._vote(client, session, body)
                 other.join()
@@ -267,7 +268,9 @@ class Load:
 
     def run(self) -> float:
         start = threading.Barrier(len(self.clients) + 1)
-        threads = [threading.Thread(target=self.annotator, args=(c, start)) for c in self.clients]
+        # Daemons: a client retries until the server answers, so after Ctrl-C (gunicorn stopped) they
+        # would keep the process alive forever.
+        threads = [threading.Thread(target=self.annotator, args=(c, start), daemon=True) for c in self.clients]
         for thread in threads:
             thread.start()
         self.began = time.monotonic()
@@ -396,28 +399,36 @@ def main() -> None:
             f"on a private PostgreSQL at port {pg.port}"
         )
         server = Server(args.server, env, Path(tmp))
-        server.start()
         outage: tuple[float, float] | None = None
+        # Set when the load ends early (Ctrl-C, a crash): the restarter must not start PostgreSQL again
+        # once the cluster is being stopped and its folder removed.
+        stopping = threading.Event()
+        restarter = None
         try:
+            server.start()  # inside: gunicorn runs in its own session, out of Ctrl-C's reach
             load = Load(server.base, tokens, args)
-            restarter = None
             if args.restart_after:
 
                 def restart() -> None:
                     nonlocal outage
-                    time.sleep(args.restart_after)
+                    if stopping.wait(args.restart_after):
+                        return
                     down = load.now()
                     pg.stop()
-                    time.sleep(args.outage)
+                    if stopping.wait(args.outage):
+                        return
                     pg.start()
                     outage = (down, load.now())
 
                 restarter = threading.Thread(target=restart)
                 restarter.start()
             wall = load.run()
+        except BaseException:
+            stopping.set()
+            raise
+        finally:
             if restarter is not None:
                 restarter.join()
-        finally:
             server.stop()
         figures = report(load, wall, outage, args.grace)
         connections.close_all()

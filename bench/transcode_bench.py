@@ -29,7 +29,8 @@ with the workers using both cores, judged on the total (met or MISSED); per kind
 printed for reading, since a fixed cost per job weighs heavily on jobs of 15 ms (meshes). Beside the wall clock the sums
 of per-job times are printed (bare: the job in the pool; pipeline: Celery's "succeeded in", the
 task's own run time), so cost inside the task can be told from dispatch and idle cores. The worker
-is stopped, the bench's Redis keys deleted and the database dropped at the end unless --keep-db.
+is stopped, the keys the run added to the bench's Redis database deleted and the database dropped
+(unless --keep-db) at the end, also after a failure or Ctrl-C.
 Exits 1 if an asset did not end ready after one attempt (a missed target is printed, not an error).
 
     .venv/bin/python bench/transcode_bench.py [--videos 20 --audio 20 --images 50 --meshes 10]
@@ -60,6 +61,7 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import redis_keys_removed, scratch_database  # noqa: E402 -- the path above first
 from media_pipeline import processing  # noqa: E402 -- pure functions: no Django needed
 
 TARGET_OVERHEAD = 0.10
@@ -352,13 +354,17 @@ def start_worker(env: dict[str, str], logfile: Path) -> subprocess.Popen[bytes]:
     ]  # fmt: skip
     with open(logfile, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while b"ready." not in logfile.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_worker(proc)
-            raise SystemExit(f"celery worker did not start:\n{logfile.read_text()[-3000:]}")
-        time.sleep(0.2)
-    time.sleep(1.0)  # let the pool processes settle before the first clock starts
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready." not in logfile.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"celery worker did not start:\n{logfile.read_text()[-3000:]}")
+            time.sleep(0.2)
+        time.sleep(1.0)  # let the pool processes settle before the first clock starts
+    except BaseException:
+        # Ctrl-C does not reach it (its own session), and the caller never got its handle to stop it.
+        stop_worker(proc)
+        raise
     return proc
 
 
@@ -462,18 +468,51 @@ def report(
     print(" and each made video once more)")
 
 
-def _delete_results(broker_url: str) -> None:
-    """Task results and queue bindings land in the bench's Redis database; leave nothing behind."""
-    import redis
-
-    client = redis.Redis.from_url(broker_url)
-    stale = [*client.scan_iter("celery-task-meta-*"), *client.scan_iter("_kombu.binding.*")]
-    if stale:
-        client.delete(*stale)
-    client.close()
-
-
 # --- main -----------------------------------------------------------------------------------
+
+
+def _measure(
+    args: argparse.Namespace,
+    counts: dict[str, int],
+    inputs: list[Input],
+    jobs: list[BareJob],
+    probe_s: dict[str, float],
+    env: dict[str, str],
+    work: Path,
+) -> bool:
+    """Rounds of bare and pipeline runs, then the report; True when an asset did not end ready."""
+    from omni_annotate.celery import app
+
+    failed = False
+    ids = store_assets(inputs)
+    app.control.purge()
+    pool = start_pool()
+    worker = None
+    bare_rounds, pipe_rounds = [], []
+    try:
+        worker = start_worker(env, work / "worker.log")
+        for n in range(1, args.rounds + 1):
+            print(f"round {n}: bare ...", end=" ", flush=True)
+            bare_rounds.append(run_bare(pool, jobs))
+            if n > 1:
+                reset_assets()
+            print("pipeline ...", end=" ", flush=True)
+            phases, problems = run_pipeline(ids, work / "worker.log")
+            pipe_rounds.append(phases)
+            if problems:
+                failed = True
+                print(f"{len(problems)} assets not ready after one attempt:")
+                for line in problems[:20]:
+                    print(f"  {line}")
+            else:
+                print(f"all {len(inputs)} assets ready after one attempt each")
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        pool.shutdown()
+    print()
+    report(bare_rounds, pipe_rounds, counts, probe_s)
+    return failed
 
 
 def _cpu_model() -> str:
@@ -516,8 +555,6 @@ def main() -> None:
             print(f"  {len(items)} {kind}, {size:.1f} MB: " + "; ".join(item.note for item in items[:4]) + " ...")
         jobs, probe_s = plan_bare(inputs, work / "bare")
 
-        db_name = args.database_url.rsplit("/", 1)[1]
-        admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
         env = {
             **os.environ,
             "DATABASE_URL": args.database_url,
@@ -528,54 +565,21 @@ def main() -> None:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": f"bench-{uuid.uuid4()}",
         }
-        _psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
-        _psql(admin_url, f"CREATE DATABASE {db_name}")
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
+        # Whatever happens (an asset not ready, a crash, Ctrl-C), the worker and the pool stop and the
+        # database and the keys the run added to the bench's Redis database go.
+        with redis_keys_removed(args.broker_url), scratch_database(args.database_url, keep=args.keep_db):
+            subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
+            os.environ.update(env)
+            os.chdir(ROOT)
+            import django
 
-        os.environ.update(env)
-        os.chdir(ROOT)
-        import django
+            django.setup()
+            from django.db import connections
 
-        django.setup()
-        from django.db import connections
-
-        from omni_annotate.celery import app
-
-        failed = False
-        try:
-            ids = store_assets(inputs)
-            app.control.purge()
-            pool = start_pool()
-            worker = start_worker(env, work / "worker.log")
-            bare_rounds, pipe_rounds = [], []
             try:
-                for n in range(1, args.rounds + 1):
-                    print(f"round {n}: bare ...", end=" ", flush=True)
-                    bare_rounds.append(run_bare(pool, jobs))
-                    if n > 1:
-                        reset_assets()
-                    print("pipeline ...", end=" ", flush=True)
-                    phases, problems = run_pipeline(ids, work / "worker.log")
-                    pipe_rounds.append(phases)
-                    if problems:
-                        failed = True
-                        print(f"{len(problems)} assets not ready after one attempt:")
-                        for line in problems[:20]:
-                            print(f"  {line}")
-                    else:
-                        print(f"all {len(inputs)} assets ready after one attempt each")
+                failed = _measure(args, counts, inputs, jobs, probe_s, env, work)
             finally:
-                stop_worker(worker)
-                pool.shutdown()
-            print()
-            report(bare_rounds, pipe_rounds, counts, probe_s)
-        finally:
-            connections.close_all()
-            _delete_results(args.broker_url)
-            if args.keep_db:
-                print(f"kept database {db_name}")
-            else:
-                _psql(admin_url, f"DROP DATABASE {db_name} WITH (FORCE)")
+                connections.close_all()
     if failed:
         raise SystemExit(1)
 

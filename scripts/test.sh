@@ -27,7 +27,9 @@ echo "==> database: ${DATABASE_URL:-sqlite (embedded)}; broker: ${CELERY_BROKER_
 .venv/bin/mypy .
 .venv/bin/python -m pytest "$@"
 if [ $# -eq 0 ] && [ -n "${DATABASE_URL:-}" ]; then
-  # The queue's SQL runs on both databases: run its tests on the embedded SQLite default too.
+  # The queue's SQL runs on both databases: run its tests (and its pinned statement counts) on the
+  # embedded SQLite default too.
   echo "==> the annotator queue on SQLite (embedded default)"
-  DATABASE_URL= .venv/bin/python -m pytest -q tests/annotations/test_queue.py tests/annotations/test_workspace_views.py
+  DATABASE_URL= .venv/bin/python -m pytest -q tests/annotations/test_queue.py tests/annotations/test_workspace_views.py \
+    tests/test_statement_counts.py
 fi

@@ -1,0 +1,52 @@
+"""What a bench creates on shared servers, removed again however the bench ends.
+
+The benches run beside other people's work on one PostgreSQL and one Redis: a bench that stops
+half-way (a failed check, a crash, Ctrl-C) must not leave its database or its broker keys behind.
+Both helpers clean up in a `finally`, so success, an exception and KeyboardInterrupt all end the same.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _psql(admin_url: str, sql: str) -> None:
+    subprocess.run(["psql", admin_url, "-qc", sql], check=True)
+
+
+@contextmanager
+def scratch_database(database_url: str, *, keep: bool = False) -> Iterator[str]:
+    """A new, empty database at `database_url` (one a crashed run left is dropped first), dropped again
+    on the way out unless `keep`. Yields its name."""
+    base, name = database_url.rsplit("/", 1)
+    admin_url = f"{base}/postgres"
+    _psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _psql(admin_url, f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        if keep:
+            print(f"kept database {name}")
+        else:
+            # FORCE: a server, worker or child the bench started may still hold a connection.
+            _psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def redis_keys_removed(url: str) -> Iterator[None]:
+    """Keys that appear in this Redis database while the block runs are deleted at its end: queued
+    messages, kombu's queue bindings (which `celery purge` leaves) and task results. Keys that were
+    there before are not the bench's and stay."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    before = set(client.scan_iter())
+    try:
+        yield
+    finally:
+        new = [key for key in client.scan_iter() if key not in before]
+        if new:
+            client.delete(*new)
+        client.close()

@@ -1,0 +1,344 @@
+"""The SQL statements of each hot path, pinned exactly (issue 17, item 2).
+
+Timing lives in the benches; these tests make any statement added to (or removed from) a hot path
+a failing test, so the change is deliberate: update the listing below in the same commit and say
+why. Each listing names the statements in the order they run, as "VERB table: why"; the test
+checks the count exactly, and that each statement starts with its verb and names its table.
+
+The tests run inside pytest-django's transaction, so each `transaction.atomic()` of the code shows
+up as SAVEPOINT / RELEASE SAVEPOINT: in production those are the BEGIN / COMMIT round trips. Run
+with -v to see the SQL of a failing count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from PIL import Image
+
+from annotations.models import Judgment, Pair, Project, Reservation
+from annotations.services import pair_import as importer
+from annotations.services.queue import progress_for
+from media_pipeline import pipeline
+from media_pipeline.models import AssetStatus, MediaAsset, Rendition
+from tests.annotations.test_api import api_for
+from tests.conftest import client_for
+from tests.factories import MembershipFactory, PairFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+AssertNumQueries = Callable[..., AbstractContextManager[CaptureQueriesContext]]
+
+
+@contextmanager
+def exactly(assert_num_queries: AssertNumQueries, expected: Sequence[str]) -> Iterator[None]:
+    """The block runs exactly the `expected` statements: their number, and each one's verb and table."""
+    listing = "\n".join(f"  {n:2}. {line}" for n, line in enumerate(expected, 1))
+    try:
+        with assert_num_queries(len(expected), info=f"The pinned statements:\n{listing}") as context:
+            yield
+    except pytest.fail.Exception as exc:
+        # Show what ran without needing -v: that is what the next person has to explain.
+        ran = "\n".join(f"  {n:2}. {q['sql'][:200]}" for n, q in enumerate(context.captured_queries, 1))
+        raise pytest.fail.Exception(f"{exc}\n\nThe statements run:\n{ran}", pytrace=False) from None
+    statements = [query["sql"] for query in context.captured_queries]
+    for n, (line, sql) in enumerate(zip(expected, statements, strict=True), 1):
+        verb, *names = line.partition(":")[0].split()
+        assert sql.startswith(verb) and all(name in sql for name in names), (
+            f"statement {n} should be {line!r} but was:\n{sql[:300]}\n\nThe pinned statements:\n{listing}"
+        )
+
+
+# --- the annotator's queue -------------------------------------------------------------------------
+
+SESSION = ("SELECT django_session: the signed-in session", "SELECT auth_user: its user")
+TOKEN = ("SELECT authtoken_token auth_user: the API token, with its user",)
+PROJECT = ("SELECT annotations_project annotations_membership: the project, with the user's role in it",)
+PROGRESS = ("SELECT annotations_judgment annotations_pair annotations_reservation: progress (done, left)",)
+HELD = ("SELECT annotations_reservation: the pair the annotator already holds, if any",)
+SHOW = ("SELECT annotations_pair: the pair to show, with its media",)
+CLAIM = ("UPDATE annotations_pair: take a slot in the next open pair (claimed + 1)",)
+RESERVE = ("INSERT annotations_reservation: reserve it for the annotator",)
+# Handing out a pair: the annotator holds none, so a slot is claimed and reserved.
+NEXT_PAIR = (
+    *PROGRESS,
+    "SAVEPOINT: the assignment's transaction",
+    *HELD,
+    *CLAIM,
+    *RESERVE,
+    *SHOW,
+    "RELEASE SAVEPOINT",
+)
+# A reload: the annotator gets the pair they hold again.
+SAME_PAIR = (*PROGRESS, "SAVEPOINT: the assignment's transaction", *HELD, *SHOW, "RELEASE SAVEPOINT")
+VOTE = (
+    "SAVEPOINT: the vote's transaction",
+    "SELECT annotations_reservation: lock the annotator's reservation of the pair (FOR UPDATE)",
+    # Redundant unless the project gates votes on viewing: _coverage_ok(.., reservation.pair) loads
+    # the pair before looking at must_view_share (annotations/services/queue.py, record_vote).
+    "SELECT annotations_pair: the reserved pair (lazy load for the coverage check)",
+    "INSERT annotations_judgment: the vote",
+    "DELETE annotations_reservation: the reservation became the judgment",
+    "RELEASE SAVEPOINT",
+)
+
+
+@pytest.fixture
+def queue(project: Project) -> Project:
+    """Three text pairs, k = 3, and no gold turns (they are pinned on their own below)."""
+    project.gold_share = 0
+    project.save()
+    PairFactory.create_batch(3, project=project)
+    return project
+
+
+def _shown(html: str) -> tuple[int, str]:
+    pair = re.search(r'name="pair" value="(\d+)"', html)
+    submission = re.search(r'name="submission_id" value="([0-9a-f-]+)"', html)
+    assert pair and submission, html
+    return int(pair.group(1)), submission.group(1)
+
+
+def test_workspace_next_pair(queue, annotator, django_assert_num_queries):
+    client = client_for(annotator)
+    url = reverse("annotations:annotate", args=[queue.slug])
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *NEXT_PAIR)):
+        first = client.get(url)
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *SAME_PAIR)):
+        again = client.get(url, **HTMX)
+    assert _shown(first.content.decode())[0] == _shown(again.content.decode())[0]
+    assert Reservation.objects.filter(annotator=annotator).count() == 1
+
+
+def test_workspace_vote_and_next_pair(queue, annotator, django_assert_num_queries):
+    client = client_for(annotator)
+    pair_id, submission = _shown(client.get(reverse("annotations:annotate", args=[queue.slug])).content.decode())
+    vote = {"pair": pair_id, "choice": "A", "submission_id": submission}
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *VOTE, *NEXT_PAIR)):
+        response = client.post(reverse("annotations:vote", args=[queue.slug]), vote, **HTMX)
+    assert response.status_code == 200
+    assert _shown(response.content.decode())[0] != pair_id
+    assert Judgment.objects.get(annotator=annotator).pair_id == pair_id
+
+
+def test_api_next_pair_then_vote_then_next_pair(queue, annotator, django_assert_num_queries):
+    api = api_for(annotator)
+    next_url = reverse("annotations-api:queue-next", args=[queue.slug])
+    with exactly(django_assert_num_queries, (*TOKEN, *PROJECT, *NEXT_PAIR)):
+        shown = api.get(next_url).json()
+    vote = {"pair": shown["pair"]["id"], "choice": "B", "submission_id": shown["submission_id"]}
+    with exactly(django_assert_num_queries, (*TOKEN, *PROJECT, *VOTE, *NEXT_PAIR)):
+        voted = api.post(reverse("annotations-api:queue-vote", args=[queue.slug]), vote, format="json")
+    assert voted.status_code == 201 and voted.json()["created"] is True
+    following = voted.json()["next"]["pair"]["id"]
+    assert following != shown["pair"]["id"]
+    with exactly(django_assert_num_queries, (*TOKEN, *PROJECT, *SAME_PAIR)):
+        again = api.get(next_url).json()
+    assert again["pair"]["id"] == following and again["progress"]["done"] == 1
+
+
+def test_a_gold_turn_in_a_project_without_gold_pairs_costs_one_more_statement(
+    queue, annotator, django_assert_num_queries
+):
+    queue.gold_share = 1  # every turn is a gold turn: gold is looked for first, then a regular pair
+    queue.save()
+    gold_first = (
+        *PROGRESS,
+        "SAVEPOINT: the assignment's transaction",
+        *HELD,
+        # Finds nothing: the project has no gold pairs (annotations/services/queue.py, _assign).
+        "UPDATE annotations_pair: take an unjudged gold pair",
+        *CLAIM,
+        *RESERVE,
+        *SHOW,
+        "RELEASE SAVEPOINT",
+    )
+    client = client_for(annotator)
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *gold_first)):
+        response = client.get(reverse("annotations:annotate", args=[queue.slug]))
+    assert Pair.objects.get(pk=_shown(response.content.decode())[0]).gold_label is None
+
+
+def test_workspace_with_an_empty_queue(queue, annotator, django_assert_num_queries):
+    other = MembershipFactory(project=queue, user=UserFactory(username="other")).user
+    Judgment.objects.bulk_create(
+        Judgment(pair=pair, annotator=other, label="tie", shown_order="12", time_spent_ms=1)
+        for pair in Pair.objects.filter(project=queue)
+    )
+    queue.votes_per_pair = 1
+    queue.save()
+    Pair.objects.filter(project=queue).update(claimed=1)
+    nothing_open = (
+        *PROGRESS,
+        "SAVEPOINT: the assignment's transaction",
+        *HELD,
+        "UPDATE annotations_pair: no regular pair is open",
+        "UPDATE annotations_pair: no gold pair either",
+        "SELECT annotations_pair: is anything open but locked by others? (no)",
+        "RELEASE SAVEPOINT",
+        "SAVEPOINT: releasing reservations that ran out",
+        "SELECT annotations_reservation: the ones that ran out, locked (none)",
+        "RELEASE SAVEPOINT",
+        # Two reads of one queryset (annotations/annotate_views.py, _workspace): exists, then count.
+        "SELECT annotations_pair: are pairs waiting for their media?",
+        "SELECT annotations_pair: how many",
+    )
+    client = client_for(annotator)
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *nothing_open)):
+        html = client.get(reverse("annotations:annotate", args=[queue.slug])).content.decode()
+    assert "Your queue is empty" in html
+
+
+def test_progress_is_one_statement(queue, annotator, django_assert_num_queries):
+    client_for(annotator).get(reverse("annotations:annotate", args=[queue.slug]))  # holds one pair
+    with exactly(django_assert_num_queries, PROGRESS):
+        progress = progress_for(queue, annotator)
+    assert (progress.done, progress.remaining) == (0, 3)
+
+
+# --- import: the pair writes per batch ------------------------------------------------------------
+
+
+def _text_rows(path: Path, count: int) -> Path:
+    with path.open("wb") as fh:
+        for n in range(count):
+            row = {
+                "id": f"row-{n}",
+                "task": "T2T",
+                "prompt": f"Question {n}",
+                "response1": f"Answer {n}, one.",
+                "response2": f"Answer {n}, two.",
+                "criteria": "Prefer the accurate answer.",
+                "criteria_preference": "response1",
+                "model1": "m1",
+                "model2": "m2",
+            }
+            fh.write(orjson.dumps(row) + b"\n")
+    return path
+
+
+def _import_statements(batches: list[int]) -> tuple[str, ...]:
+    """What `pair_import` of text rows (no media) runs to write batches of these sizes of new pairs."""
+    if connection.vendor == "postgresql":
+        # Rows are streamed with COPY into a staging table, then moved over in one INSERT: one statement
+        # per batch, whatever its size.
+        return (
+            "SELECT annotations_pair: the external ids already in the project",
+            "SAVEPOINT: the write transaction",
+            "CREATE pair_import_stage: the staging table",
+            *["COPY pair_import_stage: one batch of rows"] * len(batches),
+            "INSERT annotations_pair pair_import_stage: staged rows into the pairs, skipping known ids",
+            "DROP pair_import_stage",
+            "RELEASE SAVEPOINT",
+        )
+    # bulk_create splits a batch into INSERTs that stay under SQLite's 999 bound parameters, so here
+    # the statements of a batch do grow with its rows: one per `per_insert` rows (a 2,000-row batch
+    # is dozens of INSERTs).
+    fields = [field for field in Pair._meta.concrete_fields if not field.primary_key]
+    per_insert = connection.ops.bulk_batch_size(fields, [None] * max(batches))
+    inserts = sum(-(-rows // per_insert) for rows in batches)
+    return (
+        "SELECT annotations_pair: the external ids already in the project",
+        "SAVEPOINT: the write transaction",
+        *[f"INSERT annotations_pair: up to {per_insert} rows of a batch (bulk_create)"] * inserts,
+        "RELEASE SAVEPOINT",
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "rows", "batches"),
+    [
+        (4, 4, [4]),  # one batch
+        (8, 8, [8]),  # twice the rows in one batch: on PostgreSQL, the same statements
+        (4, 8, [4, 4]),  # two batches: one more batch's statements, the rest unchanged
+        (4, 9, [4, 4, 1]),  # a part batch at the end is flushed with the rest
+        (120, 120, [120]),  # one batch of more rows than SQLite takes in one INSERT
+    ],
+)
+def test_import_statements_per_batch_of_pairs(
+    project, tmp_path, monkeypatch, django_assert_num_queries, batch_size, rows, batches
+):
+    # Production batches are 2,000 rows (importer._PAIR_BATCH); smaller ones keep the test quick.
+    monkeypatch.setattr(importer, "_PAIR_BATCH", batch_size)
+    data = _text_rows(tmp_path / "pairs.jsonl", rows)
+    with exactly(django_assert_num_queries, _import_statements(batches)):
+        result = importer.pair_import(project=project, data_path=data)
+    assert result.ok and result.summary["new_pairs"] == rows
+    assert Pair.objects.filter(project=project).count() == rows
+
+
+# --- the media job --------------------------------------------------------------------------------
+
+
+def _image_asset(*, broken: bool = False) -> MediaAsset:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 12), "teal").save(buffer, "PNG")
+    data = b"\x89PNG\r\n\x1a\nnot an image" if broken else buffer.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    key = default_storage.save(MediaAsset.storage_key(sha, "png"), ContentFile(data))
+    return MediaAsset.objects.create(sha256=sha, kind="image", extension="png", file=key, size_bytes=len(data))
+
+
+def _image_pair(project: Project, asset: MediaAsset) -> Pair:
+    return PairFactory(
+        project=project,
+        task="T2I",
+        response1_text=None,
+        response2_text=None,
+        response1_media=asset,
+        response2_media=asset,
+        media_ready=False,
+    )
+
+
+TAKE_JOB = (
+    "UPDATE media_pipeline_mediaasset: claim the job (conditional, one row)",
+    # The claim's outcome and the asset are two reads of the same row (core/jobs.py claim, then
+    # media_pipeline/pipeline.py run).
+    "SELECT media_pipeline_mediaasset: the job's status and run number after the claim",
+    "SELECT media_pipeline_mediaasset: the asset to process",
+)
+REFRESH = ("UPDATE annotations_pair media_pipeline_mediaasset: readiness of the pairs that show it",)
+
+
+def test_media_job_database_work(project, django_assert_num_queries):
+    asset = _image_asset()
+    pair = _image_pair(project, asset)
+    ready = (
+        *TAKE_JOB,
+        # ... the transcoding runs here, with no transaction open ...
+        "SAVEPOINT: the outcome's transaction",
+        "SELECT media_pipeline_mediaasset: the run still holds the job (FOR UPDATE)",
+        "DELETE media_pipeline_rendition: renditions of an earlier, unfinished run",
+        "INSERT media_pipeline_rendition: all renditions in one statement",
+        "UPDATE media_pipeline_mediaasset: ready, if this run still holds the job",
+        "RELEASE SAVEPOINT",
+        *REFRESH,
+    )
+    with exactly(django_assert_num_queries, ready):
+        assert pipeline.run(asset.id) == AssetStatus.READY
+    assert Rendition.objects.filter(asset=asset).count() >= 2
+    pair.refresh_from_db()
+    assert pair.media_ready
+
+
+def test_media_job_database_work_for_a_broken_file(project, django_assert_num_queries):
+    asset = _image_asset(broken=True)
+    _image_pair(project, asset)
+    failed = (*TAKE_JOB, "UPDATE media_pipeline_mediaasset: failed, with the message", *REFRESH)
+    with exactly(django_assert_num_queries, failed):
+        assert pipeline.run(asset.id) == AssetStatus.FAILED
+    asset.refresh_from_db()
+    assert "cannot be decoded" in asset.error
