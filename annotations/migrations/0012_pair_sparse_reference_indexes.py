@@ -6,89 +6,178 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotations', '0011_project_tasks'),
-        ('media_pipeline', '0003_leased_job'),
+        ("annotations", "0011_project_tasks"),
+        ("media_pipeline", "0003_leased_job"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='pair',
-            name='accepted_by',
-            field=models.ForeignKey(blank=True, db_index=False, help_text="The curator who accepted this pair's criterion (and saw its expected answer); never labels it.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="pair",
+            name="accepted_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The curator who accepted this pair's criterion (and saw its expected answer); never labels it.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='comparison',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The comparison this pair was made from, with one of its written criteria.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='criterion_pairs', to='annotations.pair'),
+            model_name="pair",
+            name="comparison",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The comparison this pair was made from, with one of its written criteria.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="criterion_pairs",
+                to="annotations.pair",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='input_media',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='TI2T/TV2T/TA2T/TI2I.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='media_pipeline.mediaasset'),
+            model_name="pair",
+            name="input_media",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="TI2T/TV2T/TA2T/TI2I.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="media_pipeline.mediaasset",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='project',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='pairs', to='annotations.project'),
+            model_name="pair",
+            name="project",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="pairs",
+                to="annotations.project",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='response1_media',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='media_pipeline.mediaasset'),
+            model_name="pair",
+            name="response1_media",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="media_pipeline.mediaasset",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='response1_mesh',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='T23D: the mesh behind a rendered response, found beside the render.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='media_pipeline.mediaasset'),
+            model_name="pair",
+            name="response1_mesh",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="T23D: the mesh behind a rendered response, found beside the render.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="media_pipeline.mediaasset",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='response2_media',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='media_pipeline.mediaasset'),
+            model_name="pair",
+            name="response2_media",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="media_pipeline.mediaasset",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='response2_mesh',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='media_pipeline.mediaasset'),
+            model_name="pair",
+            name="response2_mesh",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="media_pipeline.mediaasset",
+            ),
         ),
         migrations.AlterField(
-            model_name='pair',
-            name='written_by',
-            field=models.ForeignKey(blank=True, db_index=False, help_text="Who wrote this pair's criterion; they never label it.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="pair",
+            name="written_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="Who wrote this pair's criterion; they never label it.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('comparison__isnull', False)), fields=['comparison'], name='pair_comparison_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("comparison__isnull", False)), fields=["comparison"], name="pair_comparison_set"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('written_by__isnull', False)), fields=['written_by'], name='pair_written_by_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("written_by__isnull", False)), fields=["written_by"], name="pair_written_by_set"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('accepted_by__isnull', False)), fields=['accepted_by'], name='pair_accepted_by_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("accepted_by__isnull", False)), fields=["accepted_by"], name="pair_accepted_by_set"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('input_media__isnull', False)), fields=['input_media'], name='pair_input_media_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("input_media__isnull", False)), fields=["input_media"], name="pair_input_media_set"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('response1_media__isnull', False)), fields=['response1_media'], name='pair_response1_media_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("response1_media__isnull", False)),
+                fields=["response1_media"],
+                name="pair_response1_media_set",
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('response1_mesh__isnull', False)), fields=['response1_mesh'], name='pair_response1_mesh_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("response1_mesh__isnull", False)),
+                fields=["response1_mesh"],
+                name="pair_response1_mesh_set",
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('response2_media__isnull', False)), fields=['response2_media'], name='pair_response2_media_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("response2_media__isnull", False)),
+                fields=["response2_media"],
+                name="pair_response2_media_set",
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(condition=models.Q(('response2_mesh__isnull', False)), fields=['response2_mesh'], name='pair_response2_mesh_set'),
+            model_name="pair",
+            index=models.Index(
+                condition=models.Q(("response2_mesh__isnull", False)),
+                fields=["response2_mesh"],
+                name="pair_response2_mesh_set",
+            ),
         ),
     ]
