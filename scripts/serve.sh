@@ -12,7 +12,9 @@ addr="${OMNI_ADDR:-127.0.0.1:8000}"
 data="${OMNI_DATA_DIR:-data}"
 mkdir -p "$data"
 # Jobs log to a file: a busy import or a batch of media would otherwise print a line per job here.
-.venv/bin/celery -A omni_annotate worker --beat --loglevel=WARNING \
+# The worker runs at a lower CPU priority: on one machine ffmpeg would otherwise slow every page and
+# upload (an upload's answer took 4 s while the demo's media were being transcoded).
+nice -n 10 .venv/bin/celery -A omni_annotate worker --beat --loglevel=WARNING \
   --without-gossip --without-mingle --without-heartbeat >>"$data/worker.log" 2>&1 &
 worker=$!
 stop() {  # a warm shutdown: the worker finishes or hands back its jobs; after 30 s it is killed (leases recover)
