@@ -379,12 +379,9 @@ def _write_pairs(
     with transaction.atomic():
         asset_ids = _asset_ids(catalog.by_sha.values())
         with connection.cursor() as cursor:
-            if stage.postgres:
-                cursor.execute(_COUNT_MOVED.format(move=move), params)
-                created = Counter(dict(cursor.fetchall()))
-            else:
-                cursor.execute(_COUNT_NEW.format(**names), params)
-                created = Counter(dict(cursor.fetchall()))
+            cursor.execute(_COUNT_MOVED.format(move=move) if stage.postgres else _COUNT_NEW.format(**names), params)
+            created = Counter(dict(cursor.fetchall()))
+            if not stage.postgres:
                 cursor.execute(move, params)
         # New pairs wait for their media; each asset still queued gets a pipeline job after commit.
         ids = list(asset_ids.values())
