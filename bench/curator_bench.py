@@ -45,7 +45,6 @@ import pstats
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import import_bench  # noqa: E402 -- needs the repository on the path first
+from bench.scratch import scratch_database  # noqa: E402
 
 LABELS = ("response1", "response2", "tie")
 TARGET_MS = {"small": 200.0, "large": 1000.0}
@@ -545,8 +545,6 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the N slowest pages per scale")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr] -- progress shows when piped to a log
-    db_name = args.database_url.rsplit("/", 1)[1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
     with tempfile.TemporaryDirectory(prefix="omni-curator-bench-") as data_dir:
         os.environ.update(
             {
@@ -567,22 +565,16 @@ def main() -> None:
         )
         os.chdir(ROOT)
         # Never one that exists (a --keep run, or someone else's): only what this run created is dropped.
-        made = subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {db_name}"], capture_output=True, text=True)
-        if made.returncode:
-            raise SystemExit(f"could not create database {db_name}: {made.stderr.strip()}")
-        try:
+        with scratch_database(args.database_url, keep=args.keep, replace=False):
             import django
 
             django.setup()
-            all_met = _bench(args)
-        finally:
-            from django.db import connections
+            try:
+                all_met = _bench(args)
+            finally:
+                from django.db import connections
 
-            connections.close_all()
-            if args.keep:
-                print(f"kept database {db_name}")
-            else:
-                subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE {db_name} WITH (FORCE)"], check=True)
+                connections.close_all()
     print(f"\nmachine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
     if not all_met:
         raise SystemExit(1)

@@ -17,13 +17,17 @@ def _psql(admin_url: str, sql: str) -> None:
 
 
 @contextmanager
-def scratch_database(database_url: str, *, keep: bool = False) -> Iterator[str]:
-    """A new, empty database at `database_url` (one a crashed run left is dropped first), dropped again
-    on the way out unless `keep`. Yields its name."""
+def scratch_database(database_url: str, *, keep: bool = False, replace: bool = True) -> Iterator[str]:
+    """A new, empty database at `database_url`, dropped again on the way out unless `keep`. Yields its
+    name. One that exists already (a crashed run's) is dropped first, or with `replace=False` left
+    alone and the bench stopped: then only what this run created is ever dropped."""
     base, name = database_url.rsplit("/", 1)
     admin_url = f"{base}/postgres"
-    _psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    _psql(admin_url, f"CREATE DATABASE {name}")
+    if replace:
+        _psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    made = subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], capture_output=True, text=True)
+    if made.returncode:
+        raise SystemExit(f"could not create database {name}: {made.stderr.strip()}")
     try:
         yield name
     finally:
