@@ -213,6 +213,25 @@ def leaderboard_row(
     return table_of(cells)
 
 
+def leaderboard_row_from_confusion(confusions: npt.ArrayLike, *, with_tie: bool, task_order: Sequence[str]) -> Table:
+    """``leaderboard_row`` from counts instead of pairs: ``confusions[i]`` is task_order[i]'s 3 x 4
+    ``confusion`` (human 0/1/2 by predicted 0/1/2/no answer) of the pairs the model was run on.
+
+    The same cells and Overall as ``leaderboard_row`` over those pairs: the accuracies need nothing but
+    these counts, which the database can make without sending a judge's 300,000 answers."""
+    counts = np.asarray(confusions)
+    if counts.shape != (len(task_order), 3, 4):
+        raise ValueError(f"confusions must have shape ({len(task_order)}, 3, 4), got {counts.shape}.")
+    if counts.size and (not np.issubdtype(counts.dtype, np.integer) or counts.min() < 0):
+        raise ValueError("confusions must hold counts (non-negative integers).")
+    cells: dict[str, Cell] = {}
+    for task, table in zip(task_order, counts, strict=True):
+        rows = table if with_tie else table[:2]  # w/o Tie: pairs with a human tie are dropped
+        correct = sum(int(rows[h, h]) for h in range(len(rows)))
+        cells[task] = _cell(correct, int(rows.sum()))
+    return table_of(cells)
+
+
 # --------------------------------------------------------------------------- uncertainty
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import QuerySet
 
 from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
@@ -14,7 +15,7 @@ from releases.models import Release, ReleasePair
 from releases.selectors import ProjectVotes, gate_outcome, int_rows, label_code, project_votes
 from releases.stats.annotators import leave_one_out_majority
 
-from . import metrics
+from . import metrics, tallies
 from .models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
@@ -231,19 +232,25 @@ def _nothing_scored(total: int, what: str, truth: Truth) -> str:
     return f"0 of {total:,} {what} fall on pairs scored against {truth.source}."
 
 
-def _judge_row(truth: Truth, judge: Judge, *, with_tie: bool) -> BoardRow:
-    answers = _answers(judge, with_tie=with_tie)
-    asked, predicted = truth.align(answers)
-    table = metrics.leaderboard_row(
-        truth.tasks[asked], truth.labels[asked], predicted[asked], with_tie=with_tie, task_order=TASKS
-    )
-    if asked.any():
+def _judge_row(judge: Judge, counts: tallies.Counts | None, truth: Truth, *, with_tie: bool) -> BoardRow:
+    """A judge's row from its answers as counted by the database (None: no answer to this question)."""
+    if counts is None:
+        counts = tallies.Counts(np.zeros((len(TASKS), 3, 4), dtype=np.int64), 0)
+    table = metrics.leaderboard_row_from_confusion(counts.confusion, with_tie=with_tie, task_order=TASKS)
+    if counts.scored:
         note = ""
-    elif answers:
-        note = _nothing_scored(len(answers), "answers", truth)
+    elif counts.answers:
+        note = _nothing_scored(counts.answers, "answers", truth)
     else:
         note = f"No answers to the {_question(with_tie)} question."
     return BoardRow(judge.name, judge.kind, judge.pk, table, note)
+
+
+def truth_keys(truth: Truth) -> np.ndarray:
+    """Each truth pair's task index * 3 + label: what `tallies.answer_counts` groups by."""
+    task_index = {task: i for i, task in enumerate(TASKS)}
+    tasks = np.array([task_index[task] for task in truth.tasks.tolist()], dtype=np.int64)
+    return tasks * 3 + truth.labels.astype(np.int64)
 
 
 def human_row(truth: Truth, votes: ProjectVotes, *, with_tie: bool) -> metrics.Table:
@@ -268,7 +275,11 @@ def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
     truth = resolve_truth(project, choice, votes)
     judges = list(Judge.objects.filter(project=project))
     # Both questions come from one set of scores: derive the answers once per scalar judge.
-    scalar = {j.pk: scalar_predictions(truth, j) for j in judges if j.kind == JudgeKind.SCALAR}
+    scalar_ids = [j.pk for j in judges if j.kind == JudgeKind.SCALAR]
+    scores = _scalar_scores(scalar_ids) if scalar_ids else {}
+    scalar = {pk: _scalar_predictions(truth, *scores.get(pk, _NO_SCORES)) for pk in scalar_ids}
+    # Every other judge's answers, both questions, counted in one statement whatever the number of judges.
+    counted = tallies.answer_counts(project.pk, truth.pair_ids, truth_keys(truth), len(TASKS)) if judges else {}
     boards: dict[bool, list[BoardRow]] = {True: [], False: []}
     for with_tie in (True, False):
         human = human_row(truth, votes, with_tie=with_tie)
@@ -277,7 +288,7 @@ def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
         rows = [
             _scalar_row(judge, scalar[judge.pk], truth, with_tie=with_tie)
             if judge.kind == JudgeKind.SCALAR
-            else _judge_row(truth, judge, with_tie=with_tie)
+            else _judge_row(judge, counted.get((judge.pk, with_tie)), truth, with_tie=with_tie)
             for judge in judges
         ]
         rows.sort(key=lambda r: (r.table.overall is None, -(r.table.overall or 0.0), r.name))  # no score: last
@@ -353,14 +364,41 @@ def _question_view(human: np.ndarray, predicted: np.ndarray, *, with_tie: bool) 
 def scalar_predictions(truth: Truth, judge: Judge) -> ScalarPredictions:
     """A scalar judge as label predictions over the truth's pairs it scored: (mask over the truth, predictions
     per question, eps per task, scores in all). w/ Tie uses each task's own tie-calibrated threshold."""
-    scores = {
-        p: (s1, s2) for p, s1, s2 in ScalarScore.objects.filter(judge=judge).values_list("pair_id", "score1", "score2")
-    }
-    mask = np.array([int(p) in scores for p in truth.pair_ids], dtype=bool)
-    s1 = np.array([scores[int(p)][0] for p in truth.pair_ids[mask]], dtype=np.float64)
-    s2 = np.array([scores[int(p)][1] for p in truth.pair_ids[mask]], dtype=np.float64)
-    answers = metrics.scalar_answers(truth.tasks[mask], truth.labels[mask], s1, s2, task_order=TASKS)
-    return mask, {True: answers.with_tie, False: answers.without_tie}, answers.eps, len(scores)
+    return _scalar_predictions(truth, *_scalar_scores([judge.pk]).get(judge.pk, _NO_SCORES))
+
+
+_NO_SCORES = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+
+
+def _scalar_scores(judge_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """judge id -> (pair ids, sorted; score1; score2), every judge's in one statement."""
+    query = (
+        ScalarScore.objects.filter(judge_id__in=judge_ids)
+        .order_by("judge_id", "pair_id")
+        .values_list("judge_id", "pair_id", "score1", "score2")
+    )
+    sql, params = query.query.sql_with_params()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    ids = np.array([r[:2] for r in rows], dtype=np.int64).reshape(-1, 2)
+    scores = np.array([r[2:] for r in rows], dtype=np.float64).reshape(-1, 2)
+    found = {}
+    for judge_id in np.unique(ids[:, 0]).tolist():
+        mine = ids[:, 0] == judge_id
+        found[judge_id] = (ids[mine, 1], scores[mine, 0], scores[mine, 1])
+    return found
+
+
+def _scalar_predictions(truth: Truth, pair_ids: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> ScalarPredictions:
+    at = np.searchsorted(pair_ids, truth.pair_ids)
+    inside = at < len(pair_ids)
+    mask = np.zeros(len(truth.pair_ids), dtype=bool)
+    mask[inside] = pair_ids[at[inside]] == truth.pair_ids[inside]
+    answers = metrics.scalar_answers(
+        truth.tasks[mask], truth.labels[mask], s1[at[mask]], s2[at[mask]], task_order=TASKS
+    )
+    return mask, {True: answers.with_tie, False: answers.without_tie}, answers.eps, len(pair_ids)
 
 
 def predictions(truth: Truth, judge: Judge, *, with_tie: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -473,13 +511,15 @@ def hard_pairs(project: Project, truth: Truth, *, limit: int = 200) -> tuple[lis
     """Pairs where the truth's label is firm (humans agree strongly, gold, or an imported label) but most
     judges that answered disagree with it. Answers skipped because their media could not be sent are left
     out, as everywhere else: the judge was never really asked."""
-    strong_ids = truth.pair_ids[truth.strong]
+    strong = truth.strong
+    # The database ranks every firm pair and sends back only the `limit` hardest; their answers come next.
+    ids, total = tallies.hardest(project.pk, truth.pair_ids[strong], truth.labels[strong], limit)
+    if not ids:
+        return [], total
     label_of = dict(zip(truth.pair_ids.tolist(), truth.labels.tolist(), strict=True))
-    answers: dict[int, dict[str, str]] = {}
+    answers: dict[int, dict[str, str]] = {pair_id: {} for pair_id in ids}
     votes = (
-        ModelVote.objects.filter(
-            judge__project=project, pair_id__in=strong_ids.tolist(), order=ShownOrder.RESPONSE1_LEFT
-        )
+        ModelVote.objects.filter(judge__project=project, pair_id__in=ids, order=ShownOrder.RESPONSE1_LEFT)
         .exclude(status=VoteStatus.SKIPPED)
         .order_by("judge__name", "-with_tie")
         .values_list("pair_id", "judge__name", "with_tie", "label")
@@ -488,19 +528,14 @@ def hard_pairs(project: Project, truth: Truth, *, limit: int = 200) -> tuple[lis
         human = LABELS[label_of[pair_id]]
         if not with_tie and human == "tie":
             continue  # the no-tie question cannot match a human tie; only the with-tie answer counts here
-        answers.setdefault(pair_id, {}).setdefault(name, label or "no answer")
+        answers[pair_id].setdefault(name, label or "no answer")
+    pairs = Pair.objects.in_bulk(ids)
     found = []
-    for pair_id, given in answers.items():
-        human = LABELS[label_of[pair_id]]
+    for pair_id in ids:
+        human, given = LABELS[label_of[pair_id]], answers[pair_id]
         wrong = sum(answer != human for answer in given.values())
-        if wrong * 2 > len(given):
-            found.append((pair_id, human, wrong, given))
-    found.sort(key=lambda item: (-item[2], item[0]))
-    pairs = Pair.objects.in_bulk([f[0] for f in found[:limit]])
-    return (
-        [HardPair(pairs[pid], human, wrong, len(given), given) for pid, human, wrong, given in found[:limit]],
-        len(found),
-    )
+        found.append(HardPair(pairs[pair_id], human, wrong, len(given), given))
+    return found, total
 
 
 def judges(project: Project) -> QuerySet[Judge]:
