@@ -340,3 +340,76 @@ def test_media_job_database_work_for_a_broken_file(project, django_assert_num_qu
         assert pipeline.run(asset.id) == AssetStatus.FAILED
     asset.refresh_from_db()
     assert "cannot be decoded" in asset.error
+
+
+# --- the leaderboard and hard pairs ---------------------------------------------------------------
+
+# The gate's truth, read by the human side (releases/selectors.py project_votes, gate_outcome).
+GATE_TRUTH = (
+    "SELECT annotations_pair: the project's pairs, with task and gold codes",
+    "SELECT annotations_judgment: the live votes",
+    "SELECT releases_adjudication: the latest decisions",
+    "SELECT releases_gaterule: the gate's rule",
+)
+JUDGES = ("SELECT judges_judge: the project's judges",)
+# judges/tallies.py: every judge's answers, both questions, counted against the truth by the database.
+ANSWER_COUNTS = ("SELECT judges_modelvote judges_judge: answers per judge, question, task, label and answer",)
+SCALAR_SCORES = ("SELECT judges_scalarscore: every scalar judge's scores",)
+TRUTHS = ("SELECT releases_release: the releases the page offers as truths",)
+HARDEST = (
+    "WITH judges_modelvote judges_judge: the 200 hardest firm pairs, and how many are hard",
+    "SELECT judges_modelvote judges_judge: the answers on those pairs, with the judges' names",
+    "SELECT annotations_pair: those pairs",
+)
+
+
+def _judged_project(project: Project, judges: int, scalar: int = 0) -> None:
+    """Three pairs every voter labels response1; each judge answers response2 on all of them (w/ Tie)."""
+    from judges.models import Judge, ModelVote, ScalarScore
+    from tests.releases.test_releases import votes
+
+    voters = [MembershipFactory(project=project, user=UserFactory(username=f"voter{i}")).user for i in range(3)]
+    pairs = PairFactory.create_batch(3, project=project)
+    for pair in pairs:
+        votes(pair, voters, ["response1"] * 3)
+    for n in range(judges):
+        judge = Judge.objects.create(project=project, name=f"judge-{n}", kind="imported")
+        ModelVote.objects.bulk_create(
+            ModelVote(judge=judge, pair=pair, with_tie=True, order="12", label="response2", status="ok")
+            for pair in pairs
+        )
+    for n in range(scalar):
+        judge = Judge.objects.create(project=project, name=f"scores-{n}", kind="scalar")
+        ScalarScore.objects.bulk_create(ScalarScore(judge=judge, pair=pair, score1=0.0, score2=1.0) for pair in pairs)
+
+
+@pytest.mark.parametrize("judges", [1, 4])
+def test_the_leaderboard_reads_every_judge_in_one_statement(project, curator, django_assert_num_queries, judges):
+    _judged_project(project, judges)
+    client = client_for(curator)
+    url = reverse("judges:leaderboard", args=[project.slug])
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *JUDGES, *ANSWER_COUNTS, *TRUTHS)):
+        board = client.get(url).context["board"]
+    assert [row.table.overall for row in board.with_tie[1:]] == [0.0] * judges
+
+
+@pytest.mark.parametrize("scalar", [1, 3])
+def test_scalar_judges_scores_are_one_statement_for_all_of_them(project, curator, django_assert_num_queries, scalar):
+    _judged_project(project, 2, scalar=scalar)
+    client = client_for(curator)
+    url = reverse("judges:leaderboard", args=[project.slug])
+    statements = (*SESSION, *PROJECT, *GATE_TRUTH, *JUDGES, *SCALAR_SCORES, *ANSWER_COUNTS, *TRUTHS)
+    with exactly(django_assert_num_queries, statements):
+        assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("judges", [1, 4])
+def test_hard_pairs_are_ranked_in_one_statement_whatever_the_judges(
+    project, curator, django_assert_num_queries, judges
+):
+    _judged_project(project, judges)
+    client = client_for(curator)
+    url = reverse("judges:hard_pairs", args=[project.slug])
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *HARDEST)):
+        response = client.get(url)
+    assert response.context["total"] == 3 and all(hard.wrong == judges for hard in response.context["found"])

@@ -16,6 +16,7 @@ from judges.metrics import (
     confusion,
     kappa,
     leaderboard_row,
+    leaderboard_row_from_confusion,
     length_bias,
     mcnemar,
     overall,
@@ -412,6 +413,20 @@ def test_overall_bootstrap_edge_cases() -> None:
     assert overall_interval([Cell(1.0, 5, 5), Cell(0.0, 0, 8)]) == (0.5, 0.5)
     with pytest.raises(ValueError, match="replicates"):
         overall_interval([Cell(1.0, 5, 5)], replicates=0)
+
+
+@pytest.mark.parametrize("with_tie", [True, False])
+def test_a_row_from_confusion_counts_is_the_row_from_the_pairs(with_tie: bool) -> None:
+    rng = np.random.default_rng(3)
+    order = ["T2T", "T2I", "T2A"]
+    tasks = rng.choice(order[:2], size=400)  # T2A has no pairs: an empty cell, out of Overall
+    human = rng.integers(0, 3, size=400)
+    predicted = rng.integers(-1, 3, size=400)
+    counts = np.stack([confusion(human[tasks == task], predicted[tasks == task]) for task in order])
+    expected = leaderboard_row(tasks, human, predicted, with_tie=with_tie, task_order=order)
+    assert leaderboard_row_from_confusion(counts, with_tie=with_tie, task_order=order) == expected
+    with pytest.raises(ValueError, match="shape"):
+        leaderboard_row_from_confusion(counts[:2], with_tie=with_tie, task_order=order)
 
 
 def test_leaderboard_row_fills_the_overall_interval_and_keeps_overall() -> None:
