@@ -42,24 +42,39 @@ def _asked_params(project_id: int) -> list[object]:
     return [project_id, ShownOrder.RESPONSE1_LEFT.value, VoteStatus.SKIPPED.value]
 
 
+def _packed(pair_ids: np.ndarray, keys: np.ndarray) -> str:
+    """Pair id and key of each pair packed in one integer, comma-separated."""
+    return ",".join(map(str, ((pair_ids.astype(np.int64) << KEY_BITS) | keys.astype(np.int64)).tolist()))
+
+
 def truth_relation(pair_ids: np.ndarray, keys: np.ndarray) -> tuple[str, list[object]]:
     """A SELECT of (pair_id, key) rows over the given pairs, and its one parameter (SQLite's form)."""
-    packed = (pair_ids.astype(np.int64) << KEY_BITS) | keys.astype(np.int64)
-    text = "[" + ",".join(map(str, packed.tolist())) + "]"
     sql = f"SELECT value >> {KEY_BITS} AS pair_id, value & {_KEY_MASK} AS key FROM json_each(%s)"  # noqa: S608 -- ints
-    return sql, [text]
+    return sql, ["[" + _packed(pair_ids, keys) + "]"]
 
 
-def _key_lookup(pair_ids: np.ndarray, keys: np.ndarray) -> tuple[str, list[object]]:
-    """A PostgreSQL expression giving the key of `mv.pair_id`'s pair, -1 for a pair outside the truth."""
+# The array lookup holds one entry per pair id between the truth's smallest and largest. A project's pairs
+# are imported in runs of consecutive ids, so that is about its number of pairs; where other projects'
+# imports interleaved with its own, the array could grow far beyond, and the join below is used instead.
+DENSE_SPAN, DENSE_SLACK = 4, 100_000  # at most 4 entries per truth pair, + 100,000
+
+
+def _key_lookup(pair_ids: np.ndarray, keys: np.ndarray) -> tuple[str, str, list[object]]:
+    """(FROM clause, expression giving the key of `mv.pair_id`'s pair or -1 outside the truth, parameters)
+    for PostgreSQL."""
     if not len(pair_ids):
-        return "-1", []
+        return "judges_modelvote mv", "-1", []
     first = int(pair_ids.min())
-    by_pair = np.full(int(pair_ids.max()) - first + 1, -1, dtype=np.int64)
+    span = int(pair_ids.max()) - first + 1
+    if span > DENSE_SPAN * len(pair_ids) + DENSE_SLACK:
+        truth = f"SELECT v >> {KEY_BITS} AS pair_id, v & {_KEY_MASK} AS key FROM unnest(%s::bigint[]) AS v"  # noqa: S608
+        joined = f"judges_modelvote mv LEFT JOIN ({truth}) AS truth ON truth.pair_id = mv.pair_id"
+        return joined, "COALESCE(truth.key, -1)", ["{" + _packed(pair_ids, keys) + "}"]
+    by_pair = np.full(span, -1, dtype=np.int64)
     by_pair[pair_ids - first] = keys
     array = "{" + ",".join(map(str, by_pair.tolist())) + "}"
     # Arrays count from 1; a subscript out of range is NULL.
-    return "COALESCE((%s::smallint[])[mv.pair_id - %s], -1)", [array, first - 1]
+    return "judges_modelvote mv", "COALESCE((%s::smallint[])[mv.pair_id - %s], -1)", [array, first - 1]
 
 
 def _voted(pair_ids: np.ndarray, keys: np.ndarray, project_id: int) -> tuple[str, list[object]]:
@@ -67,8 +82,8 @@ def _voted(pair_ids: np.ndarray, keys: np.ndarray, project_id: int) -> tuple[str
     on PostgreSQL every asked vote, key -1 outside the truth; on SQLite only the votes on the truth's pairs."""
     columns = f"mv.judge_id, mv.pair_id, CASE WHEN mv.with_tie THEN 1 ELSE 0 END AS with_tie, {_CODE} AS code"
     if connection.vendor == "postgresql":
-        lookup, params = _key_lookup(pair_ids, keys)
-        sql = f"SELECT {columns}, {lookup} AS key FROM judges_modelvote mv WHERE {_ASKED}"  # noqa: S608
+        source, lookup, params = _key_lookup(pair_ids, keys)
+        sql = f"SELECT {columns}, {lookup} AS key FROM {source} WHERE {_ASKED}"  # noqa: S608
         return sql, [*params, *_asked_params(project_id)]
     truth, params = truth_relation(pair_ids, keys)
     sql = (
