@@ -88,6 +88,7 @@ VOTE = (
     "SAVEPOINT: the vote's transaction",
     "SELECT annotations_reservation: lock the annotator's reservation of the pair (FOR UPDATE)",
     "INSERT annotations_judgment: the vote",
+    "INSERT annotations_pairtally annotations_pair annotations_goldstanding: count it in the pair's tally",
     "DELETE annotations_reservation: the reservation became the judgment",
     "RELEASE SAVEPOINT",
 )

@@ -38,8 +38,8 @@ from criteria.selectors import flipped_pair_ids
 
 from ..gate import LABELS, Outcome, PairState, Source
 from ..models import LabelSource, Release, ReleasePair, ReleaseStatus
-from ..selectors import TASKS, ProjectVotes, consensus_from, gate_outcome, gate_rule, with_fleiss_at_k
-from ..stats.agreement import Agreement, Estimate, agreement, value_counts
+from ..selectors import TASKS, ProjectVotes, consensus_from, gate_outcome, gate_rule, task_agreement, with_fleiss_at_k
+from ..stats.agreement import Agreement, Estimate, agreement
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,7 @@ def release_statistics(
         )
 
     per_task = {code: stats(votes.task[rows] == i, i) for i, code in enumerate(TASKS) if (votes.task[rows] == i).any()}
-    everything = value_counts(votes.table.pair, votes.table.label, votes.table.n_pairs)
-    before = with_fleiss_at_k(agreement(everything, bootstrap=bootstrap, seed=7), everything, k, votes.gold)
+    before = task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=7)
     return {
         "overall": stats(np.ones(len(rows), dtype=bool), 99),
         "tasks": per_task,
