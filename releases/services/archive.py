@@ -28,7 +28,9 @@ the hash the release froze, so the archive shows exactly what was released or is
 
 Memory stays flat however large the release: pairs are streamed from the database in chunks,
 ordered by task so one config is open at a time; parquet row groups hold at most
-`ROW_GROUP_ROWS` rows or `ROW_GROUP_MEDIA_BYTES` of embedded media; media are copied from
+`ROW_GROUP_ROWS` rows or `ROW_GROUP_MEDIA_BYTES` of embedded media (`TEXT_ROW_GROUP_ROWS` rows in a
+config that embeds none: the writer keeps each group's footer entry until it closes, and 64-row
+groups made that grow by 50 MB over 262,000 text pairs); media are copied from
 storage into the zip in chunks (only image/audio bytes that the parquet embeds are held, one row
 group's worth); the manifest's pair list is spooled to a temp file and streamed into the zip.
 """
@@ -63,7 +65,9 @@ from .archive_columns import MEDIA_COLUMNS, ArchiveError, LivePair, Released, ch
 from .archive_media import LocalFile, MeshRenders, ShippingError, ship_video
 from .dataset_card import render_dataset_card
 
+# Hugging Face's `datasets` writes image and audio sets in groups of 100 rows and others in groups of 1,000.
 ROW_GROUP_ROWS = 64
+TEXT_ROW_GROUP_ROWS = 1000
 ROW_GROUP_MEDIA_BYTES = 32 * 1024 * 1024
 _COPY_CHUNK = 1024 * 1024
 _ITER_CHUNK = 2000
@@ -184,6 +188,8 @@ class _ConfigWriter:
         self.rows: list[dict[str, Any]] = []
         self.media_bytes = 0
         self.labels: Counter[str] = Counter()
+        embeds = any(feature != _STRING for _, feature in LAYOUTS[config])
+        self.group_rows = ROW_GROUP_ROWS if embeds else TEXT_ROW_GROUP_ROWS
 
     def add(self, row: dict[str, Any], media_bytes: int) -> None:
         self.rows.append(row)
@@ -192,7 +198,7 @@ class _ConfigWriter:
         self.paper.write(orjson.dumps(paper) + b"\n")
         self.labels[row["criteria_preference"]] += 1
         self.media_bytes += media_bytes
-        if len(self.rows) >= ROW_GROUP_ROWS or self.media_bytes >= ROW_GROUP_MEDIA_BYTES:
+        if len(self.rows) >= self.group_rows or self.media_bytes >= ROW_GROUP_MEDIA_BYTES:
             self.flush()
 
     def flush(self) -> None:
