@@ -28,11 +28,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
-from annotations.models import Judgment, Pair, Project, Reservation
+from annotations.models import Judgment, Label, Pair, Project, Reservation, Role, ShownOrder
 from annotations.services import pair_import as importer
 from annotations.services.queue import progress_for
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, MediaAsset, Rendition
+from releases.models import ReleasePair
+from releases.services import publish
 from tests.annotations.test_api import api_for
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PairFactory, UserFactory
@@ -53,8 +55,9 @@ def exactly(assert_num_queries: AssertNumQueries, expected: Sequence[str]) -> It
         # Show what ran without needing -v: that is what the next person has to explain.
         ran = "\n".join(f"  {n:2}. {q['sql'][:200]}" for n, q in enumerate(context.captured_queries, 1))
         raise pytest.fail.Exception(f"{exc}\n\nThe statements run:\n{ran}", pytrace=False) from None
-    # An executemany is logged once, as "<n> times: <sql>": one call, whatever the number of rows.
-    statements = [re.sub(r"^\d+ times: ", "", query["sql"]) for query in context.captured_queries]
+    # An executemany is logged once, as "<n> times: <sql>" ("? times" for a generator of rows): one call,
+    # whatever the number of rows.
+    statements = [re.sub(r"^(\d+|\?) times: ", "", query["sql"]) for query in context.captured_queries]
     for n, (line, sql) in enumerate(zip(expected, statements, strict=True), 1):
         verb, *names = line.partition(":")[0].split()
         assert sql.startswith(verb) and all(name in sql for name in names), (
@@ -341,3 +344,60 @@ def test_media_job_database_work_for_a_broken_file(project, django_assert_num_qu
         assert pipeline.run(asset.id) == AssetStatus.FAILED
     asset.refresh_from_db()
     assert "cannot be decoded" in asset.error
+
+
+# --- publishing a release ---------------------------------------------------------------------------
+
+# What the gate reads (releases.selectors.gate_outcome), then the rule again for the release's record.
+GATE_READS = (
+    "SELECT annotations_pair: the project's pairs, their tasks and gold labels",
+    "SELECT annotations_judgment: every live vote",
+    "SELECT releases_adjudication: the latest decision per pair",
+    "SELECT releases_gaterule: the rule the gate decides by",
+    "SELECT releases_gaterule: the rule again, recorded with the release",
+)
+
+
+def _publish_statements() -> tuple[str, ...]:
+    stage = "COPY" if connection.vendor == "postgresql" else "INSERT"
+    return (
+        "SAVEPOINT: the publishing transaction",
+        "SELECT annotations_project: one publisher at a time (FOR NO KEY UPDATE on PostgreSQL)",
+        "SELECT releases_release: the latest version",
+        *GATE_READS,
+        "INSERT releases_release: the release, with its statistics and summary",
+        "DROP release_pair_stage: one a lost publish of this connection left",
+        "CREATE release_pair_stage: the decisions' staging table",
+        f"{stage} release_pair_stage: every admitted pair's decision, in one statement (COPY or executemany)",
+        "INSERT releases_releasepair release_pair_stage annotations_pair media_pipeline_mediaasset: "
+        "the frozen pairs, with ids, tasks and media hashes joined in",
+        "DROP release_pair_stage: done with it",
+        "RELEASE SAVEPOINT",
+    )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "chunk"),
+    [
+        (3, 10_000),  # one chunk of decisions
+        (9, 2),  # five chunks (publish._CHUNK, 10,000 in production) and three times the pairs: the same statements
+    ],
+)
+def test_publish_statements_do_not_grow_with_the_release(
+    project, curator, monkeypatch, django_assert_num_queries, pairs, chunk
+):
+    monkeypatch.setattr(publish, "_CHUNK", chunk)
+    voters = [
+        MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username=f"voter{i}")).user
+        for i in range(3)
+    ]
+    Judgment.objects.bulk_create(
+        Judgment(
+            pair=pair, annotator=voter, label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT, time_spent_ms=900
+        )
+        for pair in PairFactory.create_batch(pairs, project=project)
+        for voter in voters
+    )
+    with exactly(django_assert_num_queries, _publish_statements()):
+        release = publish.release_publish(project=project, user=curator, bootstrap=10)
+    assert ReleasePair.objects.filter(release=release).count() == pairs
