@@ -31,6 +31,7 @@ from PIL import Image
 from annotations.models import Judgment, Label, Pair, Project, Reservation, Role, ShownOrder
 from annotations.services import pair_import as importer
 from annotations.services.queue import progress_for
+from annotations.services.tallies import tally_recount
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, MediaAsset, Rendition
 from releases.models import ReleasePair
@@ -350,10 +351,12 @@ def test_media_job_database_work_for_a_broken_file(project, django_assert_num_qu
 
 # What the gate reads (releases.selectors.gate_outcome), then the rule again for the release's record.
 GATE_READS = (
-    "SELECT annotations_pair: the project's pairs, their tasks and gold labels",
-    "SELECT annotations_judgment: every live vote",
-    "SELECT releases_adjudication: the latest decision per pair",
     "SELECT releases_gaterule: the rule the gate decides by",
+    "SELECT annotations_pairtally: the vote tallies of the voted pairs (never every vote)",
+    "SELECT annotations_pair: the gold pairs and their answers",
+    "SELECT releases_adjudication annotations_pair: the latest decision per pair",
+    "SELECT annotations_goldstanding: the annotators below the quality bar",
+    "SELECT annotations_pair: labelling pairs per task (from an index)",
     "SELECT releases_gaterule: the rule again, recorded with the release",
 )
 
@@ -398,6 +401,7 @@ def test_publish_statements_do_not_grow_with_the_release(
         for pair in PairFactory.create_batch(pairs, project=project)
         for voter in voters
     )
+    tally_recount(project=project)  # written in bulk above
     with exactly(django_assert_num_queries, _publish_statements()):
         release = publish.release_publish(project=project, user=curator, bootstrap=10)
     assert ReleasePair.objects.filter(release=release).count() == pairs

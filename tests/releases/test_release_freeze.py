@@ -11,6 +11,7 @@ import pytest
 
 from annotations.models import Judgment, Label, Pair, Role, ShownOrder
 from annotations.services.pair_import import pair_import
+from annotations.services.tallies import tally_recount
 from releases.gate import LABELS, Source
 from releases.models import Adjudication, GateRule, LabelSource, Release, ReleasePair
 from releases.selectors import gate_outcome
@@ -111,6 +112,7 @@ def judged(project, release_dir, curator):
     Adjudication.objects.create(pair=by_pattern[6][0], decision=TIE, decided_by=curator)
     Adjudication.objects.create(pair=by_pattern[0][0], decision="exclude", decided_by=curator)
     GateRule.objects.create(project=project, min_votes=3, min_majority_share=0.51)
+    tally_recount(project=project)  # the votes and gold answers above were written in bulk
     return project
 
 
