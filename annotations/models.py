@@ -331,7 +331,8 @@ class Pair(models.Model):
     class Meta:
         ordering = ["task", "external_id"]
         indexes = [
-            models.Index(fields=["project", "task"], name="pair_project_task"),
+            # The project page lists pairs in this order, a page at a time, without sorting them all.
+            models.Index(fields=["project", "task", "external_id"], name="pair_project_task_external_id"),
             # The queue's candidate scan: fullest open pairs first, so pairs complete instead of idling at k-1.
             # Pairs waiting for media are left out, so a large import being transcoded costs nothing here.
             models.Index(
@@ -339,12 +340,13 @@ class Pair(models.Model):
                 condition=Q(gold_label__isnull=True, media_ready=True, kind=PairKind.PAIR),
                 name="pair_queue_open",
             ),
-            models.Index(fields=["project", "kind"], name="pair_project_kind"),
+            # The curator pages count a project's pairs per task and kind, and those with an imported
+            # label, from this index alone (PostgreSQL; SQLite ignores `include`).
             models.Index(
-                fields=["project", "id"],
-                condition=Q(gold_label__isnull=False, media_ready=True),
-                name="pair_gold_ready",
+                fields=["project", "kind", "task"], include=["reference_label"], name="pair_project_kind_task"
             ),
+            # Gold pairs: the queue's gold turn (which adds media_ready) and the gate's gold answers.
+            models.Index(fields=["project", "id"], condition=Q(gold_label__isnull=False), name="pair_gold"),
             # Most pairs are text, and an imported pair sets none of these: partial indexes leave the NULLs
             # out, which a plain index adds on every insert (eight of them were the largest cost of a
             # 317K-pair import after the rows themselves). Lookups by a value still use them.
@@ -436,6 +438,50 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.pair}: {self.label}"
+
+
+class PairTally(models.Model):
+    """A pair's live votes per label, kept in the transaction of every vote and undo (`services.tallies`).
+
+    Curator pages decide the gate and compute agreement from these counts instead of reading every
+    vote: a narrow row per voted pair is ~50 bytes where a pair is ~1.4 KB. A pair without a row has
+    no vote. `manage.py recount` rebuilds the rows from the judgments and reports any difference.
+    """
+
+    pair = models.OneToOneField(Pair, primary_key=True, on_delete=models.CASCADE, related_name="tally")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    task = models.CharField(max_length=8, choices=Task.choices, help_text="The pair's task (it never changes).")
+    response1 = models.PositiveIntegerField(default=0)
+    response2 = models.PositiveIntegerField(default=0)
+    tie = models.PositiveIntegerField(default=0)
+    left = models.PositiveIntegerField(default=0, help_text="Votes that picked the response shown on the left.")
+    # Of those votes, the ones cast by annotators the gate's quality bar leaves uncounted (GoldStanding).
+    uncounted_response1 = models.PositiveIntegerField(default=0)
+    uncounted_response2 = models.PositiveIntegerField(default=0)
+    uncounted_tie = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "pair"], name="pairtally_project")]
+
+    def __str__(self) -> str:
+        return f"{self.pair_id}: {self.response1}/{self.response2}/{self.tie}"
+
+
+class GoldStanding(models.Model):
+    """An annotator's record on a project's gold pairs, and whether the gate's quality bar (its gold
+    accuracy rule) leaves their votes uncounted. Kept with the tallies (`services.tallies`)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    judged = models.PositiveIntegerField(default=0, help_text="Live judgments of gold pairs.")
+    correct = models.PositiveIntegerField(default=0, help_text="Of those, the ones that match the gold answer.")
+    below_bar = models.BooleanField(default=False, help_text="The quality bar leaves this annotator's votes uncounted.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "annotator"], name="goldstanding_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} in {self.project_id}: {self.correct}/{self.judged} gold"
 
 
 class Reservation(models.Model):

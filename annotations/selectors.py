@@ -5,11 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from media_pipeline.models import AssetStatus, MediaAsset
 
-from .models import TASK_SPECS, ImportJob, Membership, Pair, PairKind, PairSkip, Project, Role, SkipKind, Task
+from .models import (
+    TASK_SPECS,
+    ImportJob,
+    Membership,
+    Pair,
+    PairKind,
+    PairSkip,
+    PairTally,
+    Project,
+    Role,
+    SkipKind,
+    Task,
+)
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
@@ -46,16 +58,18 @@ class TaskCount:
 
 
 def task_counts(project: Project) -> list[TaskCount]:
-    rows = {
-        r["task"]: r
-        for r in Pair.objects.filter(project=project)
-        .values("task")
-        .annotate(
-            pairs=Count("id", filter=Q(kind=PairKind.PAIR)),
-            labelled=Count("id", filter=Q(reference_label__isnull=False)),
-            comparisons=Count("id", filter=Q(kind=PairKind.COMPARISON)),
-        )
-    }
+    # Only indexed columns are named, so PostgreSQL counts from the index (pair_project_kind_task).
+    rows: dict[str, dict[str, int]] = {}
+    counted = (
+        Pair.objects.filter(project=project)
+        .order_by()
+        .values_list("task", "kind")
+        .annotate(n=Count("task"), labelled=Count("reference_label"))
+    )
+    for task, kind, n, labelled in counted:
+        row = rows.setdefault(task, {"pairs": 0, "labelled": 0, "comparisons": 0})
+        row["pairs" if kind == PairKind.PAIR else "comparisons"] += n
+        row["labelled"] += labelled
     return [
         TaskCount(
             spec.task,
@@ -169,9 +183,9 @@ class AnnotationOverview:
 def annotation_overview(project: Project, flag_limit: int = 20) -> AnnotationOverview:
     """Curator's view of the labelling so far: live votes, pairs at k, skips and broken-media flags."""
     votes = (
-        Pair.objects.filter(project=project)
-        .annotate(n=Count("judgments", filter=Q(judgments__retracted_at__isnull=True)))
-        .aggregate(judgments=Sum("n", default=0), complete=Count("id", filter=Q(n__gte=project.votes_per_pair)))
+        PairTally.objects.filter(project=project)
+        .annotate(n=F("response1") + F("response2") + F("tie"))
+        .aggregate(judgments=Sum("n", default=0), complete=Count("pair", filter=Q(n__gte=project.votes_per_pair)))
     )
     skips = PairSkip.objects.filter(pair__project=project)
     counts = skips.aggregate(

@@ -161,6 +161,7 @@ def _votes(project: Any, scale: Scale, truth: np.ndarray, pair_ids: np.ndarray, 
     from django.db import connection
 
     from annotations.models import Membership, Role
+    from annotations.services.tallies import tally_recount
 
     User = get_user_model()
     users = User.objects.bulk_create(
@@ -204,6 +205,7 @@ def _votes(project: Any, scale: Scale, truth: np.ndarray, pair_ids: np.ndarray, 
             " WHERE retracted_at IS NULL GROUP BY pair_id) j WHERE p.id = j.pair_id AND p.project_id = %s",
             [project.pk],
         )
+    tally_recount(project=project)  # the per-pair tallies the curator pages read, as the queue keeps them
     return n * k
 
 
@@ -333,8 +335,11 @@ def build(scale: Scale, curator: Any, work: Path) -> Built:
 
 
 def _check_queue(project: Any) -> None:
-    """The queue's invariant, over the whole project: slot count = live judgments + reservations."""
+    """The queue's invariant, over the whole project: slot count = live judgments + reservations; and the
+    vote tallies equal the live judgments."""
     from django.db import connection
+
+    from annotations.services.tallies import tally_recount
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -346,6 +351,9 @@ def _check_queue(project: Any) -> None:
         wrong = cursor.fetchone()[0]
     if wrong:
         raise SystemExit(f"{wrong} pairs whose slot count is not live judgments + reservations")
+    differing = tally_recount(project=project).differing
+    if differing:
+        raise SystemExit(f"{len(differing)} pairs whose vote tally is not their live judgments")
 
 
 # --- timing -----------------------------------------------------------------------------------

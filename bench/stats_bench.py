@@ -61,6 +61,7 @@ def _seed(
     from django.db import connection
 
     from annotations.models import Membership, Project, Role, Task
+    from annotations.services.tallies import tally_recount
 
     rng = np.random.default_rng(seed)
     project = Project.objects.create(name=name, slug=name, votes_per_pair=votes_per_pair)
@@ -110,6 +111,8 @@ def _seed(
         )
         with cursor.cursor.copy(copy_sql) as copy:
             copy.write(buffer.getvalue())
+    tally_recount(project=project)  # the per-pair tallies the pages read, as the queue keeps them
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return project.id
 

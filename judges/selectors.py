@@ -13,7 +13,7 @@ from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
 from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
 from releases.selectors import ProjectVotes, gate_outcome, int_rows, label_code, project_votes
-from releases.stats.annotators import leave_one_out_majority
+from releases.stats.annotators import majority_of_others
 
 from . import metrics, tallies
 from .models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
@@ -257,17 +257,21 @@ def human_row(truth: Truth, votes: ProjectVotes, *, with_tie: bool) -> metrics.T
     """Our annotators' votes scored on the truth's pairs. Against our own labels (gate, release) each vote is
     scored against the majority of the OTHER votes on its pair (leave one out): a vote may not agree with a
     consensus it is part of. Against imported labels, which no vote made, each vote is scored against them."""
-    table = votes.table
-    vote_pair_ids = votes.pair_ids[table.pair]
+    # Votes with the same pair and label score alike: one entry per (pair, label), repeated by its count.
+    pair, label = np.divmod(np.flatnonzero(votes.live.ravel()), 3)
+    count = votes.live[pair, label]
+    at = np.searchsorted(truth.pair_ids, votes.pair_ids[pair])
+    inside = at < len(truth.pair_ids)
+    inside[inside] = truth.pair_ids[at[inside]] == votes.pair_ids[pair[inside]]
     if truth.kind == TRUTH_IMPORTED:
-        label_of = dict(zip(truth.pair_ids.tolist(), truth.labels.tolist(), strict=True))
-        reference = np.array([label_of.get(int(p), -1) for p in vote_pair_ids], dtype=np.int64)
+        reference = np.where(inside, truth.labels[np.minimum(at, len(truth.pair_ids) - 1)], -1)
     else:
-        reference = leave_one_out_majority(table)
-    keep = np.isin(vote_pair_ids, truth.pair_ids) & (reference >= 0)
-    task_of = dict(zip(truth.pair_ids.tolist(), truth.tasks.tolist(), strict=True))
-    tasks = np.array([task_of[int(p)] for p in vote_pair_ids[keep]], dtype=object)
-    return metrics.leaderboard_row(tasks, reference[keep], table.label[keep], with_tie=with_tie, task_order=TASKS)
+        reference = majority_of_others(votes.live[pair], label)
+    keep = inside & (reference >= 0)
+    count = count[keep]
+    tasks = np.repeat(truth.tasks[at[keep]], count)
+    reference, label = np.repeat(reference[keep], count), np.repeat(label[keep], count)
+    return metrics.leaderboard_row(tasks, reference, label, with_tie=with_tie, task_order=TASKS)
 
 
 def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:

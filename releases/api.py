@@ -576,7 +576,7 @@ class ReleasePreviewView(CuratorView):
             "gate": selectors.gate_rule(project),
             "summary": release_summary(votes, outcome, rows),
             "statistics": statistics,
-            **{state.key: int((outcome.state == state).sum()) for state in PairState if state != PairState.ACCEPTED},
+            **{key: n for key, n in selectors.states_of(votes, outcome).items() if key != PairState.ACCEPTED.key},
         }
         return Response(PreviewSerializer(preview).data)
 

@@ -1,7 +1,7 @@
 """The gate: from votes, gold answers, adjudications and a rule to each pair's state and label.
 
-Pure numpy over a VoteTable, so the dashboard, the preview and the publish step decide the same way,
-and 317K pairs are decided in well under a second.
+Pure numpy over per-pair vote counts (the tallies), so the dashboard, the preview and the publish step
+decide the same way, and 317K pairs are decided in milliseconds.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .stats.agreement import majority, value_counts
-from .stats.annotators import VoteTable
+from .stats.agreement import majority
 
 LABELS = ("response1", "response2", "tie")
 LABEL_CODE = {label: code for code, label in enumerate(LABELS)}  # the codes every array here uses
@@ -68,58 +67,34 @@ class Outcome:
     source: np.ndarray  # Source per pair
     counted: np.ndarray  # (n_pairs, 3) votes that count under the rule
     share: np.ndarray  # majority share of the counted votes (nan without votes)
-    excluded_annotators: np.ndarray  # annotator indexes below the quality bar
-    counted_mask: np.ndarray  # per vote: does it count?
 
     def states(self, state: PairState) -> np.ndarray:
         return np.flatnonzero(self.state == state)
 
 
-def gold_record(table: VoteTable, gold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per annotator: gold pairs judged, and how many of them they got right."""
-    on_gold = gold[table.pair] >= 0
-    judged = np.bincount(table.annotator[on_gold], minlength=table.n_annotators)
-    right = on_gold & (gold[table.pair] == table.label)
-    correct = np.bincount(table.annotator[right], minlength=table.n_annotators)
-    return judged, correct
+def decide(rule: Rule, live: np.ndarray, uncounted: np.ndarray, gold: np.ndarray, adjudication: np.ndarray) -> Outcome:
+    """Each pair's state and label from its votes per label.
 
-
-def below_bar(rule: Rule, table: VoteTable, gold: np.ndarray) -> np.ndarray:
-    if rule.min_gold_accuracy is None:
-        return np.zeros(0, dtype=np.int64)
-    judged, correct = gold_record(table, gold)
-    # An annotator with too few gold judgments is not yet measured: they keep counting.
-    measured = judged >= max(rule.min_gold_judged, 1)
-    accuracy = np.divide(correct, judged, out=np.zeros(len(judged)), where=judged > 0)
-    return np.flatnonzero(measured & (accuracy < rule.min_gold_accuracy))
-
-
-def decide(
-    rule: Rule, table: VoteTable, gold: np.ndarray, adjudication: np.ndarray, *, excluded: np.ndarray | None = None
-) -> Outcome:
-    """gold: label per pair or -1; adjudication: the latest decision per pair (0-2, 3 = exclude) or -1.
-
-    `excluded`: annotators below the quality bar when the caller measured them itself (a table of one
-    pair's votes cannot); by default they are measured on the gold pairs in `table`.
+    live: (n, 3) live votes per pair and label; uncounted: (n, 3) those of them cast by annotators below
+    the quality bar; gold: label per pair or -1; adjudication: the latest decision per pair (0-2, 3 = exclude)
+    or -1.
     """
-    n = table.n_pairs
-    if excluded is None:
-        excluded = below_bar(rule, table, gold)
-    mask = ~np.isin(table.annotator, excluded)
+    n = len(live)
+    counted = live - uncounted
     if rule.tie_policy == "abstain":
-        mask &= table.label != TIE
-    counted = value_counts(table.pair[mask], table.label[mask], n)
+        counted = counted.copy()
+        counted[:, TIE] = 0
     top, share, total = majority(counted)
 
     state = np.full(n, PairState.NEEDS_VOTES, dtype=np.int8)
     label = np.full(n, -1, dtype=np.int8)
     source = np.full(n, Source.NONE, dtype=np.int8)
 
-    live = np.bincount(table.pair, minlength=n)
+    votes = live.sum(axis=1)
     # A pair the queue has closed (k live votes) but with fewer counted votes than the rule needs (tie
     # votes abstaining, annotators under the quality bar) will get no more votes: a curator decides it.
-    closed = (live >= rule.queue_votes) if rule.queue_votes else np.zeros(n, dtype=bool)
-    enough = (total >= rule.min_votes) | (closed & (live > 0))
+    closed = (votes >= rule.queue_votes) if rule.queue_votes else np.zeros(n, dtype=bool)
+    enough = (total >= rule.min_votes) | (closed & (votes > 0))
     clear = (total >= rule.min_votes) & (top >= 0) & (share >= rule.min_majority_share - SHARE_TOLERANCE)
     state[enough] = PairState.DISPUTED
     state[clear] = PairState.ACCEPTED
@@ -137,4 +112,4 @@ def decide(
 
     if rule.tie_policy == "exclude":
         state[(state == PairState.ACCEPTED) & (label == TIE)] = PairState.EXCLUDED
-    return Outcome(state, label, source, counted, share, excluded, mask)
+    return Outcome(state, label, source, counted, share)

@@ -1,4 +1,4 @@
-"""Reads shared by the curator pages and the API: votes as arrays, the gate outcome, the dashboard."""
+"""Reads shared by the curator pages and the API: vote tallies as arrays, the gate outcome, the dashboard."""
 
 from __future__ import annotations
 
@@ -9,14 +9,25 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connections
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from annotations.models import TASK_SPECS, Judgment, Label, Pair, PairKind, Project, ShownOrder, Task
+from annotations.models import (
+    TASK_SPECS,
+    GoldStanding,
+    Judgment,
+    Label,
+    Pair,
+    PairKind,
+    PairTally,
+    Project,
+    ShownOrder,
+    Task,
+)
 
 from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
-from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa, value_counts
-from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, left_pick_test
+from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa
+from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, fair_coin_test
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
 
@@ -25,6 +36,12 @@ def gate_rule(project: Project) -> GateRule:
     """The project's rule, or the default one (not saved) if curators never edited it."""
     rule = GateRule.objects.filter(project=project).first()
     return rule or GateRule(project=project, min_votes=project.votes_per_pair)
+
+
+def quality_bar(project_id: int) -> tuple[float | None, int]:
+    """The rule's gold accuracy bar (None: no bar) and the gold pairs an annotator must judge before it applies."""
+    bar = GateRule.objects.filter(project_id=project_id).values_list("min_gold_accuracy", "min_gold_judged").first()
+    return bar or (None, 1)  # a project whose rule was never edited has no bar
 
 
 def as_rule(rule: GateRule) -> Rule:
@@ -40,75 +57,110 @@ def as_rule(rule: GateRule) -> Rule:
 
 @dataclass(frozen=True)
 class ProjectVotes:
-    """Every live vote of a project as arrays; pairs and annotators by index."""
+    """The gate's inputs per pair, from the vote tallies: every pair with a vote, a gold answer or an
+    adjudication, by index. Any other labelling pair of the project has no vote and needs votes; only
+    `task_pairs` counts those."""
 
     pair_ids: np.ndarray  # sorted Pair ids; a pair's index is its position here
     task: np.ndarray  # index into TASKS per pair
     gold: np.ndarray  # label code per pair, -1 for non-gold
     adjudication: np.ndarray  # latest decision per pair, -1 when none
-    annotator_ids: np.ndarray  # User id per annotator index
-    table: VoteTable
+    live: np.ndarray  # (n, 3) live votes per label
+    left: np.ndarray  # live votes that picked the response shown on the left
+    uncounted: np.ndarray  # (n, 3) the live votes of annotators below the quality bar
+    below: frozenset[int]  # user ids of the annotators below the quality bar
+    task_pairs: np.ndarray  # labelling pairs per task (index into TASKS), voted or not
 
     def index_of(self, pair_id: int) -> int | None:
         at = int(np.searchsorted(self.pair_ids, pair_id))
         return at if at < len(self.pair_ids) and self.pair_ids[at] == pair_id else None
 
+    def unlisted(self, rows: np.ndarray | None = None, task: int | None = None) -> int:
+        """How many labelling pairs (of one task) are not among `rows` (default: the listed pairs)."""
+        total = int(self.task_pairs.sum() if task is None else self.task_pairs[task])
+        listed = self.task if rows is None else self.task[rows]
+        return total - int(len(listed) if task is None else (listed == task).sum())
 
-def project_votes(project: Project) -> ProjectVotes:
-    pairs = int_rows(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR)  # comparisons have no criterion to vote on
-        .order_by("id")
-        .annotate(
-            task_code=Case(
-                *(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField()
-            ),
-            gold_code=label_code("gold_label", default=-1),
-        )
+    def with_unlisted(self, counts: np.ndarray, task: int | None = None) -> np.ndarray:
+        """`counts` of the listed pairs (of one task) plus a row of zeros per pair with no vote, so that
+        statistics count every pair of the project, as a vote-by-vote reading did."""
+        return np.vstack([counts, np.zeros((self.unlisted(task=task), counts.shape[1]), dtype=counts.dtype)])
+
+
+def task_code() -> Case:
+    return Case(*(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField())
+
+
+def project_votes(project: Project, rule: GateRule | None = None) -> ProjectVotes:
+    """Read from the tallies (one narrow row per voted pair), gold and adjudicated pairs, and the
+    votes of annotators below the quality bar: never every vote of the project."""
+    rule = rule or gate_rule(project)
+    tallies = int_rows(
+        PairTally.objects.filter(project=project)
+        .order_by("pair_id")
+        .annotate(task_code=task_code())
+        .values_list(
+            "pair_id", "task_code", "response1", "response2", "tie", "left",
+            "uncounted_response1", "uncounted_response2", "uncounted_tie",
+        ),
+        9,
+    )  # fmt: skip
+    gold = gold_answers(project)
+    decisions: dict[int, tuple[int, int]] = {}  # the latest decision per pair, and the pair's task
+    latest = (
+        Adjudication.objects.filter(pair__project=project, pair__kind=PairKind.PAIR)
+        .order_by("pair_id", "-decided_at", "-id")
+        .values_list("pair_id", "decision", "pair__task")
+    )
+    for pair_id, decision, pair_task in latest:
+        decisions.setdefault(pair_id, (DECISION_CODE[decision], TASKS.index(pair_task)))
+    decided = np.array(sorted(decisions), dtype=np.int64)
+
+    pair_ids = np.union1d(np.union1d(tallies[:, 0], gold[:, 0]), decided)
+    n = len(pair_ids)
+    task = np.zeros(n, dtype=np.int64)
+    live = np.zeros((n, 3), dtype=np.int64)
+    left = np.zeros(n, dtype=np.int64)
+    at = np.searchsorted(pair_ids, tallies[:, 0])
+    uncounted = np.zeros((n, 3), dtype=np.int64)
+    task[at], live[at], left[at], uncounted[at] = tallies[:, 1], tallies[:, 2:5], tallies[:, 5], tallies[:, 6:9]
+    gold_code = np.full(n, -1, dtype=np.int8)
+    at = np.searchsorted(pair_ids, gold[:, 0])
+    task[at], gold_code[at] = gold[:, 1], gold[:, 2]
+    adjudication = np.full(n, -1, dtype=np.int8)
+    at = np.searchsorted(pair_ids, decided)
+    for i, pair_id in zip(at.tolist(), decided.tolist(), strict=True):
+        adjudication[i], task[i] = decisions[pair_id]
+
+    below = below_bar_annotators(project)
+    per_task = dict(
+        Pair.objects.filter(project=project, kind=PairKind.PAIR)
+        .order_by()
+        .values_list("task")
+        .annotate(n=Count("id"))
+        .values_list("task", "n")
+    )
+    task_pairs = np.array([per_task.get(code, 0) for code in TASKS], dtype=np.int64)
+    return ProjectVotes(pair_ids, task, gold_code, adjudication, live, left, uncounted, frozenset(below), task_pairs)
+
+
+def gold_answers(project: Project) -> np.ndarray:
+    """(pair id, task index, gold label code) of the project's gold pairs (a partial index finds them)."""
+    return int_rows(
+        Pair.objects.filter(project=project, kind=PairKind.PAIR, gold_label__isnull=False)
+        .order_by()
+        .annotate(task_code=task_code(), gold_code=label_code("gold_label", default=-1))
         .values_list("id", "task_code", "gold_code"),
         3,
     )
-    pair_ids = pairs[:, 0]
-    left = Q(label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT) | Q(
-        label=Label.RESPONSE2, shown_order=ShownOrder.RESPONSE2_LEFT
-    )
-    judgments = (
-        Judgment.objects.filter(pair__project=project, retracted_at__isnull=True)
-        .order_by()  # the model's default order would sort a million rows for nothing
-        .annotate(
-            code=label_code("label", default=2),
-            left=Case(When(left, then=Value(1)), default=Value(0), output_field=IntegerField()),
-        )
-        .values_list("pair_id", "annotator_id", "code", "left", "time_spent_ms")
-    )
-    rows = int_rows(judgments, 5)
-    # A pair created (and judged) between the two reads is not in the pair list: leave its votes out.
-    at = np.searchsorted(pair_ids, rows[:, 0])
-    known = at < len(pair_ids)
-    known[known] = pair_ids[at[known]] == rows[known, 0]
-    rows = rows[known]
-    annotator_ids, annotator = np.unique(rows[:, 1], return_inverse=True)
-    table = VoteTable(
-        pair=np.searchsorted(pair_ids, rows[:, 0]),
-        annotator=annotator.astype(np.int64),
-        label=rows[:, 2].astype(np.int8),
-        left=rows[:, 3].astype(bool),
-        time_ms=rows[:, 4],
-        n_pairs=len(pair_ids),
-        n_annotators=len(annotator_ids),
-    )
-    adjudication = np.full(len(pair_ids), -1, dtype=np.int8)
-    latest = (
-        Adjudication.objects.filter(pair__project=project)
-        .order_by("pair_id", "-decided_at", "-id")
-        .values_list("pair_id", "decision")
-    )
-    seen: set[int] = set()
-    for pair_id, decision in latest:
-        where = int(np.searchsorted(pair_ids, pair_id))
-        if pair_id not in seen and where < len(pair_ids) and pair_ids[where] == pair_id:
-            seen.add(pair_id)
-            adjudication[where] = DECISION_CODE[decision]
-    return ProjectVotes(pair_ids, pairs[:, 1], pairs[:, 2].astype(np.int8), adjudication, annotator_ids, table)
+
+
+def below_bar_annotators(project: Project, annotator_ids: list[int] | None = None) -> set[int]:
+    """The annotators (all, or these) whose gold standing in the project puts them below the quality bar."""
+    standings = GoldStanding.objects.filter(project=project, below_bar=True)
+    if annotator_ids is not None:
+        standings = standings.filter(annotator_id__in=annotator_ids)
+    return set(standings.values_list("annotator_id", flat=True))
 
 
 def int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
@@ -136,8 +188,55 @@ def consensus_from(votes: ProjectVotes, outcome: Outcome) -> dict[int, str]:
 
 
 def gate_outcome(project: Project, votes: ProjectVotes | None = None) -> tuple[ProjectVotes, Outcome]:
-    votes = votes or project_votes(project)
-    return votes, decide(as_rule(gate_rule(project)), votes.table, votes.gold, votes.adjudication)
+    rule = gate_rule(project)
+    votes = votes or project_votes(project, rule)
+    return votes, decide(as_rule(rule), votes.live, votes.uncounted, votes.gold, votes.adjudication)
+
+
+@dataclass(frozen=True)
+class AnnotatorVotes:
+    """Every live vote of a project, one row each: only what needs individual votes (per-annotator
+    agreement) reads this."""
+
+    pair_ids: np.ndarray  # sorted ids of the voted pairs; a vote's `pair` indexes this
+    annotator_ids: np.ndarray  # User id per annotator index
+    gold: np.ndarray  # label code per voted pair, -1 for non-gold
+    table: VoteTable
+
+
+def annotator_votes(project: Project) -> AnnotatorVotes:
+    left = Q(label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT) | Q(
+        label=Label.RESPONSE2, shown_order=ShownOrder.RESPONSE2_LEFT
+    )
+    rows = int_rows(
+        Judgment.objects.filter(pair__project=project, retracted_at__isnull=True)
+        .order_by()  # the model's default order would sort a million rows for nothing
+        .annotate(
+            code=label_code("label", default=2),
+            left=Case(When(left, then=Value(1)), default=Value(0), output_field=IntegerField()),
+        )
+        .values_list("pair_id", "annotator_id", "code", "left", "time_spent_ms"),
+        5,
+    )
+    pair_ids, pair = np.unique(rows[:, 0], return_inverse=True)
+    annotator_ids, annotator = np.unique(rows[:, 1], return_inverse=True)
+    table = VoteTable(
+        pair=pair.astype(np.int64),
+        annotator=annotator.astype(np.int64),
+        label=rows[:, 2].astype(np.int8),
+        left=rows[:, 3].astype(bool),
+        time_ms=rows[:, 4],
+        n_pairs=len(pair_ids),
+        n_annotators=len(annotator_ids),
+    )
+    # Gold answers from the few gold pairs, not joined to every vote (a pair row is wide).
+    gold_rows = gold_answers(project)[:, [0, 2]]
+    gold = np.full(len(pair_ids), -1, dtype=np.int8)
+    at = np.searchsorted(pair_ids, gold_rows[:, 0])
+    voted = at < len(pair_ids)
+    voted[voted] = pair_ids[at[voted]] == gold_rows[voted, 0]
+    gold[at[voted]] = gold_rows[voted, 1]
+    return AnnotatorVotes(pair_ids, annotator_ids, gold, table)
 
 
 # --- the dashboard -------------------------------------------------------------------------------
@@ -220,70 +319,81 @@ def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.nda
     return replace(result, fleiss=fleiss)
 
 
-def _states(outcome: Outcome, rows: np.ndarray) -> dict[str, int]:
+def states_of(votes: ProjectVotes, outcome: Outcome, task: int | None = None) -> dict[str, int]:
+    """Pairs per gate state (of one task); a pair with no vote, gold answer or decision needs votes."""
+    rows = np.arange(len(votes.pair_ids)) if task is None else np.flatnonzero(votes.task == task)
     counts = np.bincount(outcome.state[rows], minlength=len(PairState))
+    counts[PairState.NEEDS_VOTES] += votes.unlisted(rows, task)
     return {state.key: int(counts[state]) for state in PairState}
+
+
+def task_agreement(
+    votes: ProjectVotes, counts: np.ndarray, k: int, *, bootstrap: int, seed: int, task: int | None = None
+) -> Agreement:
+    """Agreement over `counts` (per listed pair) of one task or all, every pair of the project counted."""
+    rows = slice(None) if task is None else votes.task == task
+    padded = votes.with_unlisted(counts[rows], task)
+    gold = np.concatenate([votes.gold[rows], np.full(len(padded) - len(counts[rows]), -1, dtype=np.int8)])
+    return with_fleiss_at_k(agreement(padded, bootstrap=bootstrap, seed=seed), padded, k, gold)
 
 
 def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30) -> Dashboard:
     votes, outcome = gate_outcome(project)
-    table = votes.table
-    all_counts = value_counts(table.pair, table.label, table.n_pairs)
-    total_votes = all_counts.sum(axis=1)
+    k = project.votes_per_pair
+    total_votes = votes.live.sum(axis=1)
     tasks = []
     for i, code in enumerate(TASKS):
-        rows = np.flatnonzero(votes.task == i)
-        if not len(rows):
+        if not votes.task_pairs[i]:
             continue
+        rows = np.flatnonzero(votes.task == i)
         accepted = rows[outcome.state[rows] == PairState.ACCEPTED]
         released = np.bincount(outcome.label[accepted], minlength=3)
         tasks.append(
             TaskReport(
                 task=code,
                 name=Task(code).label,
-                pairs=len(rows),
-                complete=int((total_votes[rows] >= project.votes_per_pair).sum()),
-                states=_states(outcome, rows),
+                pairs=int(votes.task_pairs[i]),
+                complete=int((total_votes[rows] >= k).sum()),
+                states=states_of(votes, outcome, i),
                 released_labels=(int(released[0]), int(released[1]), int(released[2])),
-                vote_labels=tuple(int(n) for n in all_counts[rows].sum(axis=0)),
-                agreement=with_fleiss_at_k(
-                    agreement(all_counts[rows], bootstrap=bootstrap, seed=i),
-                    all_counts[rows],
-                    project.votes_per_pair,
-                    votes.gold[rows],
-                ),
+                vote_labels=tuple(int(n) for n in votes.live[rows].sum(axis=0)),
+                agreement=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=i, task=i),
             )
         )
-    users = get_user_model().objects.in_bulk([int(u) for u in votes.annotator_ids])
-    below = set(outcome.excluded_annotators.tolist())
-    annotators = [
-        AnnotatorRow(users[int(votes.annotator_ids[s.annotator])], s, s.annotator in below)
-        for s in annotator_stats(table, votes.gold)
-    ]
-    annotators.sort(key=lambda row: row.user.get_username())
-    groups, group_count = prompt_groups(project, votes, outcome, all_counts, limit=group_limit)
+    groups, group_count = prompt_groups(project, votes, outcome, limit=group_limit)
+    sided = int(votes.live[:, :2].sum())
     return Dashboard(
         project=project,
         rule=gate_rule(project),
-        overall=with_fleiss_at_k(
-            agreement(all_counts, bootstrap=bootstrap, seed=99), all_counts, project.votes_per_pair, votes.gold
-        ),
+        overall=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=99),
         tasks=tasks,
-        annotators=annotators,
-        pooled_left=left_pick_test(table),
-        states=_states(outcome, np.arange(table.n_pairs)),
-        judgments=len(table.pair),
+        annotators=annotator_rows(project, votes.below),
+        pooled_left=fair_coin_test(int(votes.left.sum()), sided),
+        states=states_of(votes, outcome),
+        judgments=int(total_votes.sum()),
         prompt_groups=groups,
         prompt_group_count=group_count,
         consensus=consensus_from(votes, outcome),
     )
 
 
+def annotator_rows(project: Project, below: frozenset[int]) -> list[AnnotatorRow]:
+    """Per-annotator quality needs every vote (agreement with the others on the same pairs)."""
+    votes = annotator_votes(project)
+    users = get_user_model().objects.in_bulk([int(u) for u in votes.annotator_ids])
+    rows = [
+        AnnotatorRow(users[int(votes.annotator_ids[s.annotator])], s, int(votes.annotator_ids[s.annotator]) in below)
+        for s in annotator_stats(votes.table, votes.gold)
+    ]
+    rows.sort(key=lambda row: row.user.get_username())
+    return rows
+
+
 _SAME_RESPONSES = ("response1_text", "response2_text", "response1_media", "response2_media")
 
 
 def prompt_groups(
-    project: Project, votes: ProjectVotes, outcome: Outcome, counts: np.ndarray, *, limit: int
+    project: Project, votes: ProjectVotes, outcome: Outcome, *, limit: int
 ) -> tuple[list[PromptGroup], int]:
     """Pairs with the same prompt and responses but different criteria: agreement per criterion, and flips.
 
@@ -300,27 +410,28 @@ def prompt_groups(
     groups = []
     for group in shared[:limit]:
         same = {name: group[name] for name in ("task", "prompt", *_SAME_RESPONSES)}
-        pairs = Pair.objects.filter(project=project, **same).order_by("id")
+        pairs = Pair.objects.filter(project=project, kind=PairKind.PAIR, **same).order_by("id")
         rows = []
-        indexes = []
+        counts = []
         for pair in pairs.only("id", "external_id", "criterion"):
             at = votes.index_of(pair.id)
-            if at is None:
-                continue
-            indexes.append(at)
-            label = int(outcome.label[at])
-            state = PairState(int(outcome.state[at]))
+            # A pair with no vote, gold answer or decision is not listed: it needs votes.
+            label = -1 if at is None else int(outcome.label[at])
+            state = PairState.NEEDS_VOTES if at is None else PairState(int(outcome.state[at]))
+            counts.append(np.zeros(3, dtype=np.int64) if at is None else votes.live[at])
             rows.append(
                 CriterionRow(
                     pair.id,
                     pair.external_id,
                     pair.criterion,
-                    tuple(int(n) for n in counts[at]),
+                    tuple(int(n) for n in counts[-1]),
                     LABELS[label] if label >= 0 and state == PairState.ACCEPTED else None,
                     state.key,
                 )
             )
-        groups.append(PromptGroup(group["task"], group["prompt"], rows, agreement(counts[indexes], bootstrap=0)))
+        groups.append(
+            PromptGroup(group["task"], group["prompt"], rows, agreement(np.array(counts).reshape(-1, 3), bootstrap=0))
+        )
     return groups, group_count
 
 
@@ -345,29 +456,23 @@ def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
     judgments = list(
         Judgment.objects.filter(pair=pair, retracted_at__isnull=True).select_related("annotator").order_by("created_at")
     )
-    voters = sorted({j.annotator_id for j in judgments})
-    below = _below_bar(project, rule, voters)
-    n = len(judgments)
-    table = VoteTable(
-        pair=np.zeros(n, dtype=np.int64),
-        annotator=np.array([voters.index(j.annotator_id) for j in judgments], dtype=np.int64),
-        label=np.array([LABEL_CODE[j.label] for j in judgments], dtype=np.int8),
-        left=np.zeros(n, dtype=bool),
-        time_ms=np.array([j.time_spent_ms for j in judgments], dtype=np.int64),
-        n_pairs=1,
-        n_annotators=len(voters),
-    )
+    below = below_bar_annotators(project, sorted({j.annotator_id for j in judgments}))
+    live = np.zeros((1, 3), dtype=np.int64)
+    uncounted = np.zeros((1, 3), dtype=np.int64)
+    for j in judgments:
+        live[0, LABEL_CODE[j.label]] += 1
+        uncounted[0, LABEL_CODE[j.label]] += j.annotator_id in below
     latest = Adjudication.objects.filter(pair=pair).order_by("-decided_at", "-id").values_list("decision", flat=True)
     decision = latest.first()
     outcome = decide(
         as_rule(rule),
-        table,
+        live,
+        uncounted,
         np.array([LABEL_CODE[pair.gold_label] if pair.gold_label else -1], dtype=np.int8),
         np.array([DECISION_CODE[decision] if decision else -1], dtype=np.int8),
-        excluded=np.array([voters.index(a) for a in below], dtype=np.int64),
     )
     tie_abstains = rule.tie_policy == "abstain"
-    uncounted = {j.id for j in judgments if j.annotator_id in below or (tie_abstains and j.label == Label.TIE)}
+    left_out = {j.id for j in judgments if j.annotator_id in below or (tie_abstains and j.label == Label.TIE)}
     label = int(outcome.label[0])
     share = float(outcome.share[0])
     return PairVerdict(
@@ -378,30 +483,8 @@ def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
         share=None if np.isnan(share) else share,
         judgments=judgments,
         adjudications=list(Adjudication.objects.filter(pair=pair).select_related("decided_by")),
-        uncounted=uncounted,
+        uncounted=left_out,
     )
-
-
-def _below_bar(project: Project, rule: GateRule, annotator_ids: list[int]) -> set[int]:
-    """Which of these annotators the quality bar leaves uncounted, from their gold judgments in the project."""
-    if rule.min_gold_accuracy is None or not annotator_ids:
-        return set()
-    records = (
-        Judgment.objects.filter(
-            annotator_id__in=annotator_ids,
-            pair__project=project,
-            pair__gold_label__isnull=False,
-            retracted_at__isnull=True,
-        )
-        .order_by()
-        .values("annotator_id")
-        .annotate(judged=Count("id"), correct=Count("id", filter=Q(label=F("pair__gold_label"))))
-    )
-    return {
-        r["annotator_id"]
-        for r in records
-        if r["judged"] >= max(rule.min_gold_judged, 1) and r["correct"] / r["judged"] < rule.min_gold_accuracy
-    }
 
 
 def open_adjudication_requests(project: Project) -> QuerySet[AdjudicationRequest]:

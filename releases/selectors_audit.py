@@ -18,7 +18,7 @@ from annotations.models import Pair, PairKind, Project, Task
 
 from .gate import LABELS, Source, decide
 from .models import AdjudicationRequest
-from .selectors import TASKS, as_rule, gate_outcome, gate_rule, int_rows, label_code, queue_requests
+from .selectors import TASKS, as_rule, gate_rule, int_rows, label_code, project_votes, queue_requests, task_code
 from .stats.audit import Comparison, compare
 
 KAPPA_INTERVAL = "95% percentile bootstrap over pairs"  # what the page and the API say about the interval
@@ -83,24 +83,20 @@ class LabelAudit:
 
 
 def label_audit(project: Project, *, bootstrap: int = 1000, seed: int = 0) -> LabelAudit:
-    votes, outcome = gate_outcome(project)
+    rule = gate_rule(project)
+    votes = project_votes(project, rule)
     n = len(votes.pair_ids)
     # The gate without gold answers, with the same annotators left uncounted as the real gate leaves.
-    people = decide(
-        as_rule(gate_rule(project)),
-        votes.table,
-        np.full(n, -1, dtype=np.int8),
-        votes.adjudication,
-        excluded=outcome.excluded_annotators,
-    )
+    people = decide(as_rule(rule), votes.live, votes.uncounted, np.full(n, -1, dtype=np.int8), votes.adjudication)
     imported = np.full(n, -1, dtype=np.int8)
     rows = int_rows(
         Pair.objects.filter(project=project, kind=PairKind.PAIR, reference_label__isnull=False)
         .order_by("id")
-        .annotate(code=label_code("reference_label", default=-1))
-        .values_list("id", "code"),
-        2,
+        .annotate(code=label_code("reference_label", default=-1), task_code=task_code())
+        .values_list("id", "code", "task_code"),
+        3,
     )
+    imported_per_task = np.bincount(rows[:, 2], minlength=len(TASKS))
     at = np.searchsorted(votes.pair_ids, rows[:, 0])
     known = at < n
     known[known] = votes.pair_ids[at[known]] == rows[known, 0]  # a pair created between the two reads is left out
@@ -111,16 +107,16 @@ def label_audit(project: Project, *, bootstrap: int = 1000, seed: int = 0) -> La
     is_gold = votes.gold >= 0
     tasks = []
     for i, code in enumerate(TASKS):
-        in_task = votes.task == i
-        if not in_task.any():
+        if not votes.task_pairs[i]:
             continue
+        in_task = votes.task == i
         both = compared & in_task
         tasks.append(
             TaskAudit(
                 task=code,
                 name=Task(code).label,
-                pairs=int(in_task.sum()),
-                imported=int((has_import & in_task).sum()),
+                pairs=int(votes.task_pairs[i]),
+                imported=int(imported_per_task[i]),
                 gold=int((is_gold & in_task).sum()),
                 comparison=compare(imported[both], people.label[both], bootstrap=bootstrap, seed=seed + i),
             )
@@ -128,8 +124,8 @@ def label_audit(project: Project, *, bootstrap: int = 1000, seed: int = 0) -> La
     overall = TaskAudit(
         task="",
         name="All tasks",
-        pairs=n,
-        imported=int(has_import.sum()),
+        pairs=int(votes.task_pairs.sum()),
+        imported=len(rows),
         gold=int(is_gold.sum()),
         comparison=compare(imported[compared], people.label[compared], bootstrap=bootstrap, seed=seed + len(TASKS)),
     )

@@ -126,14 +126,15 @@ def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     votes, outcome = selectors.gate_outcome(project)
     rows = admitted(outcome)
     summary = release_summary(votes, outcome, rows)
+    states = selectors.states_of(votes, outcome)
     preview = {
         "summary": summary,
         "statistics": (
             release_statistics(votes, outcome, rows, bootstrap=500, k=project.votes_per_pair) if len(rows) else None
         ),
-        "disputed": int((outcome.state == PairState.DISPUTED).sum()),
-        "needs_votes": int((outcome.state == PairState.NEEDS_VOTES).sum()),
-        "excluded": int((outcome.state == PairState.EXCLUDED).sum()),
+        "disputed": states[PairState.DISPUTED.key],
+        "needs_votes": states[PairState.NEEDS_VOTES.key],
+        "excluded": states[PairState.EXCLUDED.key],
         # What "Only criterion flips" would publish: the admitted pairs of flipped comparisons.
         "flip_pairs": (
             len(flipped_pair_ids(project, selectors.consensus_from(votes, outcome)))

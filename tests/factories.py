@@ -1,7 +1,11 @@
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
-from annotations.models import Membership, Pair, Project, Role, Task
+from annotations.models import Judgment, Label, Membership, Pair, Project, Role, ShownOrder, Task
+from annotations.services.tallies import tally_vote
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -43,3 +47,31 @@ class PairFactory(factory.django.DjangoModelFactory):
     response2_text = "Recursion is when a function calls itself until a base case stops it."
     model1 = "model-a"
     model2 = "model-b"
+
+
+class JudgmentFactory(factory.django.DjangoModelFactory):
+    """A stored vote, counted into its pair's tally as the queue's vote does (`tally_vote`)."""
+
+    class Meta:
+        model = Judgment
+
+    pair = factory.SubFactory(PairFactory)
+    annotator = factory.SubFactory(UserFactory)
+    label = Label.RESPONSE1
+    shown_order = ShownOrder.RESPONSE1_LEFT
+    time_spent_ms = 1000
+
+    @classmethod
+    def _create(cls, model_class: type[Judgment], *args: Any, **kwargs: Any) -> Judgment:
+        with transaction.atomic():
+            judgment = super()._create(model_class, *args, **kwargs)
+            if judgment.retracted_at is None:
+                tally_vote(
+                    project_id=judgment.pair.project_id,
+                    annotator_id=judgment.annotator_id,
+                    pair_id=judgment.pair_id,
+                    label=judgment.label,
+                    shown_order=judgment.shown_order,
+                    delta=1,
+                )
+        return judgment

@@ -38,14 +38,14 @@ from schemathesis.generation.meta import CoveragePhaseData
 from schemathesis.hooks import HookContext
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from annotations.models import Judgment, Label, Membership, Pair, PairSkip, Role, SkipKind, Task
+from annotations.models import Label, Membership, Pair, PairSkip, Role, SkipKind, Task
 from annotations.services.queue import next_assignment
 from judges.models import Judge, JudgeKind, JudgeRun, ModelVote, RunStatus, VoteStatus
 from releases.models import Decision, TiePolicy
 from releases.services.publish import release_build, release_publish
 from releases.services.quality import adjudication_decide, gate_rule_update
 from tests import test_permission_matrix
-from tests.factories import MembershipFactory, PairFactory, UserFactory
+from tests.factories import JudgmentFactory, MembershipFactory, PairFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 world = test_permission_matrix.world  # the fixture: a project with data, reused
@@ -144,11 +144,9 @@ def project_with_data(world) -> Iterator[str]:
     }  # pairs[4]: no votes at all
     for pair, labels in votes.items():
         for voter, label in zip(voters, labels, strict=False):
-            Judgment.objects.create(pair=pair, annotator=voter, label=label, shown_order="21", time_spent_ms=900)
+            JudgmentFactory(pair=pair, annotator=voter, label=label, shown_order="21", time_spent_ms=900)
     gone = MembershipFactory(project=project, user=UserFactory(username="gone"))  # voted, then left
-    Judgment.objects.create(
-        pair=pairs[2], annotator=gone.user, label=Label.RESPONSE1, shown_order="12", time_spent_ms=5
-    )
+    JudgmentFactory(pair=pairs[2], annotator=gone.user, label=Label.RESPONSE1, shown_order="12", time_spent_ms=5)
     gone.delete()
     PairSkip.objects.create(pair=pairs[4], annotator=users["annotator"], kind=SkipKind.FLAG, reason="broken_media")
     adjudication_decide(pair=pairs[3], user=curator, decision=Decision.EXCLUDE, note="Both are wrong.")

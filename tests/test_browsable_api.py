@@ -16,9 +16,9 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from annotations.models import Judgment, Label, Pair, Project, Role
+from annotations.models import Label, Pair, Project, Role
 from releases.services.audit import adjudication_request_send
-from tests.factories import MembershipFactory, PairFactory, UserFactory
+from tests.factories import JudgmentFactory, MembershipFactory, PairFactory, UserFactory
 from tests.test_permission_matrix import _expected, _routes, _url
 from tests.test_permission_matrix import world as _matrix_world
 from tests.test_security_headers import INLINE, _assert_strict
@@ -44,7 +44,7 @@ def browsed(world):
     users, kwargs = world
     pair = Pair.objects.get(pk=kwargs["pair_id"])
     voter = MembershipFactory(project=pair.project, role=Role.ANNOTATOR, user=UserFactory(username=VOTER)).user
-    Judgment.objects.create(
+    JudgmentFactory(
         pair=pair, annotator=voter, label=Label.RESPONSE2, shown_order="21", time_spent_ms=1, rationale=RATIONALE
     )
     PairFactory(project=Project.objects.get(slug="y"), model1=ELSEWHERE)

@@ -18,14 +18,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from PIL import Image
 
-from annotations.models import ImportJob, Judgment, Label, Role
+from annotations.models import ImportJob, Label, Role
 from criteria.models import Criterion
 from judges.models import Judge, JudgeKind, JudgeRun, ModelVote, VoteStatus
 from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
 from releases.models import Release
 from releases.services.publish import release_build, release_publish
-from tests.factories import MembershipFactory, PairFactory, ProjectFactory, UserFactory
+from tests.factories import JudgmentFactory, MembershipFactory, PairFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def world(tmp_path):
                        response2_media=asset, model1="hidden-model-name")  # fmt: skip
     voters = [MembershipFactory(project=x, user=UserFactory(username=f"v{i}")).user for i in range(3)]
     for voter in voters:
-        Judgment.objects.create(pair=pair, annotator=voter, label=Label.RESPONSE1, shown_order="12", time_spent_ms=1)
+        JudgmentFactory(pair=pair, annotator=voter, label=Label.RESPONSE1, shown_order="12", time_spent_ms=1)
     release = release_publish(project=x, user=users["curator"], bootstrap=10)
     release_build(release.pk)
     judge = Judge.objects.create(project=x, name="hidden-judge-name", kind=JudgeKind.FIRST)

@@ -28,11 +28,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
-from annotations.models import Judgment, Pair, Project, Reservation
+from annotations.models import Judgment, Label, Pair, Project, Reservation, Role, ShownOrder
 from annotations.services import pair_import as importer
 from annotations.services.queue import progress_for
+from annotations.services.tallies import tally_recount
 from media_pipeline import pipeline
 from media_pipeline.models import AssetStatus, MediaAsset, Rendition
+from releases.models import ReleasePair
+from releases.services import publish
 from tests.annotations.test_api import api_for
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PairFactory, UserFactory
@@ -53,8 +56,9 @@ def exactly(assert_num_queries: AssertNumQueries, expected: Sequence[str]) -> It
         # Show what ran without needing -v: that is what the next person has to explain.
         ran = "\n".join(f"  {n:2}. {q['sql'][:200]}" for n, q in enumerate(context.captured_queries, 1))
         raise pytest.fail.Exception(f"{exc}\n\nThe statements run:\n{ran}", pytrace=False) from None
-    # An executemany is logged once, as "<n> times: <sql>": one call, whatever the number of rows.
-    statements = [re.sub(r"^\d+ times: ", "", query["sql"]) for query in context.captured_queries]
+    # An executemany is logged once, as "<n> times: <sql>" ("? times" for a generator of rows): one call,
+    # whatever the number of rows.
+    statements = [re.sub(r"^(\d+|\?) times: ", "", query["sql"]) for query in context.captured_queries]
     for n, (line, sql) in enumerate(zip(expected, statements, strict=True), 1):
         verb, *names = line.partition(":")[0].split()
         assert sql.startswith(verb) and all(name in sql for name in names), (
@@ -88,6 +92,7 @@ VOTE = (
     "SAVEPOINT: the vote's transaction",
     "SELECT annotations_reservation: lock the annotator's reservation of the pair (FOR UPDATE)",
     "INSERT annotations_judgment: the vote",
+    "INSERT annotations_pairtally annotations_pair annotations_goldstanding: count it in the pair's tally",
     "DELETE annotations_reservation: the reservation became the judgment",
     "RELEASE SAVEPOINT",
 )
@@ -342,15 +347,79 @@ def test_media_job_database_work_for_a_broken_file(project, django_assert_num_qu
     assert "cannot be decoded" in asset.error
 
 
+# --- publishing a release ---------------------------------------------------------------------------
+
+# What the gate reads (releases.selectors.gate_outcome), then the rule again for the release's record.
+GATE_READS = (
+    "SELECT releases_gaterule: the rule the gate decides by",
+    "SELECT annotations_pairtally: the vote tallies of the voted pairs (never every vote)",
+    "SELECT annotations_pair: the gold pairs and their answers",
+    "SELECT releases_adjudication annotations_pair: the latest decision per pair",
+    "SELECT annotations_goldstanding: the annotators below the quality bar",
+    "SELECT annotations_pair: labelling pairs per task (from an index)",
+    "SELECT releases_gaterule: the rule again, recorded with the release",
+)
+
+
+def _publish_statements() -> tuple[str, ...]:
+    stage = "COPY" if connection.vendor == "postgresql" else "INSERT"
+    return (
+        "SAVEPOINT: the publishing transaction",
+        "SELECT annotations_project: one publisher at a time (FOR NO KEY UPDATE on PostgreSQL)",
+        "SELECT releases_release: the latest version",
+        *GATE_READS,
+        "INSERT releases_release: the release, with its statistics and summary",
+        "DROP release_pair_stage: one a lost publish of this connection left",
+        "CREATE release_pair_stage: the decisions' staging table",
+        f"{stage} release_pair_stage: every admitted pair's decision, in one statement (COPY or executemany)",
+        "INSERT releases_releasepair release_pair_stage annotations_pair media_pipeline_mediaasset: "
+        "the frozen pairs, with ids, tasks and media hashes joined in",
+        "DROP release_pair_stage: done with it",
+        "RELEASE SAVEPOINT",
+    )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "chunk"),
+    [
+        (3, 10_000),  # one chunk of decisions
+        (9, 2),  # five chunks (publish._CHUNK, 10,000 in production) and three times the pairs: the same statements
+    ],
+)
+def test_publish_statements_do_not_grow_with_the_release(
+    project, curator, monkeypatch, django_assert_num_queries, pairs, chunk
+):
+    monkeypatch.setattr(publish, "_CHUNK", chunk)
+    voters = [
+        MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username=f"voter{i}")).user
+        for i in range(3)
+    ]
+    Judgment.objects.bulk_create(
+        Judgment(
+            pair=pair, annotator=voter, label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT, time_spent_ms=900
+        )
+        for pair in PairFactory.create_batch(pairs, project=project)
+        for voter in voters
+    )
+    tally_recount(project=project)  # written in bulk above
+    with exactly(django_assert_num_queries, _publish_statements()):
+        release = publish.release_publish(project=project, user=curator, bootstrap=10)
+    assert ReleasePair.objects.filter(release=release).count() == pairs
+
+
 # --- the leaderboard and hard pairs ---------------------------------------------------------------
 
 # The gate's truth, read by the human side (releases/selectors.py project_votes, gate_outcome).
 GATE_TRUTH = (
-    "SELECT annotations_pair: the project's pairs, with task and gold codes",
-    "SELECT annotations_judgment: the live votes",
-    "SELECT releases_adjudication: the latest decisions",
     "SELECT releases_gaterule: the gate's rule",
+    "SELECT annotations_pairtally: the per-pair vote tallies",
+    "SELECT annotations_pair: the project's pairs, with task and gold codes",
+    "SELECT releases_adjudication: the latest decisions",
+    "SELECT annotations_goldstanding: annotators below the gold bar",
+    "SELECT annotations_pair: pairs per task",
 )
+# The leaderboard reads the rule once more after the truth (the human side's; not the judges').
+RULE_AGAIN = ("SELECT releases_gaterule: the rule again",)
 JUDGES = ("SELECT judges_judge: the project's judges",)
 # judges/tallies.py: every judge's answers, both questions, counted against the truth by the database.
 ANSWER_COUNTS = ("SELECT judges_modelvote judges_judge: answers per judge, question, task, label and answer",)
@@ -388,7 +457,9 @@ def test_the_leaderboard_reads_every_judge_in_one_statement(project, curator, dj
     _judged_project(project, judges)
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
-    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *JUDGES, *ANSWER_COUNTS, *TRUTHS)):
+    with exactly(
+        django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *ANSWER_COUNTS, *TRUTHS)
+    ):
         board = client.get(url).context["board"]
     assert [row.table.overall for row in board.with_tie[1:]] == [0.0] * judges
 
@@ -398,7 +469,7 @@ def test_scalar_judges_scores_are_one_statement_for_all_of_them(project, curator
     _judged_project(project, 2, scalar=scalar)
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
-    statements = (*SESSION, *PROJECT, *GATE_TRUTH, *JUDGES, *SCALAR_SCORES, *ANSWER_COUNTS, *TRUTHS)
+    statements = (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *SCALAR_SCORES, *ANSWER_COUNTS, *TRUTHS)
     with exactly(django_assert_num_queries, statements):
         assert client.get(url).status_code == 200
 

@@ -25,6 +25,7 @@ from annotations.models import (
 )
 
 from .pair_import import ImportResult, pair_import
+from .tallies import tally_recount
 
 DEMO_SLUG = "omni-demo"
 DEMO_PASSWORD = "omni-demo-pass"  # noqa: S105 -- printed by seed_demo; refused when DEBUG is off
@@ -120,6 +121,7 @@ def _demo_votes(project: Project) -> int:
         # The queue's slot counts: these pairs now hold their k votes.
         Pair.objects.filter(id__in=voted).update(claimed=F("claimed") + len(raters))
         Pair.objects.filter(id__in=gold).update(gold_label=F("reference_label"))
+        tally_recount(project=project)
     return len(judgments)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotations.importing.media import MediaCatalog, MediaInfo
@@ -37,6 +37,7 @@ from annotations.importing.readers import count_rows, iter_rows
 from annotations.importing.rows import PairDraft, RowChecker
 from annotations.importing.sources import ArchiveLimits, DataFile, locate
 from annotations.models import ImportJob, Pair, Project, TaskSpec
+from core.staging import StagingTable
 from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
 
@@ -260,37 +261,14 @@ def _staged(draft: PairDraft) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-class _Stage:
-    """A temporary table of this connection holding the checked rows of one import; dropped on exit.
-
-    On PostgreSQL rows are streamed in with COPY; building model instances for bulk_create cost
-    more than the insert itself at 300K rows. SQLite takes them in batches of executemany.
-    """
+class _Stage(StagingTable):
+    """The checked rows of one import, staged in batches (`add`, then `flush` for the rest)."""
 
     def __init__(self) -> None:
-        self.postgres = connection.vendor == "postgresql"
+        super().__init__(_STAGE, [(name, "integer" if name in ("seq", "line") else "text") for name in _STAGE_COLUMNS])
         self.batch: list[tuple[Any, ...]] = []
         self.rows = 0
         self.id_hashes = array("q")  # hash of each staged row's id, by seq - 1
-
-    def __enter__(self) -> _Stage:
-        columns = ", ".join(f"{name} {'integer' if name in ('seq', 'line') else 'text'}" for name in _STAGE_COLUMNS)
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")  # left by an import this connection lost
-            cursor.execute(f"CREATE TEMP TABLE {_STAGE} ({columns})")
-        return self
-
-    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
-        if connection.needs_rollback:
-            return  # the enclosing transaction rolls back, the table's creation with it
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-        except DatabaseError:
-            if failed is None:
-                raise
-            # The import failed on the database and the connection cannot run the drop; the table is
-            # this connection's only and goes with it (or with the next import's drop).
 
     def add(self, values: tuple[Any, ...]) -> None:
         self.rows += 1
@@ -300,18 +278,9 @@ class _Stage:
             self.flush()
 
     def flush(self) -> None:
-        if not self.batch:
-            return
-        columns = ", ".join(_STAGE_COLUMNS)
-        with connection.cursor() as cursor:
-            if self.postgres:
-                with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
-                    for values in self.batch:
-                        copy.write_row(values)
-            else:
-                marks = ", ".join(["%s"] * len(_STAGE_COLUMNS))
-                cursor.executemany(f"INSERT INTO {_STAGE} ({columns}) VALUES ({marks})", self.batch)  # noqa: S608
-        self.batch.clear()
+        if self.batch:
+            self.write(self.batch)
+            self.batch.clear()
 
     def duplicates(self) -> Iterator[Problem]:
         """A problem for each staged row whose id an earlier row already has, in the order of the rows.

@@ -32,6 +32,7 @@ from django.utils import timezone
 from media_pipeline.models import MediaAsset
 
 from ..models import Judgment, Label, Pair, PairSkip, Project, Reservation, ShownOrder, SkipKind, SkipReason
+from .tallies import hold_votes, tally_vote
 
 _CANDIDATE_BATCH = 8
 _LOCK_RETRIES = 20
@@ -342,7 +343,8 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
     now = timezone.now()
     try:
         with transaction.atomic():
-            reservations = Reservation.objects.select_for_update(of=("self",))
+            # The pair's gold answer rides along: a gold vote may move its annotator across the quality bar.
+            reservations = Reservation.objects.select_for_update(of=("self",)).annotate(pair_gold=F("pair__gold_label"))
             if project.must_view_share is not None:
                 reservations = reservations.select_related("pair", "pair__response1_media", "pair__response2_media")
             reservation = reservations.filter(project=project, annotator=user, pair_id=vote.pair_id).first()
@@ -353,6 +355,8 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
             coverage = vote.coverage or {}
             if not _coverage_ok(project, coverage, reservation):
                 raise QueueError("Play both responses (and orbit 3D models) before voting on this project.")
+            if reservation.pair_gold is not None:
+                hold_votes()
             server_ms = int((now - reservation.created_at).total_seconds() * 1000)
             claimed = vote.elapsed_ms
             elapsed = claimed if claimed is not None and 0 <= claimed <= server_ms + 5000 else server_ms
@@ -365,6 +369,14 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
                 rationale=vote.rationale.strip()[:5000],
                 submission_id=vote.submission_id,
                 view_coverage=coverage,
+            )
+            tally_vote(
+                project_id=project.pk,
+                annotator_id=user.pk,
+                pair_id=vote.pair_id,
+                label=judgment.label,
+                shown_order=judgment.shown_order,
+                delta=1,
             )
             Reservation.objects.filter(pk=reservation.pk).delete()
     except IntegrityError:
@@ -411,15 +423,26 @@ def undo_last(project: Project, user: User) -> Judgment:
     now = timezone.now()
     with transaction.atomic():
         last = (
-            Judgment.objects.select_for_update()
+            Judgment.objects.select_for_update(of=("self",))
+            .annotate(pair_gold=F("pair__gold_label"))
             .filter(pair__project=project, annotator=user, retracted_at__isnull=True, created_at__gte=now - UNDO_WINDOW)
             .order_by("-created_at", "-id")
             .first()
         )
         if last is None:
             raise QueueError("Nothing to undo: undo reaches back 30 minutes.")
+        if last.pair_gold is not None:
+            hold_votes()
         last.retracted_at = now
         last.save(update_fields=["retracted_at"])
+        tally_vote(
+            project_id=project.pk,
+            annotator_id=user.pk,
+            pair_id=last.pair_id,
+            label=last.label,
+            shown_order=last.shown_order,
+            delta=-1,
+        )
         Reservation.objects.create(
             project=project,
             pair_id=last.pair_id,

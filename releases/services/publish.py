@@ -19,6 +19,7 @@ manifest says so (see `archive`): the frozen rows themselves never change.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,23 +29,25 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from annotations.models import Pair, Project
 from core import jobs
+from core.staging import StagingTable
 from criteria.selectors import flipped_pair_ids
+from media_pipeline.models import MediaAsset
 
 from ..gate import LABELS, Outcome, PairState, Source
 from ..models import LabelSource, Release, ReleasePair, ReleaseStatus
-from ..selectors import TASKS, ProjectVotes, consensus_from, gate_outcome, gate_rule, with_fleiss_at_k
-from ..stats.agreement import Agreement, Estimate, agreement, value_counts
+from ..selectors import TASKS, ProjectVotes, consensus_from, gate_outcome, gate_rule, task_agreement, with_fleiss_at_k
+from ..stats.agreement import Agreement, Estimate, agreement
 
 log = logging.getLogger(__name__)
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
-_CHUNK = 2000
+_CHUNK = 10_000
 _SOURCES = {
     Source.VOTES: LabelSource.VOTES,
     Source.GOLD: LabelSource.GOLD,
@@ -98,8 +101,7 @@ def release_statistics(
         )
 
     per_task = {code: stats(votes.task[rows] == i, i) for i, code in enumerate(TASKS) if (votes.task[rows] == i).any()}
-    everything = value_counts(votes.table.pair, votes.table.label, votes.table.n_pairs)
-    before = with_fleiss_at_k(agreement(everything, bootstrap=bootstrap, seed=7), everything, k, votes.gold)
+    before = task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=7)
     return {
         "overall": stats(np.ones(len(rows), dtype=bool), 99),
         "tasks": per_task,
@@ -151,42 +153,81 @@ def release_publish(
             summary=release_summary(votes, outcome, rows),
             created_by=user,
         )
-        for batch in _release_pairs(release, votes, outcome, rows):
-            ReleasePair.objects.bulk_create(batch)
+        _freeze_pairs(release, votes, outcome, rows)
         release_id = release.pk
         jobs.send_on_commit(Release, [release_id])
     return release
 
 
-def _release_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterator[list[Any]]:
+# The release's pairs are staged from the decision arrays and take each pair's id, task and media hashes
+# in one INSERT .. SELECT; building 262,000 ReleasePair instances and reading the pairs back in 133
+# chunks took about 59 s of a 65 s publish. The JSON is built in SQL exactly as the model would write
+# it: in `votes` only the labels with votes, in `media` only the columns with a file, in that order
+# (SQLite keeps it as text; PostgreSQL's jsonb has its own order anyway). json_patch onto {} drops the
+# nulls on SQLite as jsonb_strip_nulls does on PostgreSQL.
+_FREEZE_STAGE = "release_pair_stage"
+_FREEZE_COLUMNS = (
+    ("pair_id", "bigint"), ("label", "text"), ("source", "text"),
+    *((label, "integer") for label in LABELS), ("share", "double precision"),
+)  # fmt: skip
+_FREEZE = (
+    "INSERT INTO {release_pair} (release_id, pair_id, external_id, task, label, source, votes, majority_share, media)"
+    " SELECT %s, s.pair_id, p.external_id, p.task, s.label, s.source, {votes}, s.share, {media}"
+    " FROM {stage} s JOIN {pair} p ON p.id = s.pair_id {joins}"
+    " ORDER BY s.pair_id"
+)
+
+
+def _json_object(pairs: list[tuple[str, str]], *, postgres: bool) -> str:
+    """A JSON object of the non-null values of these (key, SQL expression) pairs, in this order."""
+    arguments = ", ".join(f"'{key}', {expression}" for key, expression in pairs)
+    return (
+        f"jsonb_strip_nulls(jsonb_build_object({arguments}))"
+        if postgres
+        else f"json_patch('{{}}', json_object({arguments}))"
+    )
+
+
+def _freeze_sql(*, postgres: bool) -> str:
+    asset = MediaAsset._meta.db_table
+    return _FREEZE.format(
+        release_pair=ReleasePair._meta.db_table,
+        pair=Pair._meta.db_table,
+        stage=_FREEZE_STAGE,
+        votes=_json_object([(label, f"NULLIF(s.{label}, 0)") for label in LABELS], postgres=postgres),
+        media=_json_object([(column, f"m{n}.sha256") for n, column in enumerate(MEDIA_COLUMNS)], postgres=postgres),
+        joins=" ".join(f"LEFT JOIN {asset} m{n} ON m{n}.id = p.{column}_id" for n, column in enumerate(MEDIA_COLUMNS)),
+    )
+
+
+def _decided(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterator[tuple[Any, ...]]:
+    """A staging row per admitted pair, made a chunk at a time so memory does not grow with the release."""
+    sources = {int(code): source.value for code, source in _SOURCES.items()}
     for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        ids = votes.pair_ids[chunk]
-        info = {
-            r[0]: r[1:]
-            for r in Pair.objects.filter(id__in=ids.tolist()).values_list(
-                "id", "external_id", "task", *(f"{c}__sha256" for c in MEDIA_COLUMNS)
-            )
-        }
-        batch = []
-        for at, pair_id in zip(chunk.tolist(), ids.tolist(), strict=True):
-            external_id, task, *hashes = info[pair_id]
-            counted = outcome.counted[at]
-            share = float(outcome.share[at])
-            batch.append(
-                ReleasePair(
-                    release=release,
-                    pair_id=pair_id,
-                    external_id=external_id,
-                    task=task,
-                    label=LABELS[int(outcome.label[at])],
-                    source=_SOURCES[Source(int(outcome.source[at]))],
-                    votes={label: int(n) for label, n in zip(LABELS, counted, strict=True) if n},
-                    majority_share=None if np.isnan(share) else round(share, 4),
-                    media={c: h for c, h in zip(MEDIA_COLUMNS, hashes, strict=True) if h},
-                )
-            )
-        yield batch
+        at = rows[start : start + _CHUNK]
+        # Python's round, not numpy's: the shares must round exactly as they always were (0.6667).
+        shares = [None if math.isnan(share) else round(share, 4) for share in outcome.share[at].tolist()]
+        yield from zip(
+            votes.pair_ids[at].tolist(),
+            [LABELS[code] for code in outcome.label[at].tolist()],
+            [sources[code] for code in outcome.source[at].tolist()],
+            *outcome.counted[at].T.tolist(),
+            shares,
+            strict=True,
+        )
+
+
+def _freeze_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> None:
+    """Write one ReleasePair per admitted row: a fixed number of statements whatever the release's size."""
+    with StagingTable(_FREEZE_STAGE, _FREEZE_COLUMNS) as stage:
+        stage.write(_decided(votes, outcome, rows))
+        with connection.cursor() as cursor:
+            cursor.execute(_freeze_sql(postgres=stage.postgres), [release.pk])
+            written = cursor.rowcount
+    if written != len(rows):  # a pair deleted since the gate read it: the summary would not match the pairs
+        raise ValidationError(
+            "Pairs were deleted while this release was published; nothing was published. Publish again."
+        )
 
 
 # --- building the archive ------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotations.models import Label, Pair, Project
+from annotations.models import Judgment, Label, Pair, Project
+from annotations.services.tallies import hold_votes, standing_refresh
 
 from ..models import Adjudication, Decision, GateRule, TiePolicy
 
@@ -41,17 +42,20 @@ def gate_rule_update(
         errors["min_gold_judged"] = "The quality bar needs at least 1 judged gold pair to apply."
     if errors:
         raise ValidationError(errors)
-    rule, _ = GateRule.objects.update_or_create(
-        project=project,
-        defaults={
-            "min_votes": min_votes,
-            "min_majority_share": min_majority_share,
-            "tie_policy": tie_policy,
-            "min_gold_accuracy": min_gold_accuracy,
-            "min_gold_judged": min_gold_judged,
-            "updated_by": user,
-        },
-    )
+    with transaction.atomic():
+        hold_votes()  # the bar may move annotators across it: before any row is locked
+        rule, _ = GateRule.objects.update_or_create(
+            project=project,
+            defaults={
+                "min_votes": min_votes,
+                "min_majority_share": min_majority_share,
+                "tie_policy": tie_policy,
+                "min_gold_accuracy": min_gold_accuracy,
+                "min_gold_judged": min_gold_judged,
+                "updated_by": user,
+            },
+        )
+        standing_refresh(project_id=project.pk)  # the bar may move annotators across it
     return rule
 
 
@@ -59,7 +63,12 @@ def pair_gold_set(*, pair: Pair, label: str | None) -> Pair:
     """Make a pair gold with a known answer, or (label None) an ordinary pair again."""
     if label is not None and label not in Label.values:
         raise ValidationError({"gold_label": f"The gold answer must be one of: {', '.join(Label.values)}."})
-    Pair.objects.filter(pk=pair.pk).update(gold_label=label)
+    with transaction.atomic():
+        hold_votes()  # the pair's voters may cross the bar: before any row is locked
+        Pair.objects.filter(pk=pair.pk).update(gold_label=label)
+        # The pair's voters' gold records change with it, and so may their standing against the bar.
+        voters = Judgment.objects.filter(pair=pair, retracted_at__isnull=True).values_list("annotator_id", flat=True)
+        standing_refresh(project_id=pair.project_id, annotator_ids=list(voters))
     pair.gold_label = label
     return pair
 

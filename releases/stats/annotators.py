@@ -68,9 +68,15 @@ class AnnotatorStats:
 def leave_one_out_majority(table: VoteTable) -> IntArray:
     """Per vote: the unique top label among the OTHER votes on its pair, or -1 when there is none."""
     counts = value_counts(table.pair, table.label, table.n_pairs, K)
-    others = counts[table.pair]
-    others[np.arange(len(others)), table.label] -= 1
-    top = others.max(axis=1)
+    return majority_of_others(counts[table.pair], table.label)
+
+
+def majority_of_others(counts: npt.ArrayLike, label: npt.ArrayLike) -> IntArray:
+    """Per vote, from its pair's votes per label (one row per vote) and its own label: the unique top
+    label among the OTHER votes, or -1 when there is none."""
+    others = np.array(counts, dtype=np.int64)
+    others[np.arange(len(others)), np.asarray(label, dtype=np.int64)] -= 1
+    top = others.max(axis=1, initial=0)
     unique_top = (others == top[:, None]).sum(axis=1) == 1
     return np.where(unique_top & (top >= 1), others.argmax(axis=1), -1).astype(np.int64)
 
@@ -240,6 +246,9 @@ def annotator_stats(table: VoteTable, gold: npt.ArrayLike) -> list[AnnotatorStat
 def left_pick_test(table: VoteTable) -> tuple[int, int, float | None]:
     """Pooled over everybody: left picks, sided (non-tie) votes, two-sided binomial p-value against 0.5."""
     sided = table.label != TIE
-    picks = int((table.left & sided).sum())
-    votes = int(sided.sum())
+    return fair_coin_test(int((table.left & sided).sum()), int(sided.sum()))
+
+
+def fair_coin_test(picks: int, votes: int) -> tuple[int, int, float | None]:
+    """Left picks, sided votes, and the two-sided binomial p-value against 0.5."""
     return picks, votes, _optional(float(fair_coin_p_value(picks, votes)))

@@ -14,7 +14,7 @@ from criteria.services import Review, criterion_draft_save, criterion_review
 from releases.models import Adjudication
 from tests.conftest import client_for
 from tests.criteria.test_writing import _comparisons, _member
-from tests.factories import PairFactory
+from tests.factories import JudgmentFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +46,8 @@ def test_a_curators_edit_makes_the_pair_but_the_writers_own_words_and_expectatio
     assert (criterion.text, criterion.expected) == ("Prefer the left one, the haiku.", "response1")
     assert (criterion.accepted_text, criterion.accepted_expected) == ("Prefer the real haiku.", "response2")
     assert criterion.pair.criterion == "Prefer the real haiku."
-    from annotations.models import Judgment
 
-    Judgment.objects.create(pair=criterion.pair, annotator=labeller, label=Label.RESPONSE1, shown_order="12",
+    JudgmentFactory(pair=criterion.pair, annotator=labeller, label=Label.RESPONSE1, shown_order="12",
                             time_spent_ms=2000)  # fmt: skip
     (wren,) = signals(project).writers
     assert (wren.settled, wren.matched) == (1, 1)  # measured against what the writer expected

@@ -19,11 +19,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from annotations.models import Judgment, Label, Pair, Role, ShownOrder
+from annotations.models import Label, Pair, Role, ShownOrder
 from annotations.services.pair_import import pair_import
 from judges.models import Judge, ModelVote
 from tests.conftest import client_for
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import JudgmentFactory, MembershipFactory, UserFactory
 
 CONFIGS = {
     "text_to_text": "T2T",
@@ -286,9 +286,9 @@ def test_a_judge_with_nothing_scoreable_stays_with_the_reason_and_humans_score_a
     annotator = MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username="ann1")).user
     pairs = {p.external_id: p for p in Pair.objects.filter(project=project, external_id__in=t2t[:2])}
     wrong = next(lab for lab in ("response1", "response2", "tie") if lab != labels["T2T"][t2t[1]])
-    Judgment.objects.create(pair=pairs[t2t[0]], annotator=annotator, label=labels["T2T"][t2t[0]],
+    JudgmentFactory(pair=pairs[t2t[0]], annotator=annotator, label=labels["T2T"][t2t[0]],
                             shown_order=ShownOrder.RESPONSE1_LEFT, time_spent_ms=3000)  # fmt: skip
-    Judgment.objects.create(pair=pairs[t2t[1]], annotator=annotator, label=Label(wrong),
+    JudgmentFactory(pair=pairs[t2t[1]], annotator=annotator, label=Label(wrong),
                             shown_order=ShownOrder.RESPONSE1_LEFT, time_spent_ms=3000)  # fmt: skip
     path = tmp_path / "zeta_preferences_with_tie.json"
     path.write_text(json.dumps([{"id": pid, "predicted": "response1"} for pid in t2t]))

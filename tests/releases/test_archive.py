@@ -431,12 +431,14 @@ def test_a_release_media_record_missing_a_column_fails_the_build(imported, fixtu
 def test_row_groups_are_bounded_by_rows_and_by_media_bytes(imported, fixture_release, tmp_path, monkeypatch):
     PairFactory.create_batch(150, project=imported)
     monkeypatch.setattr(archive, "ROW_GROUP_MEDIA_BYTES", 100_000)
+    monkeypatch.setattr(archive, "TEXT_ROW_GROUP_ROWS", 70)  # 1,000 in production
     _, dest = _build(_freeze(imported), tmp_path)
     folder = _unzip(dest, tmp_path / "unzipped")
 
+    # A config that embeds no media has groups of TEXT_ROW_GROUP_ROWS (here more than ROW_GROUP_ROWS, 64).
     text = pq.ParquetFile(folder / "text_to_text" / PARQUET).metadata
     rows = 150 + fixture_release.task_rows["T2T"]
-    assert [text.row_group(i).num_rows for i in range(text.num_row_groups)] == [64, 64, rows - 128]
+    assert [text.row_group(i).num_rows for i in range(text.num_row_groups)] == [70, 70, rows - 140]
     images = pq.ParquetFile(folder / "text_image_to_image" / PARQUET)
     assert images.metadata.num_row_groups > 1
     for i in range(images.metadata.num_row_groups):

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from annotations.services.tallies import is_below
 from releases.gate import PairState, Rule, Source, decide
-from releases.stats.annotators import VoteTable
+from releases.stats.agreement import value_counts
 
 A, B, TIE = 0, 1, 2
 
 
-def _table(votes: list[tuple[int, int, int]], n_pairs: int, n_annotators: int) -> VoteTable:
+def _counts(votes: list[tuple[int, int, int]], n_pairs: int, below: tuple[int, ...] = ()) -> tuple[np.ndarray, ...]:
+    """(pair, annotator, label) votes as the tallies hold them: live votes per pair and label, and those of
+    the annotators in `below`."""
     pair, annotator, label = (np.array(col, dtype=np.int64) for col in zip(*votes, strict=True))
-    return VoteTable(
-        pair=pair,
-        annotator=annotator,
-        label=label.astype(np.int8),
-        left=np.zeros(len(pair), dtype=bool),
-        time_ms=np.full(len(pair), 1000, dtype=np.int64),
-        n_pairs=n_pairs,
-        n_annotators=n_annotators,
-    )
+    mine = np.isin(annotator, below)
+    return value_counts(pair, label, n_pairs), value_counts(pair[mine], label[mine], n_pairs)
 
 
 def _rule(**overrides: object) -> Rule:
@@ -43,7 +39,7 @@ VOTES += [(3, 0, A), (3, 1, A), (4, 0, TIE), (4, 1, TIE), (4, 2, A)]
 
 
 def test_states_and_labels_follow_the_majority_rule():
-    out = decide(_rule(), _table(VOTES, 5, 3), NONE, NONE)
+    out = decide(_rule(), *_counts(VOTES, 5), NONE, NONE)
 
     assert out.state.tolist() == [PairState.ACCEPTED, PairState.ACCEPTED, PairState.DISPUTED, PairState.NEEDS_VOTES,
                                   PairState.ACCEPTED]  # fmt: skip
@@ -53,17 +49,17 @@ def test_states_and_labels_follow_the_majority_rule():
 
 
 def test_a_unanimity_bar_disputes_two_of_three():
-    out = decide(_rule(min_majority_share=1.0), _table(VOTES, 5, 3), NONE, NONE)
+    out = decide(_rule(min_majority_share=1.0), *_counts(VOTES, 5), NONE, NONE)
     assert out.state[0] == PairState.ACCEPTED
     assert out.state[1] == PairState.DISPUTED
 
 
 def test_tie_policies():
-    table = _table(VOTES, 5, 3)
-    excluded = decide(_rule(tie_policy="exclude"), table, NONE, NONE)
+    table = _counts(VOTES, 5)
+    excluded = decide(_rule(tie_policy="exclude"), *table, NONE, NONE)
     assert excluded.state[4] == PairState.EXCLUDED  # consensus tie, left out
 
-    abstain = decide(_rule(tie_policy="abstain", min_votes=2), table, NONE, NONE)
+    abstain = decide(_rule(tie_policy="abstain", min_votes=2), *table, NONE, NONE)
     # Without the tie votes pair 2 is A vs B (disputed), pair 4 has a single A vote (needs votes).
     assert abstain.counted[2].tolist() == [1, 1, 0]
     assert abstain.state[2] == PairState.DISPUTED
@@ -76,7 +72,7 @@ def test_gold_and_adjudication_override_the_votes():
     adjudication = NONE.copy()
     adjudication[1] = TIE  # a curator overrules an accepted pair
     adjudication[0] = 3  # and leaves another out
-    out = decide(_rule(), _table(VOTES, 5, 3), gold, adjudication)
+    out = decide(_rule(), *_counts(VOTES, 5), gold, adjudication)
 
     assert (out.state[2], out.label[2], out.source[2]) == (PairState.ACCEPTED, B, Source.GOLD)
     assert (out.state[1], out.label[1], out.source[1]) == (PairState.ACCEPTED, TIE, Source.ADJUDICATION)
@@ -88,16 +84,16 @@ def test_votes_of_an_annotator_below_the_quality_bar_are_not_counted():
     votes = [(0, 0, A), (0, 1, A), (0, 2, B), (1, 0, A), (1, 1, A), (1, 2, B), (2, 0, A), (2, 1, A), (2, 2, B)]
     gold = np.array([A, A, -1], dtype=np.int8)
     no = np.full(3, -1, dtype=np.int8)
-    table = _table(votes, 3, 3)
 
-    without_bar = decide(_rule(min_majority_share=1.0), table, gold, no)
+    without_bar = decide(_rule(min_majority_share=1.0), *_counts(votes, 3), gold, no)
     assert without_bar.state[2] == PairState.DISPUTED  # A A B
 
-    with_bar = decide(_rule(min_majority_share=1.0, min_votes=2, min_gold_accuracy=0.8), table, gold, no)
-    assert with_bar.excluded_annotators.tolist() == [2]
+    bar = (0.8, 2)
+    assert [is_below(bar, judged=2, correct=c) for c in (2, 2, 0)] == [False, False, True]
+    with_bar = decide(_rule(min_majority_share=1.0, min_votes=2), *_counts(votes, 3, below=(2,)), gold, no)
     assert with_bar.counted[2].tolist() == [2, 0, 0]
     assert (with_bar.state[2], with_bar.label[2]) == (PairState.ACCEPTED, A)
 
-    # An annotator measured on fewer gold pairs than the rule asks keeps counting.
-    unmeasured = decide(_rule(min_gold_accuracy=0.8, min_gold_judged=3), table, gold, no)
-    assert unmeasured.excluded_annotators.tolist() == []
+    # An annotator measured on fewer gold pairs than the rule asks keeps counting; no bar, nobody is below.
+    assert not is_below((0.8, 3), judged=2, correct=0)
+    assert not is_below((None, 1), judged=5, correct=0)
