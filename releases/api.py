@@ -468,7 +468,7 @@ class AdjudicationQueueView(CuratorView, generics.GenericAPIView):
     def get(self, request: Request, slug: str) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         _, outcome, votes = self.disputed
-        rows = [{"pair": pair, "votes": outcome.counted[cast(int, votes.index_of(pair.id))]} for pair in page or []]
+        rows = [{"pair": pair, "votes": selectors.counted_votes(votes, outcome, pair.id)} for pair in page or []]
         return self.get_paginated_response(DisputedPairSerializer(rows, many=True).data)
 
 

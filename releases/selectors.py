@@ -501,6 +501,16 @@ def queue_requests(project: Project, pair_ids: list[int]) -> dict[int, Adjudicat
     return found
 
 
+def counted_votes(votes: ProjectVotes, outcome: Outcome, pair_id: int) -> tuple[int, int, int]:
+    """The votes that count under the rule, in label order, of one pair (none for a pair nobody voted on:
+    a curator may send such a pair to the adjudication queue)."""
+    at = votes.index_of(pair_id)
+    if at is None:
+        return (0, 0, 0)
+    first, second, tie = (int(n) for n in outcome.counted[at])
+    return first, second, tie
+
+
 def disputed_pairs(project: Project, *, task: str = "") -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
     """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly."""
     votes, outcome = gate_outcome(project)

@@ -91,9 +91,7 @@ def adjudication_queue(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     requests = selectors.queue_requests(project, [pair.id for pair in page])
     rows = []
     for pair in page:
-        at = votes.index_of(pair.id)
-        assert at is not None
-        counts = dict(zip(LABELS, (int(n) for n in outcome.counted[at]), strict=True))
+        counts = dict(zip(LABELS, selectors.counted_votes(votes, outcome, pair.id), strict=True))
         rows.append((pair, counts, requests.get(pair.id)))
     context = {"project": project, "page": page, "rows": rows, "task": task, "tasks": Task.choices}
     return render(request, "releases/adjudication_queue.html", context)

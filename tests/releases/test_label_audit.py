@@ -478,3 +478,16 @@ def test_the_api_is_closed_to_annotators_and_outsiders(project, annotator, outsi
         drawn = client.post(_api_url("label-audit-gold"), {"seed": 1, "sample": {"T2T": {"count": 1}}}, format="json")
         assert drawn.status_code == status
     assert not AdjudicationRequest.objects.exists() and _gold_ids(project) == {"p8"}
+
+
+def test_a_pair_nobody_voted_on_can_be_sent_to_the_queue(project, curator, audited):
+    """The gate lists only pairs with votes, gold answers or decisions; a sent pair without any shows
+    in the queue with no counted votes (page and API), rather than breaking it."""
+    unvoted = PairFactory(project=project, external_id="unvoted")
+    assert adjudication_request_send(project=project, user=curator, pair_ids=[unvoted.id]).sent == 1
+    page = client_for(curator).get(reverse("releases:adjudication_queue", args=[project.slug]))
+    assert page.status_code == 200
+    assert '<tr data-pair="unvoted">' in page.content.decode()
+    listed = api(curator).get(f"/api/projects/{project.slug}/adjudication/").json()["results"]
+    (row,) = [r for r in listed if r["external_id"] == "unvoted"]
+    assert row["votes"] == {"response1": 0, "response2": 0, "tie": 0}
