@@ -138,7 +138,10 @@ def _reset_queue() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE annotations_judgment, annotations_reservation, annotations_pairskip, django_session")
+        cursor.execute(
+            "TRUNCATE annotations_judgment, annotations_reservation, annotations_pairskip, annotations_pairtally,"
+            " annotations_goldstanding, django_session"
+        )
         cursor.execute("UPDATE annotations_pair SET claimed = 0")  # the queue's slot counts, with what they count
         cursor.execute("ANALYZE")
 
@@ -146,7 +149,8 @@ def _reset_queue() -> None:
 def _verify(successes: int, votes_per_pair: int = 3) -> list[str]:
     from django.db.models import Count, Q
 
-    from annotations.models import Judgment, Pair
+    from annotations.models import Judgment, Pair, Project
+    from annotations.services.tallies import tally_recount
 
     live = Judgment.objects.filter(retracted_at__isnull=True)
     problems = []
@@ -166,6 +170,9 @@ def _verify(successes: int, votes_per_pair: int = 3) -> list[str]:
     wrong = sum(1 for pair in counted if pair.claimed != pair.live + pair.held)
     if wrong:
         problems.append(f"{wrong} pairs whose slot count is not live judgments + reservations")
+    for project in Project.objects.all():
+        if drift := tally_recount(project=project).differing:
+            problems.append(f"{len(drift)} pairs whose vote tally is not their live judgments")
     return problems
 
 
