@@ -20,9 +20,9 @@ from annotations.models import (
     PairKind,
     PairTally,
     Project,
-    ShownOrder,
     Task,
 )
+from annotations.services.tallies import LEFT_PICK
 
 from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
@@ -91,10 +91,9 @@ def task_code() -> Case:
     return Case(*(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField())
 
 
-def project_votes(project: Project, rule: GateRule | None = None) -> ProjectVotes:
+def project_votes(project: Project) -> ProjectVotes:
     """Read from the tallies (one narrow row per voted pair), gold and adjudicated pairs, and the
     votes of annotators below the quality bar: never every vote of the project."""
-    rule = rule or gate_rule(project)
     tallies = int_rows(
         PairTally.objects.filter(project=project)
         .order_by("pair_id")
@@ -189,7 +188,7 @@ def consensus_from(votes: ProjectVotes, outcome: Outcome) -> dict[int, str]:
 
 def gate_outcome(project: Project, votes: ProjectVotes | None = None) -> tuple[ProjectVotes, Outcome]:
     rule = gate_rule(project)
-    votes = votes or project_votes(project, rule)
+    votes = votes or project_votes(project)
     return votes, decide(as_rule(rule), votes.live, votes.uncounted, votes.gold, votes.adjudication)
 
 
@@ -205,15 +204,12 @@ class AnnotatorVotes:
 
 
 def annotator_votes(project: Project) -> AnnotatorVotes:
-    left = Q(label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT) | Q(
-        label=Label.RESPONSE2, shown_order=ShownOrder.RESPONSE2_LEFT
-    )
     rows = int_rows(
         Judgment.objects.filter(pair__project=project, retracted_at__isnull=True)
         .order_by()  # the model's default order would sort a million rows for nothing
         .annotate(
             code=label_code("label", default=2),
-            left=Case(When(left, then=Value(1)), default=Value(0), output_field=IntegerField()),
+            left=Case(When(LEFT_PICK, then=Value(1)), default=Value(0), output_field=IntegerField()),
         )
         .values_list("pair_id", "annotator_id", "code", "left", "time_spent_ms"),
         5,
