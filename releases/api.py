@@ -28,9 +28,8 @@ from annotations.models import Pair, PairKind, Project, Task
 from core.serializers import LeasedJobFields
 
 from . import selectors
-from .gate import LABELS, Outcome, PairState
+from .gate import LABELS, PairState
 from .models import Decision, Release, ReleaseStatus, TiePolicy
-from .selectors import ProjectVotes
 from .services.publish import (
     admitted,
     agreement_json,
@@ -449,16 +448,16 @@ class AdjudicationQueueView(CuratorView, generics.GenericAPIView):
     serializer_class = DisputedPairSerializer
 
     @cached_property
-    def disputed(self) -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
+    def disputed(self) -> tuple[Project, selectors.QueuePairs]:
         # Computed once a request: the gate's outcome is costly, and the browsable API asks for the queryset again.
         project, _ = curator(self.request, self.kwargs["slug"])
         query = valid(TaskQuerySerializer, self.request.query_params)
-        return selectors.disputed_pairs(project, task=query["task"])
+        return project, selectors.disputed_pairs(project, task=query["task"])
 
-    def get_queryset(self) -> QuerySet[Pair]:
+    def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Pair.objects.none()
-        return self.disputed[0].only("id", "external_id", "task", "prompt", "criterion")
+        return self.disputed[1]
 
     @extend_schema(
         operation_id="quality_disputed_list",
@@ -466,9 +465,9 @@ class AdjudicationQueueView(CuratorView, generics.GenericAPIView):
         responses=DisputedPairSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        _, outcome, votes = self.disputed
-        rows = [{"pair": pair, "votes": selectors.counted_votes(votes, outcome, pair.id)} for pair in page or []]
+        page = self.paginate_queryset(self.get_queryset()) or []
+        counted = selectors.counted_votes(self.disputed[0], page)
+        rows = [{"pair": pair, "votes": counted[pair.id]} for pair in page]
         return self.get_paginated_response(DisputedPairSerializer(rows, many=True).data)
 
 

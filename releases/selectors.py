@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import reduce
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 
@@ -113,7 +115,7 @@ def project_votes(project: Project, pairs: Q | None = None) -> ProjectVotes:
     gold = gold_answers(project, pairs)
     decisions = latest_decisions(project, pairs)
     pair_ids = np.union1d(np.union1d(tally[:, 0], gold[:, 0]), decisions[:, 0])
-    return _assemble(project, pair_ids, tally, gold, decisions, np.ones(len(pair_ids), dtype=np.int64))
+    return _assemble(project, pair_ids, tally, gold, decisions, np.ones(len(pair_ids), dtype=np.int64), pairs)
 
 
 def vote_patterns(project: Project) -> ProjectVotes:
@@ -173,9 +175,11 @@ def _assemble(
     gold: np.ndarray,
     decisions: np.ndarray,
     units: np.ndarray,
+    pairs: Q | None = None,
 ) -> ProjectVotes:
     """Per-pair arrays over `pair_ids` (sorted) from tally rows (pair id, task, _TALLY), gold answers
-    (pair id, task, code) and decisions (pair id, task, code)."""
+    (pair id, task, code) and decisions (pair id, task, code); pairs per task of the project (or of
+    the `pairs` subset)."""
     n = len(pair_ids)
     task = np.zeros(n, dtype=np.int64)
     live = np.zeros((n, 3), dtype=np.int64)
@@ -191,8 +195,9 @@ def _assemble(
     task[at], adjudication[at] = decisions[:, 1], decisions[:, 2]
 
     below = below_bar_annotators(project)
+    labelling = Pair.objects.filter(project=project, kind=PairKind.PAIR)
     per_task = dict(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR)
+        (labelling if pairs is None else labelling.filter(pairs))
         .order_by()
         .values_list("task")
         .annotate(n=Count("*"))  # COUNT(id) would need the table; COUNT(*) reads the (project, kind, task) index
@@ -242,7 +247,10 @@ def int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
     The ORM builds a Python tuple per row through its iterator machinery; for a million votes the
     raw cursor and one numpy conversion are several times faster.
     """
-    sql, params = query.query.sql_with_params()
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:  # a filter that matches nothing (an IN over no ids): the ORM would return no rows
+        return np.zeros((0, width), dtype=np.int64)
     with connections[query.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -579,26 +587,98 @@ def queue_requests(project: Project, pair_ids: list[int]) -> dict[int, Adjudicat
     return found
 
 
-def counted_votes(votes: ProjectVotes, outcome: Outcome, pair_id: int) -> tuple[int, int, int]:
-    """The votes that count under the rule, in label order, of one pair (none for a pair nobody voted on:
-    a curator may send such a pair to the adjudication queue)."""
-    at = votes.index_of(pair_id)
-    if at is None:
-        return (0, 0, 0)
-    first, second, tie = (int(n) for n in outcome.counted[at])
-    return first, second, tie
+class QueuePairs:
+    """The adjudication queue in its order (task, then pair id): the database lists and counts it, and a
+    page reads only its own pairs, so a paginator never holds the whole queue."""
+
+    def __init__(self, keys: QuerySet[Any], count: int) -> None:
+        self.keys = keys  # (task, pair id) rows, ordered
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    @overload
+    def __getitem__(self, index: int) -> Pair: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Pair]: ...
+    def __getitem__(self, index: int | slice) -> Pair | list[Pair]:
+        if isinstance(index, int):
+            found = self[index : index + 1]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        ids = [pair_id for _, pair_id in self.keys[index]]
+        pairs = Pair.objects.only("id", "external_id", "task", "prompt", "criterion").in_bulk(ids)
+        return [pairs[pair_id] for pair_id in ids if pair_id in pairs]
+
+    def __iter__(self) -> Iterator[Pair]:
+        start = 0
+        while chunk := self[start : start + 500]:
+            yield from chunk
+            start += 500
 
 
-def disputed_pairs(project: Project, *, task: str = "") -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
-    """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly."""
-    votes, outcome = gate_outcome(project)
-    ids = votes.pair_ids[outcome.state == PairState.DISPUTED]
-    requested = open_adjudication_requests(project).filter(pair=OuterRef("pk"))
-    pairs = Pair.objects.filter(Q(id__in=ids.tolist()) | Q(Exists(requested)), project=project, kind=PairKind.PAIR)
-    pairs = pairs.order_by("task", "external_id")
+def disputed_pairs(project: Project, *, task: str = "", after: Pair | None = None) -> QueuePairs:
+    """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly
+    (of one task, or after one pair in the queue's order).
+
+    The gate decides the project from grouped tallies; the pairs of each disputed group are the
+    tallies equal to it, less the gold and decided pairs (never disputed): the database finds them.
+    """
+    votes, outcome = gate_outcome(project, vote_patterns(project))
+    disputed = np.flatnonzero((outcome.state == PairState.DISPUTED) & (votes.pair_ids < 0))
     if task:
-        pairs = pairs.filter(task=task)
-    return pairs, outcome, votes
+        disputed = disputed[votes.task[disputed] == TASKS.index(task)]
+    columns = ("response1", "response2", "tie", "uncounted_response1", "uncounted_response2", "uncounted_tie")
+    groups = [
+        Q(
+            task=TASKS[int(votes.task[row])],
+            **dict(zip(columns, (*votes.live[row], *votes.uncounted[row]), strict=True)),
+        )
+        for row in disputed.tolist()
+    ]
+    nothing = Q(pk__in=[])
+    tallies = (
+        PairTally.objects.filter(reduce(operator.or_, groups, nothing), project=project)
+        .exclude(pair_id__in=Pair.objects.filter(project=project, gold_label__isnull=False).values("id"))
+        .exclude(pair_id__in=Adjudication.objects.filter(pair__project=project).values("pair_id"))
+    )
+    requested = open_adjudication_requests(project).filter(pair__kind=PairKind.PAIR)
+    if task:
+        requested = requested.filter(pair__task=task)
+    # A pair sent here that the gate also disputes is listed once, as sent. The count is the disputed
+    # groups' pairs (the grouped read counted them) and the sent pairs the gate does not dispute.
+    sent = sorted(set(requested.values_list("pair_id", flat=True)))
+    tallies = tallies.exclude(pair_id__in=sent)
+    _, sent_outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=sent)))
+    sent_disputed = int((sent_outcome.state == PairState.DISPUTED).sum())
+    count = int(votes.units[disputed].sum()) - sent_disputed + len(sent)
+    if after is not None:
+        tallies = tallies.filter(Q(task__gt=after.task) | Q(task=after.task, pair_id__gt=after.pk))
+        requested = requested.filter(Q(pair__task__gt=after.task) | Q(pair__task=after.task, pair_id__gt=after.pk))
+    keys = (
+        tallies.order_by()
+        .values_list("task", "pair_id")
+        .union(requested.order_by().values_list("pair__task", "pair_id").distinct(), all=True)
+        .order_by("task", "pair_id")
+    )
+    return QueuePairs(keys, count)
+
+
+def counted_votes(project: Project, pairs: Sequence[Pair]) -> dict[int, tuple[int, int, int]]:
+    """The votes that count under the rule, in label order, of each of these pairs (none for a pair
+    nobody voted on: a curator may send such a pair to the adjudication queue)."""
+    votes, outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=[pair.pk for pair in pairs])))
+    found: dict[int, tuple[int, int, int]] = {}
+    for pair in pairs:
+        at = votes.index_of(pair.pk)
+        first, second, tie = (0, 0, 0) if at is None else (int(n) for n in outcome.counted[at])
+        found[pair.pk] = (first, second, tie)
+    return found
 
 
 # --- releases ------------------------------------------------------------------------------------

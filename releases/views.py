@@ -84,15 +84,10 @@ def adjudication_queue(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     task = request.GET.get("task", "")
     if task and task not in Task.values:
         task = ""
-    pairs, outcome, votes = selectors.disputed_pairs(project, task=task)
-    page = Paginator(pairs.only("id", "external_id", "task", "prompt", "criterion"), 50).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.disputed_pairs(project, task=task), 50).get_page(request.GET.get("page"))
     requests = selectors.queue_requests(project, [pair.id for pair in page])
-    rows = []
-    for pair in page:
-        counts = dict(zip(LABELS, selectors.counted_votes(votes, outcome, pair.id), strict=True))
-        rows.append((pair, counts, requests.get(pair.id)))
+    counted = selectors.counted_votes(project, list(page))
+    rows = [(pair, dict(zip(LABELS, counted[pair.id], strict=True)), requests.get(pair.id)) for pair in page]
     context = {"project": project, "page": page, "rows": rows, "task": task, "tasks": Task.choices}
     return render(request, "releases/adjudication_queue.html", context)
 
@@ -106,10 +101,9 @@ def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         adjudication_decide(pair=pair, user=request.user, **form.cleaned_data)
         messages.success(request, f"{pair.external_id}: decided {form.cleaned_data['decision']}.")
-        following, _, _ = selectors.disputed_pairs(project)
-        upcoming = following.filter(task=pair.task, external_id__gt=pair.external_id).first() or following.first()
-        if upcoming is not None:
-            return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming.id)
+        upcoming = selectors.disputed_pairs(project, after=pair)[:1] or selectors.disputed_pairs(project)[:1]
+        if upcoming:
+            return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming[0].id)
         return redirect("releases:adjudication_queue", slug=project.slug)
     verdict = selectors.pair_verdict(project, pair)
     context = {"project": project, "pair": pair, "verdict": verdict, "form": form}
