@@ -625,7 +625,7 @@ class ReleasePreviewView(CuratorView):
     def get(self, request: Request, slug: str) -> Response:
         project, _ = curator(request, slug)
         query = valid(BootstrapQuerySerializer, request.query_params)
-        votes, outcome = selectors.gate_outcome(project)
+        votes, outcome = selectors.gate_outcome(project, selectors.vote_patterns(project))
         rows = admitted(outcome)
         statistics = None
         if len(rows):

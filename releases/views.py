@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotations.access import get_project_for_curator
 from annotations.models import Pair, PairKind, Task
 from annotations.views import AuthedHtmxRequest
-from criteria.selectors import flipped_pair_ids, written_criteria_exist
+from criteria.selectors import consensus_by_pair, flipped_pair_ids, written_criteria_exist
 from criteria.selectors import signals as criteria_signals
 
 from . import charts, selectors
@@ -45,7 +45,7 @@ def dashboard(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "report": report,
         "table": report.annotators,
         "charts": charts.dashboard_charts(report),
-        "criteria": criteria_signals(project, report.consensus) if written_criteria_exist(project) else None,
+        "criteria": criteria_signals(project) if written_criteria_exist(project) else None,
     }
     return render(request, "releases/dashboard.html", context)
 
@@ -140,7 +140,7 @@ def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespo
 def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     """Published releases, and a preview of what the gate would admit into the next one."""
     project = get_project_for_curator(request.user, slug)
-    votes, outcome = selectors.gate_outcome(project)
+    votes, outcome = selectors.gate_outcome(project, selectors.vote_patterns(project))
     rows = admitted(outcome)
     summary = release_summary(votes, outcome, rows)
     states = selectors.states_of(votes, outcome)
@@ -154,9 +154,7 @@ def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "excluded": states[PairState.EXCLUDED.key],
         # What "Only criterion flips" would publish: the admitted pairs of flipped comparisons.
         "flip_pairs": (
-            len(flipped_pair_ids(project, selectors.consensus_from(votes, outcome)))
-            if written_criteria_exist(project)
-            else None
+            len(flipped_pair_ids(project, consensus_by_pair(project))) if written_criteria_exist(project) else None
         ),
     }
     releases = list(selectors.releases(project))

@@ -409,17 +409,17 @@ def test_publish_statements_do_not_grow_with_the_release(
 
 # --- the leaderboard and hard pairs ---------------------------------------------------------------
 
-# The gate's truth, read by the human side (releases/selectors.py project_votes, gate_outcome).
-GATE_TRUTH = (
-    "SELECT releases_gaterule: the gate's rule",
+# The human side's votes per pair (releases/selectors.py project_votes).
+PROJECT_VOTES = (
     "SELECT annotations_pairtally: the per-pair vote tallies",
     "SELECT annotations_pair: the project's pairs, with task and gold codes",
     "SELECT releases_adjudication: the latest decisions",
     "SELECT annotations_goldstanding: annotators below the gold bar",
     "SELECT annotations_pair: pairs per task",
 )
-# The leaderboard reads the rule once more after the truth (the human side's; not the judges').
-RULE_AGAIN = ("SELECT releases_gaterule: the rule again",)
+GATE_RULE = ("SELECT releases_gaterule: the gate's rule",)
+# The gate's truth (gate_outcome): the rule, then the votes.
+GATE_TRUTH = (*GATE_RULE, *PROJECT_VOTES)
 JUDGES = ("SELECT judges_judge: the project's judges",)
 # judges/tallies.py: every judge's answers, both questions, counted against the truth by the database.
 ANSWER_COUNTS = ("SELECT judges_modelvote judges_judge: answers per judge, question, task, label and answer",)
@@ -458,7 +458,7 @@ def test_the_leaderboard_reads_every_judge_in_one_statement(project, curator, dj
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
     with exactly(
-        django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *ANSWER_COUNTS, *TRUTHS)
+        django_assert_num_queries, (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_COUNTS, *TRUTHS)
     ):
         board = client.get(url).context["board"]
     assert [row.table.overall for row in board.with_tie[1:]] == [0.0] * judges
@@ -469,7 +469,7 @@ def test_scalar_judges_scores_are_one_statement_for_all_of_them(project, curator
     _judged_project(project, 2, scalar=scalar)
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
-    statements = (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *SCALAR_SCORES, *ANSWER_COUNTS, *TRUTHS)
+    statements = (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *SCALAR_SCORES, *ANSWER_COUNTS, *TRUTHS)
     with exactly(django_assert_num_queries, statements):
         assert client.get(url).status_code == 200
 
