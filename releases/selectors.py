@@ -9,8 +9,6 @@ from functools import reduce
 from typing import Any, overload
 
 import numpy as np
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
@@ -30,8 +28,9 @@ from annotations.services.tallies import LEFT_PICK
 
 from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
+from .selectors_annotators import AnnotatorTable, annotator_table
 from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa
-from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, fair_coin_test
+from .stats.annotators import VoteTable, fair_coin_test
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
 
@@ -336,13 +335,6 @@ class TaskReport:
 
 
 @dataclass(frozen=True)
-class AnnotatorRow:
-    user: User
-    stats: AnnotatorStats
-    below_bar: bool
-
-
-@dataclass(frozen=True)
 class CriterionRow:
     pair_id: int
     external_id: str
@@ -376,7 +368,7 @@ class Dashboard:
     rule: GateRule
     overall: Agreement
     tasks: list[TaskReport]
-    annotators: list[AnnotatorRow]
+    annotators: AnnotatorTable  # computed in the background: the stored table, its age and freshness
     pooled_left: tuple[int, int, float | None]
     states: dict[str, int]
     judgments: int
@@ -447,30 +439,19 @@ def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30)
         )
     groups, group_count = prompt_groups(project, limit=group_limit)
     sided = int((votes.units @ votes.live[:, :2]).sum())
+    judgments = int(votes.units @ total_votes)  # every live vote: a row of the grouped tallies stands for `units` pairs
     return Dashboard(
         project=project,
         rule=gate_rule(project),
         overall=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=99),
         tasks=tasks,
-        annotators=annotator_rows(project, votes.below),
+        annotators=annotator_table(project, live_votes=judgments),
         pooled_left=fair_coin_test(int(votes.left.sum()), sided),
         states=states_of(votes, outcome),
-        judgments=int(votes.units @ total_votes),
+        judgments=judgments,
         prompt_groups=groups,
         prompt_group_count=group_count,
     )
-
-
-def annotator_rows(project: Project, below: frozenset[int]) -> list[AnnotatorRow]:
-    """Per-annotator quality needs every vote (agreement with the others on the same pairs)."""
-    votes = annotator_votes(project)
-    users = get_user_model().objects.in_bulk([int(u) for u in votes.annotator_ids])
-    rows = [
-        AnnotatorRow(users[int(votes.annotator_ids[s.annotator])], s, int(votes.annotator_ids[s.annotator]) in below)
-        for s in annotator_stats(votes.table, votes.gold)
-    ]
-    rows.sort(key=lambda row: row.user.get_username())
-    return rows
 
 
 _SAME_RESPONSES = ("response1_text", "response2_text", "response1_media", "response2_media")

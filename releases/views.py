@@ -22,6 +22,8 @@ from . import charts, selectors
 from .forms import AdjudicationForm, CompareForm, GateRuleForm, GoldForm, PublishForm
 from .gate import LABELS, PairState
 from .models import Release, ReleaseStatus
+from .selectors_annotators import annotator_table, live_vote_count
+from .services.annotator_stats import annotator_stats_refresh, annotator_stats_request
 from .services.publish import admitted, release_publish, release_rebuild, release_statistics, release_summary
 from .services.quality import adjudication_decide, gate_rule_update, pair_gold_set
 
@@ -32,14 +34,31 @@ _PAIR_MEDIA = ("input_media", "response1_media", "response2_media", "response1_m
 @require_GET
 def dashboard(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
+    if request.htmx:  # the annotator table polling for its new computation: only that section
+        table = annotator_table(project, live_votes=live_vote_count(project))
+        table = annotator_stats_refresh(project=project, table=table)
+        return render(request, "releases/dashboard.html#annotator-stats", {"project": project, "table": table})
     report = selectors.dashboard(project)
+    report.annotators = annotator_stats_refresh(project=project, table=report.annotators)
     context = {
         "project": project,
         "report": report,
+        "table": report.annotators,
         "charts": charts.dashboard_charts(report),
         "criteria": criteria_signals(project) if written_criteria_exist(project) else None,
     }
     return render(request, "releases/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def annotator_stats_recompute(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    if annotator_stats_request(project=project, force=True):
+        messages.info(request, "The annotator table is being computed again; this page updates when it is in.")
+    else:
+        messages.info(request, "The annotator table is already being computed; this page updates when it is in.")
+    return redirect("releases:dashboard", slug=project.slug)
 
 
 @login_required
