@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
+from core.fields import IdFormField
 from releases.forms import GateRuleForm
 from releases.models import GateRule, TiePolicy
 
@@ -32,7 +33,7 @@ class ImportForm(forms.Form):
 class VoteForm(forms.Form):
     """What the workspace posts for a vote; the sides are mapped on the server, never by the client."""
 
-    pair = forms.IntegerField(min_value=1)
+    pair = IdFormField()
     choice = forms.ChoiceField(choices=[("A", "A"), ("B", "B"), ("tie", "Tie")])
     submission_id = forms.UUIDField()
     elapsed_ms = forms.IntegerField(required=False, min_value=0, max_value=24 * 3600 * 1000)
@@ -52,7 +53,7 @@ class VoteForm(forms.Form):
 
 
 class SkipForm(forms.Form):
-    pair = forms.IntegerField(min_value=1)
+    pair = IdFormField()
     reason = forms.ChoiceField(choices=SkipReason.choices)
     note = forms.CharField(required=False, max_length=500, strip=True)
 

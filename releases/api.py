@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from annotations.access import get_project_for_curator
 from annotations.models import Pair, PairKind, Project, Task
+from core.fields import IdField
 from core.serializers import LeasedJobFields
 
 from . import selectors
@@ -405,7 +406,7 @@ class PreviewSerializer(serializers.Serializer):
 
 
 class PublishSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, help_text="The next_version the preview offered.")
+    version = IdField(help_text="The next_version the preview offered.")
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     flips_only = serializers.BooleanField(
         required=False,
@@ -415,8 +416,8 @@ class PublishSerializer(serializers.Serializer):
 
 
 class CompareQuerySerializer(serializers.Serializer):
-    old = serializers.IntegerField(min_value=1)
-    new = serializers.IntegerField(min_value=1)
+    old = IdField()
+    new = IdField()
 
 
 class DiffRowSerializer(serializers.Serializer):

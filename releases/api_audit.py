@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotations.models import Task
+from core.fields import IdField
 
 from . import selectors_audit
 from .api import CuratorView, EstimateSerializer, LabelCountsSerializer, curator, refused, valid
@@ -102,7 +103,7 @@ class TaskFilterSerializer(serializers.Serializer):
 
 class SendSerializer(serializers.Serializer):
     pairs = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=IdField(),
         required=False,
         default=list,
         max_length=MAX_REQUEST_PAIRS,

@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 
 from annotations.models import Label
+from core.fields import IdFormField
 
 from .models import Decision, TiePolicy
 
@@ -41,7 +42,7 @@ class GoldForm(forms.Form):
 
 
 class PublishForm(forms.Form):
-    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput, help_text="The version the page offered.")
+    version = IdFormField(widget=forms.HiddenInput, help_text="The version the page offered.")
     notes = forms.CharField(
         required=False,
         max_length=5000,
@@ -55,8 +56,8 @@ class PublishForm(forms.Form):
 
 
 class CompareForm(forms.Form):
-    old = forms.IntegerField(min_value=1)
-    new = forms.IntegerField(min_value=1)
+    old = IdFormField()
+    new = IdFormField()
 
 
 class GoldSampleForm(forms.Form):

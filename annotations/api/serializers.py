@@ -22,6 +22,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import IdField
 from core.serializers import LeasedJobFields
 from media_pipeline.models import AssetStatus, MediaAsset, MediaKind, Rendition, RenditionRole
 from releases.api import GateSettingsSerializer
@@ -391,7 +392,7 @@ class MediaOverviewSerializer(serializers.Serializer):
 
 
 class RetryRequestSerializer(serializers.Serializer):
-    asset = serializers.IntegerField(required=False, min_value=1, help_text="One asset; omit to retry all.")
+    asset = IdField(required=False, help_text="One asset; omit to retry all.")
 
 
 class RetryResultSerializer(serializers.Serializer):
@@ -475,7 +476,7 @@ class ShareField(serializers.FloatField):
 
 
 class QueueVoteSerializer(serializers.Serializer):
-    pair = serializers.IntegerField(min_value=1)
+    pair = IdField()
     choice = serializers.ChoiceField(choices=CHOICES, help_text="The side you prefer as shown: A, B or tie.")
     submission_id = serializers.UUIDField(help_text="From the turn; a repeated request with it stores once.")
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
@@ -515,7 +516,7 @@ class QueueVoteResultSerializer(serializers.Serializer):
 
 
 class QueueSkipSerializer(serializers.Serializer):
-    pair = serializers.IntegerField(min_value=1)
+    pair = IdField()
     kind = serializers.ChoiceField(choices=SkipKind.choices, default=SkipKind.SKIP)
     reason = serializers.ChoiceField(
         choices=SkipReason.choices, required=False, help_text="Required to skip; a flag is for broken_media."
@@ -558,7 +559,7 @@ class QueueUndoResultSerializer(serializers.Serializer):
 
 
 class JudgmentFilterSerializer(serializers.Serializer):
-    pair = serializers.IntegerField(required=False, min_value=1, help_text="Pair id.")
+    pair = IdField(required=False, help_text="Pair id.")
     annotator = serializers.CharField(required=False, max_length=150, help_text="Username.")
     task = serializers.CharField(required=False, allow_blank=True, default="", help_text="Task code or config.")
 
