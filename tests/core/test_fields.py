@@ -29,4 +29,3 @@ def test_an_id_beyond_the_database_is_refused_by_its_field(project, curator, nam
     field = next(iter(body))
     assert field in response.json() or field in str(response.json())
     assert str(ID_MAX) in str(response.json())
-
