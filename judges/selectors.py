@@ -13,11 +13,11 @@ from django.db.models import QuerySet
 from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
 from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
-from releases.selectors import ProjectVotes, gate_outcome, int_rows, label_code, project_votes
+from releases.selectors import ProjectVotes, gate_outcome, project_votes
 from releases.stats.annotators import majority_of_others
 
 from . import metrics, sheets
-from .models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
+from .models import Judge, JudgeKind, ModelVote, ScalarScore
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
 _TASK_NAMES = np.array(TASKS, dtype=object)  # task code by task index
@@ -184,17 +184,11 @@ class Answers:
 
 
 def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_LEFT) -> Answers:
-    """The judge's answers; a failed or unparseable answer counts as wrong, as in the paper. Pairs
-    skipped because their media could not be sent are left out: they were never really asked."""
-    rows = int_rows(
-        ModelVote.objects.filter(judge=judge, with_tie=with_tie, order=order)
-        .exclude(status=VoteStatus.SKIPPED)
-        .order_by("pair_id")
-        .annotate(code=label_code("label", default=-1))
-        .values_list("pair_id", "code"),
-        2,
-    )
-    return Answers(rows[:, 0], rows[:, 1].astype(np.int8))
+    """The judge's answers, from its answer sheet; a failed or unparseable answer counts as wrong, as in the
+    paper. Pairs skipped because their media could not be sent are left out: they were never really asked."""
+    sheet = sheets.answer_sheets([judge.pk], order).get((judge.pk, with_tie), sheets.EMPTY)
+    pair_ids = sheet.pair_ids()
+    return Answers(pair_ids, sheet.on(pair_ids))
 
 
 @dataclass(frozen=True)
@@ -439,7 +433,9 @@ def model_report(judge: Judge, truth: Truth) -> ModelReport:
         return ModelReport(judge, truth, questions, (None, 0), [], thresholds)
 
     answered_questions = set(
-        ModelVote.objects.filter(judge=judge, order=ShownOrder.RESPONSE1_LEFT).values_list("with_tie", flat=True)
+        ModelVote.objects.filter(judge=judge, order=ShownOrder.RESPONSE1_LEFT)
+        .values_list("with_tie", flat=True)
+        .distinct()  # two values, not one per vote
     )
     questions = []
     aligned: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
