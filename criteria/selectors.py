@@ -26,7 +26,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotations.models import Pair, PairKind, Project, Task
-from releases.selectors import consensus_from, gate_outcome
+from releases.selectors import consensus_from, gate_outcome, project_votes
 
 from .models import Criterion, CriterionStatus, Expectation
 
@@ -224,8 +224,9 @@ class Signals:
 
 
 def consensus_by_pair(project: Project) -> dict[int, str]:
-    """The gate's accepted label per pair (votes, gold or adjudication)."""
-    return consensus_from(*gate_outcome(project))
+    """The gate's accepted label per pair made from a written criterion (votes, gold or adjudication):
+    the only pairs the signals look at, so a large imported project costs nothing here."""
+    return consensus_from(*gate_outcome(project, project_votes(project, pairs=Q(comparison__isnull=False))))
 
 
 def flipped_pair_ids(project: Project, consensus: dict[int, str]) -> set[int]:

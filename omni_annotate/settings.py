@@ -231,12 +231,18 @@ IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 60, minimum=2)
 RELEASE_LEASE_SECONDS = env_int("RELEASE_LEASE_SECONDS", 60, minimum=2)
 # A judge run's lease is renewed while it waits on the endpoint too, so it need not outlast a slow call.
 JUDGE_LEASE_SECONDS = env_int("JUDGE_LEASE_SECONDS", 120, minimum=2)
+STATS_LEASE_SECONDS = env_int("STATS_LEASE_SECONDS", 60, minimum=2)
 JOB_LEASE_SECONDS = {
     "media": MEDIA_LEASE_SECONDS,
     "import": IMPORT_LEASE_SECONDS,
     "release": RELEASE_LEASE_SECONDS,
     "judge": JUDGE_LEASE_SECONDS,
+    "stats": STATS_LEASE_SECONDS,
 }
+# The Agreement page's per-annotator table (kappa needs every vote) is computed by a background job;
+# the page queues a new one once votes changed and the shown one is at least this old, so a busy
+# project costs the worker at most one full read of its votes per this interval.
+ANNOTATOR_STATS_REFRESH_SECONDS = env_int("ANNOTATOR_STATS_REFRESH_SECONDS", 60, minimum=1)
 JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", max(1, min(JOB_LEASE_SECONDS.values()) // 2), minimum=1)
 # Where runs keep their scratch folders (the system's temp folder by default); the sweep removes dead runs'.
 JOB_TEMP_DIR = env_str("OMNI_JOB_TEMP_DIR") or None
@@ -268,12 +274,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A queue per job kind, so operators give ffmpeg work and network-bound judge runs their own workers;
 # `default` carries the sweep. A worker started without -Q consumes them all (the one-machine case).
-CELERY_TASK_QUEUES = [Queue(name) for name in ("media", "import", "release", "judge", "default")]
+CELERY_TASK_QUEUES = [Queue(name) for name in ("media", "import", "release", "stats", "judge", "default")]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "media_pipeline.process_asset": {"queue": "media"},
     "annotations.import_job_run": {"queue": "import"},
     "releases.build": {"queue": "release"},
+    "releases.annotator_stats": {"queue": "stats"},
     "judges.run": {"queue": "judge"},
 }
 CELERY_BEAT_SCHEDULE = {"sweep-jobs": {"task": "core.sweep_jobs", "schedule": float(JOB_SWEEP_SECONDS)}}

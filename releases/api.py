@@ -28,9 +28,10 @@ from annotations.models import Pair, PairKind, Project, Task
 from core.serializers import LeasedJobFields
 
 from . import selectors
-from .gate import LABELS, Outcome, PairState
-from .models import Decision, Release, ReleaseStatus, TiePolicy
-from .selectors import ProjectVotes
+from .gate import LABELS, PairState
+from .models import AnnotatorStatsReport, Decision, Release, ReleaseStatus, TiePolicy
+from .selectors_annotators import AnnotatorTable, annotator_table, live_vote_count
+from .services.annotator_stats import annotator_stats_refresh, annotator_stats_request
 from .services.publish import (
     admitted,
     agreement_json,
@@ -188,6 +189,40 @@ class AnnotatorSerializer(serializers.Serializer):
     below_bar = serializers.BooleanField(help_text="Under the gate's quality bar: the votes are not counted.")
 
 
+class AnnotatorStatsJobSerializer(LeasedJobFields):
+    """The latest computation of the per-annotator table, reported like every background job."""
+
+    status = serializers.CharField(help_text="queued, running, ready or failed; `state` says `stalled` for a dead run.")
+    error = serializers.CharField(allow_blank=True)
+    requested_at = serializers.DateTimeField()
+
+    job_action_name = "recompute"
+
+    def job_action(self, job: AnnotatorStatsReport) -> tuple[str, dict[str, Any] | None]:
+        return reverse("releases-api:annotator-stats", args=[self.context["project"].slug]), None
+
+
+class AnnotatorTableSerializer(serializers.Serializer):
+    """How old the per-annotator table is: a background job computes it from every vote."""
+
+    job = AnnotatorStatsJobSerializer(allow_null=True, help_text="null: never computed (no votes yet).")
+    computed_at = serializers.DateTimeField(
+        source="job.computed_at", allow_null=True, help_text="When its votes were read; null until the first run."
+    )
+    age_s = serializers.FloatField(source="age_seconds", allow_null=True)
+    votes = serializers.IntegerField(allow_null=True, help_text="Live votes it was computed from.")
+    votes_since = serializers.IntegerField(source="new_votes", help_text="Votes cast since (counted up to 10,000).")
+    undone_since = serializers.IntegerField(source="undone")
+    changed = serializers.BooleanField(help_text="Votes were cast or undone since it was computed.")
+    updating = serializers.BooleanField(source="busy", help_text="A new table is waiting for a worker or computing.")
+    recompute_url = serializers.SerializerMethodField(help_text="POST here to compute it again now.")
+
+    def get_recompute_url(self, table: AnnotatorTable) -> str:
+        path = reverse("releases-api:annotator-stats", args=[self.context["project"].slug])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
 class PooledLeftSerializer(serializers.Serializer):
     left_picks = serializers.IntegerField()
     sided_votes = serializers.IntegerField()
@@ -217,7 +252,12 @@ class DashboardSerializer(serializers.Serializer):
     states = StatesSerializer()
     overall = AgreementField()
     tasks = TaskReportSerializer(many=True)
-    annotators = AnnotatorSerializer(many=True)
+    annotators = AnnotatorSerializer(
+        source="annotators.rows",
+        many=True,
+        help_text="From the latest background computation (see annotator_stats); gold accuracy and below_bar are live.",
+    )
+    annotator_stats = AnnotatorTableSerializer(source="annotators")
     pooled_left = serializers.SerializerMethodField()
     prompt_groups = PromptGroupSerializer(many=True)
     prompt_group_count = serializers.IntegerField()
@@ -419,7 +459,27 @@ class StatisticsView(CuratorView):
     def get(self, request: Request, slug: str) -> Response:
         project, _ = curator(request, slug)
         query = valid(BootstrapQuerySerializer, request.query_params)
-        return Response(DashboardSerializer(selectors.dashboard(project, bootstrap=query["bootstrap"])).data)
+        report = selectors.dashboard(project, bootstrap=query["bootstrap"])
+        report.annotators = annotator_stats_refresh(project=project, table=report.annotators)
+        context = {"project": project, "request": request}
+        return Response(DashboardSerializer(report, context=context).data)
+
+
+@extend_schema(tags=["quality"])
+class AnnotatorStatsView(CuratorView):
+    @extend_schema(
+        operation_id="quality_annotator_stats_recompute",
+        request=None,
+        responses={202: AnnotatorTableSerializer, 409: _CONFLICT},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        """Compute the per-annotator table again now (in the background); poll the statistics for it."""
+        project, _ = curator(request, slug)
+        if not annotator_stats_request(project=project, force=True):
+            raise Conflict("The annotator table is already being computed.")
+        table = annotator_table(project, live_votes=live_vote_count(project))
+        context = {"project": project, "request": request}
+        return Response(AnnotatorTableSerializer(table, context=context).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["quality"])
@@ -449,16 +509,16 @@ class AdjudicationQueueView(CuratorView, generics.GenericAPIView):
     serializer_class = DisputedPairSerializer
 
     @cached_property
-    def disputed(self) -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
+    def disputed(self) -> tuple[Project, selectors.QueuePairs]:
         # Computed once a request: the gate's outcome is costly, and the browsable API asks for the queryset again.
         project, _ = curator(self.request, self.kwargs["slug"])
         query = valid(TaskQuerySerializer, self.request.query_params)
-        return selectors.disputed_pairs(project, task=query["task"])
+        return project, selectors.disputed_pairs(project, task=query["task"])
 
-    def get_queryset(self) -> QuerySet[Pair]:
+    def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Pair.objects.none()
-        return self.disputed[0].only("id", "external_id", "task", "prompt", "criterion")
+        return self.disputed[1]
 
     @extend_schema(
         operation_id="quality_disputed_list",
@@ -466,9 +526,9 @@ class AdjudicationQueueView(CuratorView, generics.GenericAPIView):
         responses=DisputedPairSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        _, outcome, votes = self.disputed
-        rows = [{"pair": pair, "votes": selectors.counted_votes(votes, outcome, pair.id)} for pair in page or []]
+        page = self.paginate_queryset(self.get_queryset()) or []
+        counted = selectors.counted_votes(self.disputed[0], page)
+        rows = [{"pair": pair, "votes": counted[pair.id]} for pair in page]
         return self.get_paginated_response(DisputedPairSerializer(rows, many=True).data)
 
 
@@ -564,7 +624,7 @@ class ReleasePreviewView(CuratorView):
     def get(self, request: Request, slug: str) -> Response:
         project, _ = curator(request, slug)
         query = valid(BootstrapQuerySerializer, request.query_params)
-        votes, outcome = selectors.gate_outcome(project)
+        votes, outcome = selectors.gate_outcome(project, selectors.vote_patterns(project))
         rows = admitted(outcome)
         statistics = None
         if len(rows):

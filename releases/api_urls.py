@@ -5,6 +5,7 @@ from . import api, api_audit
 app_name = "releases-api"
 urlpatterns = [
     path("projects/<slug:slug>/statistics/", api.StatisticsView.as_view(), name="statistics"),
+    path("projects/<slug:slug>/statistics/annotators/", api.AnnotatorStatsView.as_view(), name="annotator-stats"),
     path("projects/<slug:slug>/gate/", api.GateView.as_view(), name="gate"),
     path("projects/<slug:slug>/audit/", api_audit.LabelAuditView.as_view(), name="label-audit"),
     path(

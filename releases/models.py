@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from annotations.models import Label, Pair, Project, Task
 from core.models import LeasedJob
@@ -189,3 +190,52 @@ class ReleasePair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} in {self.release}: {self.label}"
+
+
+class AnnotatorStatsStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Computing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class AnnotatorStatsReport(LeasedJob):
+    """The Agreement page's per-annotator table of one project, computed by a background job.
+
+    Agreement with the others (kappa), time, ties and left picks need every vote: ~11 s at 951,000 votes,
+    too slow for a request. The job stores the table with what it was computed from, so the page shows
+    its age and the votes cast since; the previous table stays shown while the next one is computed.
+    Gold accuracy and the quality bar are not stored here: the page reads them live from GoldStanding.
+    One row per project, so the lease also means at most one computation per project at a time.
+    """
+
+    job_kind = "stats"
+    job_task = "releases.celery_tasks.annotator_stats_task"
+    job_queued = AnnotatorStatsStatus.QUEUED
+    job_running = AnnotatorStatsStatus.RUNNING
+    job_failed = AnnotatorStatsStatus.FAILED
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="annotator_stats")
+    status = models.CharField(max_length=8, choices=AnnotatorStatsStatus.choices, default=AnnotatorStatsStatus.QUEUED)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(default=timezone.now, help_text="When the latest computation was asked for.")
+    computed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the shown table's votes were read; empty until the first run."
+    )
+    votes = models.PositiveIntegerField(default=0, help_text="Live votes the table was computed from.")
+    last_judgment_id = models.BigIntegerField(
+        default=0, help_text="The highest judgment id (any project) when the votes were read: later ones are new."
+    )
+    rows = models.JSONField(
+        default=list, help_text="One object per annotator with votes: the user id and the vote-based statistics."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AnnotatorStatsStatus.values), name="annotator_stats_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotator statistics of {self.project}"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import reduce
+from typing import Any, overload
 
 import numpy as np
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 
 from annotations.models import (
     TASK_SPECS,
@@ -20,14 +22,15 @@ from annotations.models import (
     PairKind,
     PairTally,
     Project,
-    ShownOrder,
     Task,
 )
+from annotations.services.tallies import LEFT_PICK
 
 from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
 from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
+from .selectors_annotators import AnnotatorTable, annotator_table
 from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa
-from .stats.annotators import AnnotatorStats, VoteTable, annotator_stats, fair_coin_test
+from .stats.annotators import VoteTable, fair_coin_test
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
 
@@ -57,19 +60,28 @@ def as_rule(rule: GateRule) -> Rule:
 
 @dataclass(frozen=True)
 class ProjectVotes:
-    """The gate's inputs per pair, from the vote tallies: every pair with a vote, a gold answer or an
-    adjudication, by index. Any other labelling pair of the project has no vote and needs votes; only
-    `task_pairs` counts those."""
+    """The gate's inputs per row, from the vote tallies: every pair with a vote, a gold answer or an
+    adjudication. Any other labelling pair of the project has no vote and needs votes; only `task_pairs`
+    counts those.
 
-    pair_ids: np.ndarray  # sorted Pair ids; a pair's index is its position here
-    task: np.ndarray  # index into TASKS per pair
-    gold: np.ndarray  # label code per pair, -1 for non-gold
-    adjudication: np.ndarray  # latest decision per pair, -1 when none
-    live: np.ndarray  # (n, 3) live votes per label
-    left: np.ndarray  # live votes that picked the response shown on the left
-    uncounted: np.ndarray  # (n, 3) the live votes of annotators below the quality bar
+    A row is one pair (`project_votes`), or, in a grouped read (`vote_patterns`), all the pairs of one
+    task with the same tally and neither a gold answer nor a decision: the gate decides them alike, and
+    every count and statistic weights a row by `units`. Grouped rows have no pair id (-1)."""
+
+    pair_ids: np.ndarray  # sorted Pair ids (-1 for a grouped row, those come first); a row's index
+    task: np.ndarray  # index into TASKS per row
+    gold: np.ndarray  # label code per row, -1 for non-gold
+    adjudication: np.ndarray  # latest decision per row, -1 when none
+    live: np.ndarray  # (n, 3) live votes per label, of each pair the row stands for
+    left: np.ndarray  # live votes that picked the response shown on the left, of all the row's pairs
+    uncounted: np.ndarray  # (n, 3) the live votes of annotators below the quality bar, per pair
     below: frozenset[int]  # user ids of the annotators below the quality bar
     task_pairs: np.ndarray  # labelling pairs per task (index into TASKS), voted or not
+    units: np.ndarray  # pairs per row: 1, or a grouped row's pairs
+
+    @property
+    def grouped(self) -> bool:
+        return bool(len(self.pair_ids)) and self.pair_ids[0] < 0
 
     def index_of(self, pair_id: int) -> int | None:
         at = int(np.searchsorted(self.pair_ids, pair_id))
@@ -78,76 +90,141 @@ class ProjectVotes:
     def unlisted(self, rows: np.ndarray | None = None, task: int | None = None) -> int:
         """How many labelling pairs (of one task) are not among `rows` (default: the listed pairs)."""
         total = int(self.task_pairs.sum() if task is None else self.task_pairs[task])
-        listed = self.task if rows is None else self.task[rows]
-        return total - int(len(listed) if task is None else (listed == task).sum())
-
-    def with_unlisted(self, counts: np.ndarray, task: int | None = None) -> np.ndarray:
-        """`counts` of the listed pairs (of one task) plus a row of zeros per pair with no vote, so that
-        statistics count every pair of the project, as a vote-by-vote reading did."""
-        return np.vstack([counts, np.zeros((self.unlisted(task=task), counts.shape[1]), dtype=counts.dtype)])
+        rows = np.arange(len(self.units)) if rows is None else rows
+        mine = rows if task is None else rows[self.task[rows] == task]
+        return total - int(self.units[mine].sum())
 
 
 def task_code() -> Case:
     return Case(*(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField())
 
 
-def project_votes(project: Project, rule: GateRule | None = None) -> ProjectVotes:
-    """Read from the tallies (one narrow row per voted pair), gold and adjudicated pairs, and the
-    votes of annotators below the quality bar: never every vote of the project."""
-    rule = rule or gate_rule(project)
-    tallies = int_rows(
+_TALLY = ("response1", "response2", "tie", "left", "uncounted_response1", "uncounted_response2", "uncounted_tie")
+
+
+def project_votes(project: Project, pairs: Q | None = None) -> ProjectVotes:
+    """One row per pair with votes, a gold answer or a decision (of the `pairs` subset, a filter on
+    Pair, when given), read from the tallies (one narrow row per voted pair): never every vote."""
+    tallies = PairTally.objects.filter(project=project)
+    if pairs is not None:
+        tallies = tallies.filter(pair__in=Pair.objects.filter(pairs, project=project).values("id"))
+    tally = int_rows(
+        tallies.order_by("pair_id").annotate(task_code=task_code()).values_list("pair_id", "task_code", *_TALLY), 9
+    )
+    gold = gold_answers(project, pairs)
+    decisions = latest_decisions(project, pairs)
+    pair_ids = np.union1d(np.union1d(tally[:, 0], gold[:, 0]), decisions[:, 0])
+    return _assemble(project, pair_ids, tally, gold, decisions, np.ones(len(pair_ids), dtype=np.int64), pairs)
+
+
+def vote_patterns(project: Project) -> ProjectVotes:
+    """The gate's inputs grouped: one row per task and tally shared by pairs with neither a gold answer
+    nor a decision (`units` of them; a few dozen rows for 317,000 pairs, counted by the database), then
+    one row per gold or decided pair. For the pages that only count and compute statistics."""
+    grouped = int_rows(
         PairTally.objects.filter(project=project)
+        .annotate(task_code=task_code())
+        .values("task_code", *(f for f in _TALLY if f != "left"))
+        .annotate(n=Count("pair_id"), picked_left=Sum("left"))
+        .order_by()
+        .values_list("task_code", *(f for f in _TALLY if f != "left"), "n", "picked_left"),
+        9,
+    )
+    gold = gold_answers(project)
+    decisions = latest_decisions(project)
+    special = np.union1d(gold[:, 0], decisions[:, 0])
+    special_pairs = Q(pair_id__in=Pair.objects.filter(project=project, gold_label__isnull=False).values("id")) | Q(
+        pair_id__in=Adjudication.objects.filter(pair__project=project).values("pair_id")
+    )
+    tally = int_rows(
+        PairTally.objects.filter(special_pairs, project=project)
         .order_by("pair_id")
         .annotate(task_code=task_code())
-        .values_list(
-            "pair_id", "task_code", "response1", "response2", "tie", "left",
-            "uncounted_response1", "uncounted_response2", "uncounted_tie",
-        ),
+        .values_list("pair_id", "task_code", *_TALLY),
         9,
-    )  # fmt: skip
-    gold = gold_answers(project)
-    decisions: dict[int, tuple[int, int]] = {}  # the latest decision per pair, and the pair's task
-    latest = (
-        Adjudication.objects.filter(pair__project=project, pair__kind=PairKind.PAIR)
-        .order_by("pair_id", "-decided_at", "-id")
-        .values_list("pair_id", "decision", "pair__task")
     )
-    for pair_id, decision, pair_task in latest:
-        decisions.setdefault(pair_id, (DECISION_CODE[decision], TASKS.index(pair_task)))
-    decided = np.array(sorted(decisions), dtype=np.int64)
+    # Take the special pairs out of their patterns: the gate decides them by their answer or decision.
+    units, picked_left = grouped[:, 7].copy(), grouped[:, 8].copy()
+    where = {tuple(row): at for at, row in enumerate(grouped[:, :7].tolist())}
+    for row in tally.tolist():
+        at = where[(row[1], *row[2:5], *row[6:9])]
+        units[at] -= 1
+        picked_left[at] -= row[5]
+    kept = np.flatnonzero(units > 0)
+    per_pair = _assemble(project, special, tally, gold, decisions, np.ones(len(special), dtype=np.int64))
+    n = len(kept)
+    return ProjectVotes(
+        pair_ids=np.concatenate([np.full(n, -1, dtype=np.int64), per_pair.pair_ids]),
+        task=np.concatenate([grouped[kept, 0], per_pair.task]),
+        gold=np.concatenate([np.full(n, -1, dtype=np.int8), per_pair.gold]),
+        adjudication=np.concatenate([np.full(n, -1, dtype=np.int8), per_pair.adjudication]),
+        live=np.vstack([grouped[kept, 1:4], per_pair.live]),
+        left=np.concatenate([picked_left[kept], per_pair.left]),
+        uncounted=np.vstack([grouped[kept, 4:7], per_pair.uncounted]),
+        below=per_pair.below,
+        task_pairs=per_pair.task_pairs,
+        units=np.concatenate([units[kept], per_pair.units]),
+    )
 
-    pair_ids = np.union1d(np.union1d(tallies[:, 0], gold[:, 0]), decided)
+
+def _assemble(
+    project: Project,
+    pair_ids: np.ndarray,
+    tally: np.ndarray,
+    gold: np.ndarray,
+    decisions: np.ndarray,
+    units: np.ndarray,
+    pairs: Q | None = None,
+) -> ProjectVotes:
+    """Per-pair arrays over `pair_ids` (sorted) from tally rows (pair id, task, _TALLY), gold answers
+    (pair id, task, code) and decisions (pair id, task, code); pairs per task of the project (or of
+    the `pairs` subset)."""
     n = len(pair_ids)
     task = np.zeros(n, dtype=np.int64)
     live = np.zeros((n, 3), dtype=np.int64)
     left = np.zeros(n, dtype=np.int64)
-    at = np.searchsorted(pair_ids, tallies[:, 0])
     uncounted = np.zeros((n, 3), dtype=np.int64)
-    task[at], live[at], left[at], uncounted[at] = tallies[:, 1], tallies[:, 2:5], tallies[:, 5], tallies[:, 6:9]
+    at = np.searchsorted(pair_ids, tally[:, 0])
+    task[at], live[at], left[at], uncounted[at] = tally[:, 1], tally[:, 2:5], tally[:, 5], tally[:, 6:9]
     gold_code = np.full(n, -1, dtype=np.int8)
     at = np.searchsorted(pair_ids, gold[:, 0])
     task[at], gold_code[at] = gold[:, 1], gold[:, 2]
     adjudication = np.full(n, -1, dtype=np.int8)
-    at = np.searchsorted(pair_ids, decided)
-    for i, pair_id in zip(at.tolist(), decided.tolist(), strict=True):
-        adjudication[i], task[i] = decisions[pair_id]
+    at = np.searchsorted(pair_ids, decisions[:, 0])
+    task[at], adjudication[at] = decisions[:, 1], decisions[:, 2]
 
     below = below_bar_annotators(project)
+    labelling = Pair.objects.filter(project=project, kind=PairKind.PAIR)
     per_task = dict(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR)
+        (labelling if pairs is None else labelling.filter(pairs))
         .order_by()
         .values_list("task")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))  # COUNT(id) would need the table; COUNT(*) reads the (project, kind, task) index
         .values_list("task", "n")
     )
     task_pairs = np.array([per_task.get(code, 0) for code in TASKS], dtype=np.int64)
-    return ProjectVotes(pair_ids, task, gold_code, adjudication, live, left, uncounted, frozenset(below), task_pairs)
+    return ProjectVotes(
+        pair_ids, task, gold_code, adjudication, live, left, uncounted, frozenset(below), task_pairs, units
+    )
 
 
-def gold_answers(project: Project) -> np.ndarray:
+def latest_decisions(project: Project, pairs: Q | None = None) -> np.ndarray:
+    """(pair id, task index, decision code) of the latest decision on each decided pair."""
+    latest: dict[int, tuple[int, int]] = {}
+    decided = Adjudication.objects.filter(pair__project=project, pair__kind=PairKind.PAIR)
+    if pairs is not None:
+        decided = decided.filter(pair__in=Pair.objects.filter(pairs, project=project).values("id"))
+    rows = decided.order_by("pair_id", "-decided_at", "-id").values_list("pair_id", "decision", "pair__task")
+    for pair_id, decision, pair_task in rows:
+        latest.setdefault(pair_id, (TASKS.index(pair_task), DECISION_CODE[decision]))
+    return np.array([(p, *latest[p]) for p in sorted(latest)], dtype=np.int64).reshape(-1, 3)
+
+
+def gold_answers(project: Project, pairs: Q | None = None) -> np.ndarray:
     """(pair id, task index, gold label code) of the project's gold pairs (a partial index finds them)."""
+    gold = Pair.objects.filter(project=project, kind=PairKind.PAIR, gold_label__isnull=False)
     return int_rows(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR, gold_label__isnull=False)
+        (gold if pairs is None else gold.filter(pairs))
         .order_by()
         .annotate(task_code=task_code(), gold_code=label_code("gold_label", default=-1))
         .values_list("id", "task_code", "gold_code"),
@@ -169,7 +246,10 @@ def int_rows(query: QuerySet[Any], width: int) -> np.ndarray:
     The ORM builds a Python tuple per row through its iterator machinery; for a million votes the
     raw cursor and one numpy conversion are several times faster.
     """
-    sql, params = query.query.sql_with_params()
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:  # a filter that matches nothing (an IN over no ids): the ORM would return no rows
+        return np.zeros((0, width), dtype=np.int64)
     with connections[query.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -183,13 +263,16 @@ def label_code(field_name: str, *, default: int) -> Case:
 
 def consensus_from(votes: ProjectVotes, outcome: Outcome) -> dict[int, str]:
     """The gate's accepted label per pair id (from votes, gold or adjudication)."""
+    if votes.grouped:
+        raise ValueError("a grouped read has no pair ids: read per pair (project_votes) for labels by pair")
     accepted = np.flatnonzero(outcome.state == PairState.ACCEPTED)
     return {int(votes.pair_ids[i]): LABELS[int(outcome.label[i])] for i in accepted if outcome.label[i] >= 0}
 
 
 def gate_outcome(project: Project, votes: ProjectVotes | None = None) -> tuple[ProjectVotes, Outcome]:
+    """The gate's decision on each row of `votes` (default: every pair, read per pair)."""
     rule = gate_rule(project)
-    votes = votes or project_votes(project, rule)
+    votes = votes or project_votes(project)
     return votes, decide(as_rule(rule), votes.live, votes.uncounted, votes.gold, votes.adjudication)
 
 
@@ -205,15 +288,12 @@ class AnnotatorVotes:
 
 
 def annotator_votes(project: Project) -> AnnotatorVotes:
-    left = Q(label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT) | Q(
-        label=Label.RESPONSE2, shown_order=ShownOrder.RESPONSE2_LEFT
-    )
     rows = int_rows(
         Judgment.objects.filter(pair__project=project, retracted_at__isnull=True)
         .order_by()  # the model's default order would sort a million rows for nothing
         .annotate(
             code=label_code("label", default=2),
-            left=Case(When(left, then=Value(1)), default=Value(0), output_field=IntegerField()),
+            left=Case(When(LEFT_PICK, then=Value(1)), default=Value(0), output_field=IntegerField()),
         )
         .values_list("pair_id", "annotator_id", "code", "left", "time_spent_ms"),
         5,
@@ -255,13 +335,6 @@ class TaskReport:
 
 
 @dataclass(frozen=True)
-class AnnotatorRow:
-    user: User
-    stats: AnnotatorStats
-    below_bar: bool
-
-
-@dataclass(frozen=True)
 class CriterionRow:
     pair_id: int
     external_id: str
@@ -295,26 +368,27 @@ class Dashboard:
     rule: GateRule
     overall: Agreement
     tasks: list[TaskReport]
-    annotators: list[AnnotatorRow]
+    annotators: AnnotatorTable  # computed in the background: the stored table, its age and freshness
     pooled_left: tuple[int, int, float | None]
     states: dict[str, int]
     judgments: int
     prompt_groups: list[PromptGroup] = field(default_factory=list)
     prompt_group_count: int = 0
-    consensus: dict[int, str] = field(default_factory=dict)  # accepted label per pair id
 
 
-def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.ndarray) -> Agreement:
+def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.ndarray, units: np.ndarray) -> Agreement:
     """Fleiss' kappa needs the same number of votes per pair: gold pairs (every annotator) and pairs
-    still being labelled never have it, so compute it over the non-gold pairs with exactly k votes."""
-    at_k = (counts.sum(axis=1) == k) & (gold < 0)
-    left_out = int((counts.sum(axis=1) > 0).sum() - at_k.sum())
-    if not at_k.any():
+    still being labelled never have it, so compute it over the non-gold pairs with exactly k votes.
+    (Each row of `counts` stands for `units` pairs.)"""
+    at_k = (counts.sum(axis=1) == k) & (gold < 0) & (units > 0)
+    used = int(units[at_k].sum())
+    left_out = int(units[counts.sum(axis=1) > 0].sum()) - used
+    if not used:
         note = f"no non-gold pair has exactly {k} votes yet; Fleiss' kappa needs the same number per pair"
         return replace(result, fleiss=Estimate(None, note=note))
-    fleiss = fleiss_kappa(counts[at_k])
+    fleiss = fleiss_kappa(counts[at_k], units=units[at_k])
     if left_out and fleiss.value is not None:
-        note = f"over the {int(at_k.sum()):,} non-gold pairs with exactly {k} votes ({left_out:,} other pairs left out)"
+        note = f"over the {used:,} non-gold pairs with exactly {k} votes ({left_out:,} other pairs left out)"
         fleiss = replace(fleiss, note=note)
     return replace(result, fleiss=fleiss)
 
@@ -322,7 +396,7 @@ def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.nda
 def states_of(votes: ProjectVotes, outcome: Outcome, task: int | None = None) -> dict[str, int]:
     """Pairs per gate state (of one task); a pair with no vote, gold answer or decision needs votes."""
     rows = np.arange(len(votes.pair_ids)) if task is None else np.flatnonzero(votes.task == task)
-    counts = np.bincount(outcome.state[rows], minlength=len(PairState))
+    counts = np.bincount(outcome.state[rows], weights=votes.units[rows], minlength=len(PairState)).astype(np.int64)
     counts[PairState.NEEDS_VOTES] += votes.unlisted(rows, task)
     return {state.key: int(counts[state]) for state in PairState}
 
@@ -330,15 +404,18 @@ def states_of(votes: ProjectVotes, outcome: Outcome, task: int | None = None) ->
 def task_agreement(
     votes: ProjectVotes, counts: np.ndarray, k: int, *, bootstrap: int, seed: int, task: int | None = None
 ) -> Agreement:
-    """Agreement over `counts` (per listed pair) of one task or all, every pair of the project counted."""
+    """Agreement over `counts` (per listed row) of one task or all, every pair of the project counted:
+    the pairs with no vote are one more row of zeros."""
     rows = slice(None) if task is None else votes.task == task
-    padded = votes.with_unlisted(counts[rows], task)
-    gold = np.concatenate([votes.gold[rows], np.full(len(padded) - len(counts[rows]), -1, dtype=np.int8)])
-    return with_fleiss_at_k(agreement(padded, bootstrap=bootstrap, seed=seed), padded, k, gold)
+    padded = np.vstack([counts[rows], np.zeros((1, counts.shape[1]), dtype=counts.dtype)])
+    units = np.append(votes.units[rows], votes.unlisted(task=task))
+    gold = np.append(votes.gold[rows], np.int8(-1))
+    result = agreement(padded, units=units, bootstrap=bootstrap, seed=seed)
+    return with_fleiss_at_k(result, padded, k, gold, units)
 
 
 def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30) -> Dashboard:
-    votes, outcome = gate_outcome(project)
+    votes, outcome = gate_outcome(project, vote_patterns(project))
     k = project.votes_per_pair
     total_votes = votes.live.sum(axis=1)
     tasks = []
@@ -347,57 +424,43 @@ def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30)
             continue
         rows = np.flatnonzero(votes.task == i)
         accepted = rows[outcome.state[rows] == PairState.ACCEPTED]
-        released = np.bincount(outcome.label[accepted], minlength=3)
+        released = np.bincount(outcome.label[accepted], weights=votes.units[accepted], minlength=3).astype(np.int64)
         tasks.append(
             TaskReport(
                 task=code,
                 name=Task(code).label,
                 pairs=int(votes.task_pairs[i]),
-                complete=int((total_votes[rows] >= k).sum()),
+                complete=int(votes.units[rows][total_votes[rows] >= k].sum()),
                 states=states_of(votes, outcome, i),
                 released_labels=(int(released[0]), int(released[1]), int(released[2])),
-                vote_labels=tuple(int(n) for n in votes.live[rows].sum(axis=0)),
+                vote_labels=tuple(int(n) for n in votes.units[rows] @ votes.live[rows]),
                 agreement=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=i, task=i),
             )
         )
-    groups, group_count = prompt_groups(project, votes, outcome, limit=group_limit)
-    sided = int(votes.live[:, :2].sum())
+    groups, group_count = prompt_groups(project, limit=group_limit)
+    sided = int((votes.units @ votes.live[:, :2]).sum())
+    judgments = int(votes.units @ total_votes)  # every live vote: a row of the grouped tallies stands for `units` pairs
     return Dashboard(
         project=project,
         rule=gate_rule(project),
         overall=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=99),
         tasks=tasks,
-        annotators=annotator_rows(project, votes.below),
+        annotators=annotator_table(project, live_votes=judgments),
         pooled_left=fair_coin_test(int(votes.left.sum()), sided),
         states=states_of(votes, outcome),
-        judgments=int(total_votes.sum()),
+        judgments=judgments,
         prompt_groups=groups,
         prompt_group_count=group_count,
-        consensus=consensus_from(votes, outcome),
     )
-
-
-def annotator_rows(project: Project, below: frozenset[int]) -> list[AnnotatorRow]:
-    """Per-annotator quality needs every vote (agreement with the others on the same pairs)."""
-    votes = annotator_votes(project)
-    users = get_user_model().objects.in_bulk([int(u) for u in votes.annotator_ids])
-    rows = [
-        AnnotatorRow(users[int(votes.annotator_ids[s.annotator])], s, int(votes.annotator_ids[s.annotator]) in below)
-        for s in annotator_stats(votes.table, votes.gold)
-    ]
-    rows.sort(key=lambda row: row.user.get_username())
-    return rows
 
 
 _SAME_RESPONSES = ("response1_text", "response2_text", "response1_media", "response2_media")
 
 
-def prompt_groups(
-    project: Project, votes: ProjectVotes, outcome: Outcome, *, limit: int
-) -> tuple[list[PromptGroup], int]:
+def prompt_groups(project: Project, *, limit: int) -> tuple[list[PromptGroup], int]:
     """Pairs with the same prompt and responses but different criteria: agreement per criterion, and flips.
 
-    Grouped in the database, so only the shown groups' pairs are read.
+    Grouped in the database, so only the shown groups' pairs are read, and decided.
     """
     shared = (
         Pair.objects.filter(project=project, kind=PairKind.PAIR)
@@ -407,10 +470,14 @@ def prompt_groups(
         .order_by("task", "prompt", *_SAME_RESPONSES)
     )
     group_count = shared.count()
+    listed = list(shared[:limit])
+    shown = [Q(**{name: group[name] for name in ("task", "prompt", *_SAME_RESPONSES)}) for group in listed]
+    if not shown:
+        return [], group_count
+    votes, outcome = gate_outcome(project, project_votes(project, pairs=reduce(operator.or_, shown)))
     groups = []
-    for group in shared[:limit]:
-        same = {name: group[name] for name in ("task", "prompt", *_SAME_RESPONSES)}
-        pairs = Pair.objects.filter(project=project, kind=PairKind.PAIR, **same).order_by("id")
+    for group, same in zip(listed, shown, strict=True):
+        pairs = Pair.objects.filter(same, project=project, kind=PairKind.PAIR).order_by("id")
         rows = []
         counts = []
         for pair in pairs.only("id", "external_id", "criterion"):
@@ -501,26 +568,98 @@ def queue_requests(project: Project, pair_ids: list[int]) -> dict[int, Adjudicat
     return found
 
 
-def counted_votes(votes: ProjectVotes, outcome: Outcome, pair_id: int) -> tuple[int, int, int]:
-    """The votes that count under the rule, in label order, of one pair (none for a pair nobody voted on:
-    a curator may send such a pair to the adjudication queue)."""
-    at = votes.index_of(pair_id)
-    if at is None:
-        return (0, 0, 0)
-    first, second, tie = (int(n) for n in outcome.counted[at])
-    return first, second, tie
+class QueuePairs:
+    """The adjudication queue in its order (task, then pair id): the database lists and counts it, and a
+    page reads only its own pairs, so a paginator never holds the whole queue."""
+
+    def __init__(self, keys: QuerySet[Any], count: int) -> None:
+        self.keys = keys  # (task, pair id) rows, ordered
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    @overload
+    def __getitem__(self, index: int) -> Pair: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Pair]: ...
+    def __getitem__(self, index: int | slice) -> Pair | list[Pair]:
+        if isinstance(index, int):
+            found = self[index : index + 1]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        ids = [pair_id for _, pair_id in self.keys[index]]
+        pairs = Pair.objects.only("id", "external_id", "task", "prompt", "criterion").in_bulk(ids)
+        return [pairs[pair_id] for pair_id in ids if pair_id in pairs]
+
+    def __iter__(self) -> Iterator[Pair]:
+        start = 0
+        while chunk := self[start : start + 500]:
+            yield from chunk
+            start += 500
 
 
-def disputed_pairs(project: Project, *, task: str = "") -> tuple[QuerySet[Pair], Outcome, ProjectVotes]:
-    """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly."""
-    votes, outcome = gate_outcome(project)
-    ids = votes.pair_ids[outcome.state == PairState.DISPUTED]
-    requested = open_adjudication_requests(project).filter(pair=OuterRef("pk"))
-    pairs = Pair.objects.filter(Q(id__in=ids.tolist()) | Q(Exists(requested)), project=project, kind=PairKind.PAIR)
-    pairs = pairs.order_by("task", "external_id")
+def disputed_pairs(project: Project, *, task: str = "", after: Pair | None = None) -> QueuePairs:
+    """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly
+    (of one task, or after one pair in the queue's order).
+
+    The gate decides the project from grouped tallies; the pairs of each disputed group are the
+    tallies equal to it, less the gold and decided pairs (never disputed): the database finds them.
+    """
+    votes, outcome = gate_outcome(project, vote_patterns(project))
+    disputed = np.flatnonzero((outcome.state == PairState.DISPUTED) & (votes.pair_ids < 0))
     if task:
-        pairs = pairs.filter(task=task)
-    return pairs, outcome, votes
+        disputed = disputed[votes.task[disputed] == TASKS.index(task)]
+    columns = ("response1", "response2", "tie", "uncounted_response1", "uncounted_response2", "uncounted_tie")
+    groups = [
+        Q(
+            task=TASKS[int(votes.task[row])],
+            **dict(zip(columns, (*votes.live[row], *votes.uncounted[row]), strict=True)),
+        )
+        for row in disputed.tolist()
+    ]
+    nothing = Q(pk__in=[])
+    tallies = (
+        PairTally.objects.filter(reduce(operator.or_, groups, nothing), project=project)
+        .exclude(pair_id__in=Pair.objects.filter(project=project, gold_label__isnull=False).values("id"))
+        .exclude(pair_id__in=Adjudication.objects.filter(pair__project=project).values("pair_id"))
+    )
+    requested = open_adjudication_requests(project).filter(pair__kind=PairKind.PAIR)
+    if task:
+        requested = requested.filter(pair__task=task)
+    # A pair sent here that the gate also disputes is listed once, as sent. The count is the disputed
+    # groups' pairs (the grouped read counted them) and the sent pairs the gate does not dispute.
+    sent = sorted(set(requested.values_list("pair_id", flat=True)))
+    tallies = tallies.exclude(pair_id__in=sent)
+    _, sent_outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=sent)))
+    sent_disputed = int((sent_outcome.state == PairState.DISPUTED).sum())
+    count = int(votes.units[disputed].sum()) - sent_disputed + len(sent)
+    if after is not None:
+        tallies = tallies.filter(Q(task__gt=after.task) | Q(task=after.task, pair_id__gt=after.pk))
+        requested = requested.filter(Q(pair__task__gt=after.task) | Q(pair__task=after.task, pair_id__gt=after.pk))
+    keys = (
+        tallies.order_by()
+        .values_list("task", "pair_id")
+        .union(requested.order_by().values_list("pair__task", "pair_id").distinct(), all=True)
+        .order_by("task", "pair_id")
+    )
+    return QueuePairs(keys, count)
+
+
+def counted_votes(project: Project, pairs: Sequence[Pair]) -> dict[int, tuple[int, int, int]]:
+    """The votes that count under the rule, in label order, of each of these pairs (none for a pair
+    nobody voted on: a curator may send such a pair to the adjudication queue)."""
+    votes, outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=[pair.pk for pair in pairs])))
+    found: dict[int, tuple[int, int, int]] = {}
+    for pair in pairs:
+        at = votes.index_of(pair.pk)
+        first, second, tie = (0, 0, 0) if at is None else (int(n) for n in outcome.counted[at])
+        found[pair.pk] = (first, second, tie)
+    return found
 
 
 # --- releases ------------------------------------------------------------------------------------

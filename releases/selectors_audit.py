@@ -84,7 +84,7 @@ class LabelAudit:
 
 def label_audit(project: Project, *, bootstrap: int = 1000, seed: int = 0) -> LabelAudit:
     rule = gate_rule(project)
-    votes = project_votes(project, rule)
+    votes = project_votes(project)
     n = len(votes.pair_ids)
     # The gate without gold answers, with the same annotators left uncounted as the real gate leaves.
     people = decide(as_rule(rule), votes.live, votes.uncounted, np.full(n, -1, dtype=np.int8), votes.adjudication)

@@ -6,6 +6,11 @@ app_name = "releases"
 urlpatterns = [
     path("projects/<slug:slug>/quality/", views.dashboard, name="dashboard"),
     path("projects/<slug:slug>/quality/gate/", views.gate_edit, name="gate_edit"),
+    path(
+        "projects/<slug:slug>/quality/annotators/recompute/",
+        views.annotator_stats_recompute,
+        name="annotator_stats_recompute",
+    ),
     path("projects/<slug:slug>/quality/audit/", views_audit.label_audit, name="label_audit"),
     path("projects/<slug:slug>/quality/audit/adjudicate/", views_audit.label_audit_send, name="label_audit_send"),
     path("projects/<slug:slug>/quality/audit/gold/", views_audit.label_audit_gold, name="label_audit_gold"),

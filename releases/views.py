@@ -15,13 +15,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotations.access import get_project_for_curator
 from annotations.models import Pair, PairKind, Task
 from annotations.views import AuthedHtmxRequest
-from criteria.selectors import flipped_pair_ids, written_criteria_exist
+from criteria.selectors import consensus_by_pair, flipped_pair_ids, written_criteria_exist
 from criteria.selectors import signals as criteria_signals
 
 from . import charts, selectors
 from .forms import AdjudicationForm, CompareForm, GateRuleForm, GoldForm, PublishForm
 from .gate import LABELS, PairState
 from .models import Release, ReleaseStatus
+from .selectors_annotators import annotator_table, live_vote_count
+from .services.annotator_stats import annotator_stats_refresh, annotator_stats_request
 from .services.publish import admitted, release_publish, release_rebuild, release_statistics, release_summary
 from .services.quality import adjudication_decide, gate_rule_update, pair_gold_set
 
@@ -32,14 +34,31 @@ _PAIR_MEDIA = ("input_media", "response1_media", "response2_media", "response1_m
 @require_GET
 def dashboard(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
+    if request.htmx:  # the annotator table polling for its new computation: only that section
+        table = annotator_table(project, live_votes=live_vote_count(project))
+        table = annotator_stats_refresh(project=project, table=table)
+        return render(request, "releases/dashboard.html#annotator-stats", {"project": project, "table": table})
     report = selectors.dashboard(project)
+    report.annotators = annotator_stats_refresh(project=project, table=report.annotators)
     context = {
         "project": project,
         "report": report,
+        "table": report.annotators,
         "charts": charts.dashboard_charts(report),
-        "criteria": criteria_signals(project, report.consensus) if written_criteria_exist(project) else None,
+        "criteria": criteria_signals(project) if written_criteria_exist(project) else None,
     }
     return render(request, "releases/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def annotator_stats_recompute(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
+    project = get_project_for_curator(request.user, slug)
+    if annotator_stats_request(project=project, force=True):
+        messages.info(request, "The annotator table is being computed again; this page updates when it is in.")
+    else:
+        messages.info(request, "The annotator table is already being computed; this page updates when it is in.")
+    return redirect("releases:dashboard", slug=project.slug)
 
 
 @login_required
@@ -84,15 +103,10 @@ def adjudication_queue(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     task = request.GET.get("task", "")
     if task and task not in Task.values:
         task = ""
-    pairs, outcome, votes = selectors.disputed_pairs(project, task=task)
-    page = Paginator(pairs.only("id", "external_id", "task", "prompt", "criterion"), 50).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.disputed_pairs(project, task=task), 50).get_page(request.GET.get("page"))
     requests = selectors.queue_requests(project, [pair.id for pair in page])
-    rows = []
-    for pair in page:
-        counts = dict(zip(LABELS, selectors.counted_votes(votes, outcome, pair.id), strict=True))
-        rows.append((pair, counts, requests.get(pair.id)))
+    counted = selectors.counted_votes(project, list(page))
+    rows = [(pair, dict(zip(LABELS, counted[pair.id], strict=True)), requests.get(pair.id)) for pair in page]
     context = {"project": project, "page": page, "rows": rows, "task": task, "tasks": Task.choices}
     return render(request, "releases/adjudication_queue.html", context)
 
@@ -106,10 +120,9 @@ def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         adjudication_decide(pair=pair, user=request.user, **form.cleaned_data)
         messages.success(request, f"{pair.external_id}: decided {form.cleaned_data['decision']}.")
-        following, _, _ = selectors.disputed_pairs(project)
-        upcoming = following.filter(task=pair.task, external_id__gt=pair.external_id).first() or following.first()
-        if upcoming is not None:
-            return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming.id)
+        upcoming = selectors.disputed_pairs(project, after=pair)[:1] or selectors.disputed_pairs(project)[:1]
+        if upcoming:
+            return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming[0].id)
         return redirect("releases:adjudication_queue", slug=project.slug)
     verdict = selectors.pair_verdict(project, pair)
     context = {"project": project, "pair": pair, "verdict": verdict, "form": form}
@@ -121,7 +134,7 @@ def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespo
 def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     """Published releases, and a preview of what the gate would admit into the next one."""
     project = get_project_for_curator(request.user, slug)
-    votes, outcome = selectors.gate_outcome(project)
+    votes, outcome = selectors.gate_outcome(project, selectors.vote_patterns(project))
     rows = admitted(outcome)
     summary = release_summary(votes, outcome, rows)
     states = selectors.states_of(votes, outcome)
@@ -135,9 +148,7 @@ def release_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "excluded": states[PairState.EXCLUDED.key],
         # What "Only criterion flips" would publish: the admitted pairs of flipped comparisons.
         "flip_pairs": (
-            len(flipped_pair_ids(project, selectors.consensus_from(votes, outcome)))
-            if written_criteria_exist(project)
-            else None
+            len(flipped_pair_ids(project, consensus_by_pair(project))) if written_criteria_exist(project) else None
         ),
     }
     releases = list(selectors.releases(project))

@@ -111,7 +111,7 @@ def test_workers_split_the_queues_and_every_queue_has_a_worker(config):
         assert node and node.endswith("@%h"), name
         assert f"-d {node.replace('%h', '$$HOSTNAME')}" in services[name]["healthcheck"]["test"][-1], name
     assert consumed["worker-media"] == {"media", "default"}
-    assert consumed["worker-jobs"] == {"import", "release", "default"}
+    assert consumed["worker-jobs"] == {"import", "release", "stats", "default"}
     assert consumed["worker-judge"] == {"judge"}
     assert _option(_argv(services["worker-media"]), "--pool") == "prefork"
     assert _option(_argv(services["worker-judge"]), "--pool") == "threads"

@@ -273,6 +273,16 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
         assert len(stored) == len({(user, pair) for user, pair, _, _ in stored}), "a vote was stored twice"
         assert {(user, pair): (label, str(sub)) for user, pair, label, sub in stored} == acked, "votes lost"
 
+        # The statistics answer at once and queue the per-annotator table; worker-jobs computes it.
+        asked = curator_1.get(f"{base_1}/statistics/?bootstrap=0", timeout=60).json()["annotator_stats"]
+        assert asked["job"]["status"] in ("queued", "running", "ready"), asked
+        done = poll_json(
+            curator_2, f"{base_2}/statistics/?bootstrap=0",
+            lambda body: body["annotator_stats"]["job"]["state"] == "ready", 60, *everything,
+        )  # fmt: skip
+        assert {a["username"] for a in done["annotators"]} == {user.username for user in annotators}
+        assert done["annotator_stats"]["votes"] == len(acked) and not done["annotator_stats"]["changed"]
+
         # Publish through web 2, follow the build and download through web 1.
         version = curator_2.get(f"{base_2}/releases/preview/", timeout=60).json()["next_version"]
         published = curator_2.post(
@@ -302,10 +312,12 @@ def test_the_compose_stack_imports_annotates_and_releases_through_two_web_instan
         assert succeeded("media_pipeline.process_asset", workers["worker-media"])
         assert succeeded("annotations.import_job_run", workers["worker-jobs"])
         assert succeeded("releases.build", workers["worker-jobs"])
+        assert succeeded("releases.annotator_stats", workers["worker-jobs"])
         assert not succeeded("media_pipeline.process_asset", workers["worker-jobs"])
         assert not succeeded("releases.build", workers["worker-media"])
         assert not any(
-            succeeded(task, workers["worker-judge"]) for task in ("process_asset", "import_job_run", "build")
+            succeeded(task, workers["worker-judge"])
+            for task in ("process_asset", "import_job_run", "build", "annotator_stats")
         )
         wait_until(
             lambda: any(succeeded("core.sweep_jobs", w) for w in (workers["worker-media"], workers["worker-jobs"])),

@@ -148,6 +148,15 @@ def test_the_embedded_default_runs_every_job_in_its_background_worker(embedded, 
         futures = [pool.submit(vote_all, tokens[f"ann{n}"], "flow", rows, (port, port)) for n in range(3)]
         assert all(len(future.result()) == len(rows) for future in futures)
 
+    # The per-annotator table: the statistics answer at once and queue it; the worker computes it.
+    asked = curator.get(f"{flow}/statistics/?bootstrap=0", timeout=60).json()["annotator_stats"]
+    assert asked["job"]["status"] in ("queued", "running", "ready"), asked
+    done = poll_json(
+        curator, f"{flow}/statistics/?bootstrap=0",
+        lambda body: body["annotator_stats"]["job"]["state"] == "ready", 60, serve,
+    )  # fmt: skip
+    assert [a["username"] for a in done["annotators"]] == ["ann0", "ann1", "ann2"]
+
     # A release: published, built by the worker, downloaded.
     version = curator.get(f"{flow}/releases/preview/", timeout=60).json()["next_version"]
     published = curator.post(f"{flow}/releases/", json={"notes": "embedded", "version": version}, timeout=60)

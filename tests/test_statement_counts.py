@@ -409,17 +409,17 @@ def test_publish_statements_do_not_grow_with_the_release(
 
 # --- the leaderboard and hard pairs ---------------------------------------------------------------
 
-# The gate's truth, read by the human side (releases/selectors.py project_votes, gate_outcome).
-GATE_TRUTH = (
-    "SELECT releases_gaterule: the gate's rule",
+# The human side's votes per pair (releases/selectors.py project_votes).
+PROJECT_VOTES = (
     "SELECT annotations_pairtally: the per-pair vote tallies",
     "SELECT annotations_pair: the project's pairs, with task and gold codes",
     "SELECT releases_adjudication: the latest decisions",
     "SELECT annotations_goldstanding: annotators below the gold bar",
     "SELECT annotations_pair: pairs per task",
 )
-# The leaderboard reads the rule once more after the truth (the human side's; not the judges').
-RULE_AGAIN = ("SELECT releases_gaterule: the rule again",)
+GATE_RULE = ("SELECT releases_gaterule: the gate's rule",)
+# The gate's truth (gate_outcome): the rule, then the votes.
+GATE_TRUTH = (*GATE_RULE, *PROJECT_VOTES)
 JUDGES = ("SELECT judges_judge: the project's judges",)
 # judges/sheets.py: every judge's answer sheets, both questions, in one statement; current ones are used as
 # they are, without reading a model vote.
@@ -467,7 +467,7 @@ def test_the_leaderboard_reads_every_judge_in_one_statement(project, curator, dj
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
     with exactly(
-        django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *ANSWER_SHEETS, *TRUTHS)
+        django_assert_num_queries, (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_SHEETS, *TRUTHS)
     ):
         board = client.get(url).context["board"]
     assert [row.table.overall for row in board.with_tie[1:]] == [0.0] * judges
@@ -478,7 +478,7 @@ def test_scalar_judges_scores_are_one_statement_for_all_of_them(project, curator
     _judged_project(project, 2, scalar=scalar)
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
-    statements = (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *SCALAR_SCORES, *ANSWER_SHEETS, *TRUTHS)
+    statements = (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *SCALAR_SCORES, *ANSWER_SHEETS, *TRUTHS)
     with exactly(django_assert_num_queries, statements):
         assert client.get(url).status_code == 200
 
@@ -490,12 +490,12 @@ def test_a_stale_answer_sheet_is_built_once_by_the_next_reader(project, curator,
     ModelVote.objects.filter(judge__name="judge-0").update(label="response1")  # not through a service: stale
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
-    statements = (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *ANSWER_SHEETS, *STALE_SHEET, *TRUTHS)
+    statements = (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_SHEETS, *STALE_SHEET, *TRUTHS)
     with exactly(django_assert_num_queries, statements):
         board = client.get(url).context["board"]
     assert {row.name: row.table.overall for row in board.with_tie[1:]} == {"judge-0": 1.0, "judge-1": 0.0}
     with exactly(
-        django_assert_num_queries, (*SESSION, *PROJECT, *GATE_TRUTH, *RULE_AGAIN, *JUDGES, *ANSWER_SHEETS, *TRUTHS)
+        django_assert_num_queries, (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_SHEETS, *TRUTHS)
     ):
         client.get(url)  # stored: the next reader uses it as it is
 

@@ -89,11 +89,15 @@ RETURNING (SELECT gold_label FROM {pair} WHERE id = %(pair)s)
 """.strip()
 
 
+# A vote that picked the response shown on the left (position bias is measured on these).
+_LEFT_PICKS = ((Label.RESPONSE1, ShownOrder.RESPONSE1_LEFT), (Label.RESPONSE2, ShownOrder.RESPONSE2_LEFT))
+LEFT_PICK = Q(label=_LEFT_PICKS[0][0], shown_order=_LEFT_PICKS[0][1]) | Q(
+    label=_LEFT_PICKS[1][0], shown_order=_LEFT_PICKS[1][1]
+)  # the same, as a filter on judgments
+
+
 def picked_left(label: str, shown_order: str) -> bool:
-    return (label, shown_order) in (
-        (Label.RESPONSE1, ShownOrder.RESPONSE1_LEFT),
-        (Label.RESPONSE2, ShownOrder.RESPONSE2_LEFT),
-    )
+    return (label, shown_order) in _LEFT_PICKS
 
 
 def tally_vote(*, project_id: int, annotator_id: int, pair_id: int, label: str, shown_order: str, delta: int) -> None:
@@ -219,9 +223,6 @@ class Recount:
 
 
 def _live_counts(project: Project, below: set[int]) -> dict[int, Counts]:
-    left = Q(label=Label.RESPONSE1, shown_order=ShownOrder.RESPONSE1_LEFT) | Q(
-        label=Label.RESPONSE2, shown_order=ShownOrder.RESPONSE2_LEFT
-    )
     # (An IN over no ids would make Django drop the whole query; no annotator has id 0.)
     uncounted = Q(annotator_id__in=sorted(below)) if below else Q(annotator_id=0)
     rows = (
@@ -232,7 +233,7 @@ def _live_counts(project: Project, below: set[int]) -> dict[int, Counts]:
             r1=Count("id", filter=Q(label=Label.RESPONSE1)),
             r2=Count("id", filter=Q(label=Label.RESPONSE2)),
             tie=Count("id", filter=Q(label=Label.TIE)),
-            left=Count("id", filter=left),
+            left=Count("id", filter=LEFT_PICK),
             u1=Count("id", filter=Q(label=Label.RESPONSE1) & uncounted),
             u2=Count("id", filter=Q(label=Label.RESPONSE2) & uncounted),
             ut=Count("id", filter=Q(label=Label.TIE) & uncounted),

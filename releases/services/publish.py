@@ -77,14 +77,17 @@ def admitted(outcome: Outcome) -> np.ndarray:
 
 def release_summary(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> dict[str, Any]:
     """Pairs and labels per task for the admitted rows."""
+
+    def labels(at: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(outcome.label[at], weights=votes.units[at], minlength=3) if len(at) else np.zeros(3)
+        return dict(zip(LABELS, (int(n) for n in counts), strict=True))
+
     tasks: dict[str, Any] = {}
     for i, code in enumerate(TASKS):
         mine = rows[votes.task[rows] == i]
         if len(mine):
-            counts = np.bincount(outcome.label[mine], minlength=3)
-            tasks[code] = {"pairs": len(mine), "labels": dict(zip(LABELS, (int(n) for n in counts), strict=True))}
-    totals = np.bincount(outcome.label[rows], minlength=3) if len(rows) else np.zeros(3, dtype=np.int64)
-    return {"pairs": len(rows), "labels": dict(zip(LABELS, (int(n) for n in totals), strict=True)), "tasks": tasks}
+            tasks[code] = {"pairs": int(votes.units[mine].sum()), "labels": labels(mine)}
+    return {"pairs": int(votes.units[rows].sum()), "labels": labels(rows), "tasks": tasks}
 
 
 def release_statistics(
@@ -94,11 +97,11 @@ def release_statistics(
     `before_gate`, among every live vote of the project, since the gate raises agreement by design."""
     counts = outcome.counted[rows]
     gold = votes.gold[rows]
+    units = votes.units[rows]
 
     def stats(mask: np.ndarray, seed: int) -> dict[str, Any]:
-        return agreement_json(
-            with_fleiss_at_k(agreement(counts[mask], bootstrap=bootstrap, seed=seed), counts[mask], k, gold[mask])
-        )
+        result = agreement(counts[mask], units=units[mask], bootstrap=bootstrap, seed=seed)
+        return agreement_json(with_fleiss_at_k(result, counts[mask], k, gold[mask], units[mask]))
 
     per_task = {code: stats(votes.task[rows] == i, i) for i, code in enumerate(TASKS) if (votes.task[rows] == i).any()}
     before = task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=7)

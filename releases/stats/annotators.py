@@ -7,7 +7,8 @@ over annotators to build the result objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +64,14 @@ class AnnotatorStats:
     left_picks: int
     left_rate: float | None
     left_p_value: float | None  # two-sided binomial test of left_picks against 0.5 of sided_votes
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AnnotatorStats:
+        estimates = {name: Estimate(**data[name]) for name in ("kappa", "gold_accuracy")}
+        return cls(**{**data, **estimates})
 
 
 def leave_one_out_majority(table: VoteTable) -> IntArray:
@@ -187,6 +196,12 @@ def _gold_estimate(correct: int, judged: int, low: float, high: float) -> Estima
     if judged == 0:
         return Estimate(None, note="this annotator judged no gold pairs")
     return Estimate(correct / judged, low, high)
+
+
+def gold_accuracy(correct: int, judged: int) -> Estimate:
+    """One annotator's gold accuracy with its Wilson interval: the same figures as `annotator_stats`."""
+    low, high = wilson_interval(correct, judged)
+    return _gold_estimate(correct, judged, float(low), float(high))
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from annotations.models import ImportJob, ImportStatus, Pair
 from judges.models import Judge, JudgeKind, JudgeRun, RunStatus
 from media_pipeline.models import AssetStatus, MediaAsset
-from releases.models import Release, ReleaseStatus
+from releases.models import AnnotatorStatsReport, AnnotatorStatsStatus, Release, ReleaseStatus
 from releases.services.publish import agreement_json
 from releases.stats.agreement import agreement
 from tests.conftest import client_for
@@ -55,6 +55,7 @@ def _jobs(project):
     )
     judge = Judge.objects.create(project=project, name="first", kind=JudgeKind.FIRST)
     run = JudgeRun.objects.create(judge=judge, tasks=["T2T"], with_tie=False, **_dead(status=RunStatus.RUNNING))
+    AnnotatorStatsReport.objects.create(project=project, **_dead(status=AnnotatorStatsStatus.RUNNING))
     return asset, job, release, judge, run
 
 
@@ -66,6 +67,7 @@ def test_every_kind_shows_a_dead_job_as_stalled_with_its_heartbeat_and_action_on
         "media": (reverse("annotations:media_status", args=[project.slug]), "Retry"),
         "release": (reverse("releases:release_detail", args=[project.slug, release.version]), "Build again"),
         "judge": (reverse("judges:judge_detail", args=[project.slug, judge.pk]), "Resume"),
+        "stats": (reverse("releases:dashboard", args=[project.slug]), "Recompute now"),
     }
     for kind, (url, action) in pages.items():
         html = client.get(url).content.decode()
@@ -83,6 +85,7 @@ def test_every_kind_reports_a_dead_job_the_same_way_in_the_api_and_its_action_se
         "release": reverse("releases-api:release-detail", args=[project.slug, release.version]),
         "judge": reverse("judges-api:run-list", args=[project.slug, judge.pk]),
         "media": reverse("annotations-api:media", args=[project.slug]),
+        "stats": reverse("releases-api:statistics", args=[project.slug]) + "?bootstrap=0",
     }
     bodies = {kind: client.get(url).json() for kind, url in api.items()}
     shown = {
@@ -90,20 +93,31 @@ def test_every_kind_reports_a_dead_job_the_same_way_in_the_api_and_its_action_se
         "release": bodies["release"],
         "judge": bodies["judge"]["results"][0] if "results" in bodies["judge"] else bodies["judge"][0],
         "media": bodies["media"]["running"][0],
+        "stats": bodies["stats"]["annotator_stats"]["job"],
     }
     for kind, body in shown.items():
         assert body["state"] == "stalled" and body["stalled"] is True, (kind, body)
         assert body["attempts"] == 1 and 70 <= body["heartbeat_age_s"] <= 90, (kind, body)
         assert body["action"]["method"] == "POST", (kind, body)
     names = {kind: body["action"]["name"] for kind, body in shown.items()}
-    assert names == {"import": "resume", "release": "build again", "judge": "resume", "media": "retry"}
+    assert names == {
+        "import": "resume",
+        "release": "build again",
+        "judge": "resume",
+        "media": "retry",
+        "stats": "recompute",
+    }
 
     # The actions work: each job waits for a worker again (eager here: it runs at once).
     for kind, body in shown.items():
         action = body["action"]
         response = client.post(action["url"], action.get("body", {}), content_type="application/json")
         assert response.status_code in (200, 202), (kind, response.content)
-    for model, pk in ((ImportJob, job.id), (MediaAsset, asset.pk), (Release, release.pk), (JudgeRun, run.pk)):
+    stats = AnnotatorStatsReport.objects.get(project=project)
+    for model, pk in (
+        (ImportJob, job.id), (MediaAsset, asset.pk), (Release, release.pk), (JudgeRun, run.pk),
+        (AnnotatorStatsReport, stats.pk),
+    ):  # fmt: skip
         again = model.objects.get(pk=pk)
         assert not again.stalled and again.job_state != "stalled", model
 

@@ -21,7 +21,7 @@ from core import jobs
 from core.celery_tasks import LeasedTask
 from judges.models import JudgeRun
 from media_pipeline.models import AssetStatus, MediaAsset
-from releases.models import Release
+from releases.models import AnnotatorStatsReport, Release
 from tests.factories import PairFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +60,9 @@ def _expire(asset: MediaAsset) -> None:
 
 def test_every_job_kind_uses_the_one_mechanism():
     kinds = {model.job_kind: model for model in jobs.job_models()}
-    assert kinds == {"import": ImportJob, "media": MediaAsset, "release": Release, "judge": JudgeRun}
+    assert kinds == {
+        "import": ImportJob, "media": MediaAsset, "release": Release, "judge": JudgeRun, "stats": AnnotatorStatsReport,
+    }  # fmt: skip
     for model in kinds.values():
         assert model.job_lease().total_seconds() > 0
 

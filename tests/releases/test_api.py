@@ -16,6 +16,7 @@ from annotations.models import Label, Pair, ShownOrder
 from releases.models import Adjudication, GateRule, Release, ReleaseStatus
 from tests.factories import PairFactory
 from tests.releases import test_releases
+from tests.releases.test_annotator_stats import compute_annotator_stats
 from tests.releases.test_releases import votes
 
 pytestmark = pytest.mark.django_db
@@ -35,12 +36,15 @@ def url(name: str, *args) -> str:
     return reverse(f"releases-api:{name}", args=["bench", *args])
 
 
-def test_statistics_give_agreement_gate_states_annotators_and_prompt_groups(project, curator, voters):
+def test_statistics_give_agreement_gate_states_annotators_and_prompt_groups(
+    project, curator, voters, django_capture_on_commit_callbacks
+):
     for i in range(6):
         pair = PairFactory(project=project, external_id=f"p{i}", criterion=f"criterion {i % 2}")
         votes(pair, voters, [R1, R1, R1] if i % 3 else [R1, R2, TIE], order=ShownOrder.RESPONSE1_LEFT)
     flip = PairFactory(project=project, external_id="flip", criterion="criterion 2")
     votes(flip, voters, [R2, R2, R2])
+    compute_annotator_stats(project, django_capture_on_commit_callbacks)  # the background job
     client = api(curator)
 
     response = client.get(url("statistics"), {"bootstrap": 50})

@@ -21,6 +21,7 @@ from releases.services.publish import release_build, release_publish
 from releases.services.quality import gate_rule_update
 from tests.conftest import client_for
 from tests.factories import JudgmentFactory, MembershipFactory, PairFactory, ProjectFactory, UserFactory
+from tests.releases.test_annotator_stats import compute_annotator_stats
 
 pytestmark = pytest.mark.django_db
 
@@ -256,6 +257,7 @@ def test_curator_pages_are_closed_to_annotators_and_outsiders(project, curator, 
         reverse("releases:adjudicate", args=[project.slug, pair.id]),
         reverse("releases:release_publish", args=[project.slug]),
         reverse("releases:release_rebuild", args=[project.slug, 1]),
+        reverse("releases:annotator_stats_recompute", args=[project.slug]),
     ]
     for user, status in ((annotator, 403), (outsider, 404)):
         client = client_for(user)
@@ -268,11 +270,14 @@ def test_curator_pages_are_closed_to_annotators_and_outsiders(project, curator, 
     assert Pair.objects.get(pk=pair.pk).gold_label is None
 
 
-def test_dashboard_shows_agreement_per_task_and_the_annotator_table(project, curator, voters):
+def test_dashboard_shows_agreement_per_task_and_the_annotator_table(
+    project, curator, voters, django_capture_on_commit_callbacks
+):
     for i in range(12):
         pair = PairFactory(project=project, task="T2T" if i < 8 else "T2I", response1_text="x", response2_text="y")
         labels = [R1, R1, R1] if i % 3 else [R1, R2, TIE]
         votes(pair, voters, labels, order=ShownOrder.RESPONSE1_LEFT)
+    compute_annotator_stats(project, django_capture_on_commit_callbacks)  # the background job
     page = client_for(curator).get(reverse("releases:dashboard", args=[project.slug]))
     html = page.content.decode()
     report = page.context["report"]
@@ -286,7 +291,7 @@ def test_dashboard_shows_agreement_per_task_and_the_annotator_table(project, cur
     assert '<g class="row" data-row="Overall">' in html  # the alpha chart has a row per task and overall
     assert "<svg" in html and "Krippendorff" in html
     # voter0 always picks response 1, always shown on the left: 12 of 12 left, a tiny p-value.
-    v0 = next(r for r in report.annotators if r.user.username == "voter0")
+    v0 = next(r for r in report.annotators.rows if r.user.username == "voter0")
     assert (v0.stats.left_picks, v0.stats.sided_votes) == (12, 12) and v0.stats.left_p_value < 0.001
 
 

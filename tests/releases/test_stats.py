@@ -121,6 +121,34 @@ def test_pattern_weighted_alpha_matches_krippendorff(seed: int) -> None:
     assert float(alpha) == pytest.approx(krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal"))
 
 
+@pytest.mark.parametrize("seed", [8, 9])
+def test_counts_given_once_per_pattern_give_what_every_pair_gives(seed: int) -> None:
+    # The curator pages pass each distinct count vector once with how many pairs share it.
+    counts = random_counts(np.random.default_rng(seed), n_pairs=300, k=3)
+    rows, units = np.unique(counts, axis=0, return_counts=True)
+    assert len(rows) < len(counts)
+    per_pair = agreement(counts, bootstrap=200, seed=3)
+    grouped = agreement(rows, units=units, bootstrap=200, seed=3)
+    assert grouped == per_pair
+    pairable = counts[counts.sum(axis=1) >= 2]
+    assert grouped.alpha.value == pytest.approx(
+        krippendorff.alpha(value_counts=pairable, level_of_measurement="nominal")
+    )
+    at_3 = counts[counts.sum(axis=1) == 3]
+    rows3, units3 = np.unique(at_3, axis=0, return_counts=True)
+    assert fleiss_kappa(rows3, units=units3).value == pytest.approx(sm_fleiss_kappa(at_3, method="fleiss"))
+    # A pattern standing for no pair counts for nothing.
+    padded = agreement(np.vstack([rows, [[7, 0, 0]]]), units=np.append(units, 0), bootstrap=0)
+    assert padded == agreement(counts, bootstrap=0)
+
+
+def test_units_must_match_the_rows() -> None:
+    with pytest.raises(ValueError, match="units"):
+        agreement(HAND_TABLE, units=[1, 2])
+    with pytest.raises(ValueError, match="units"):
+        agreement(HAND_TABLE, units=[1, -1, 1, 1])
+
+
 def test_bootstrap_is_seeded_and_brackets_the_estimate() -> None:
     rng = np.random.default_rng(11)
     truth = rng.integers(0, 3, size=2000)
