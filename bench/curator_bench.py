@@ -220,8 +220,10 @@ _ANSWERS = [
 
 
 def _judges(project: Any, curator: Any, truth: np.ndarray, pair_ids: np.ndarray, planted: np.ndarray, rng: Any) -> None:
-    """10 judges, each with one finished run and a model vote per pair, as a run stores them."""
+    """10 judges, each with one finished run and a model vote per pair, as a run stores them (and, as a run
+    leaves them, with current answer sheets)."""
     from judges.models import Judge, JudgeRun, RunStatus
+    from judges.sheets import answer_sheets_refresh
 
     n = len(pair_ids)
     tasks = sorted(project.pairs.values_list("task", flat=True).distinct())
@@ -251,6 +253,7 @@ def _judges(project: Any, curator: Any, truth: np.ndarray, pair_ids: np.ndarray,
             "raw_response, error, latency_ms, prompt_tokens, completion_tokens, attempts, created_at) FROM STDIN",
             lines,
         )
+        answer_sheets_refresh(judge_ids=[judge.pk])
 
 
 def _adjudicate(project: Any, curator: Any, scale: Scale, rng: np.random.Generator, first: Any) -> str:

@@ -193,3 +193,35 @@ class ScalarScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge} on {self.pair}: {self.score1:.3f} / {self.score2:.3f}"
+
+
+class AnswerSheet(models.Model):
+    """A judge's answers to one question (with or without tie) in one presentation order, as one compact value
+    the leaderboard and hard pairs read instead of the model votes (judges/sheets.py).
+
+    `version` is the database's count of writes to these votes: triggers on judges_modelvote bump it in the
+    transaction of every insert, update or delete, whoever writes (migration 0003). `codes` is usable only
+    when `built_version` equals it."""
+
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="+")
+    with_tie = models.BooleanField()
+    order = models.CharField(max_length=2, choices=ShownOrder.choices)
+    version = models.PositiveBigIntegerField(
+        db_default=1, help_text="Bumped by the database with every write of these model votes."
+    )
+    built_version = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The version `codes` was built at; NULL: never built."
+    )
+    first_pair_id = models.BigIntegerField(db_default=0, help_text="The pair id `codes` starts at.")
+    codes = models.BinaryField(
+        db_default=b"", help_text="zlib of one signed byte per pair id from first_pair_id on (judges/sheets.py)."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["judge", "with_tie", "order"], name="answersheet_one_per_question"),
+            models.CheckConstraint(condition=Q(order__in=ShownOrder.values), name="answersheet_order_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.judge_id} {'w/' if self.with_tie else 'w/o'} tie, order {self.order}: v{self.version}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,18 +13,24 @@ from django.db.models import QuerySet
 from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
 from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
-from releases.selectors import ProjectVotes, gate_outcome, int_rows, label_code, project_votes
+from releases.selectors import ProjectVotes, gate_outcome, project_votes
 from releases.stats.annotators import majority_of_others
 
-from . import metrics, tallies
-from .models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
+from . import metrics, sheets
+from .models import Judge, JudgeKind, ModelVote, ScalarScore
 
 TASKS: tuple[str, ...] = tuple(TASK_SPECS)
+_TASK_NAMES = np.array(TASKS, dtype=object)  # task code by task index
+_TASK_INDEX = {task: i for i, task in enumerate(TASKS)}
 STRONG_SHARE = 0.8  # "humans agree strongly": this majority share with at least STRONG_VOTES votes, or gold
 STRONG_VOTES = 3
 
 
 TRUTH_IMPORTED, TRUTH_GATE, TRUTH_RELEASE = "imported", "gate", "release"
+
+
+def _task_index(tasks: list[str]) -> np.ndarray:
+    return np.array([_TASK_INDEX[task] for task in tasks], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,13 @@ class Truth:
     source: str  # how the page names it
     pair_ids: np.ndarray  # sorted
     labels: np.ndarray  # 0/1/2
-    tasks: np.ndarray  # task code per pair
+    task_index: np.ndarray  # index into TASKS per pair
     strong: np.ndarray  # the label is firm (for hard pairs)
+
+    @functools.cached_property
+    def tasks(self) -> np.ndarray:
+        """The task code per pair (an object array)."""
+        return _TASK_NAMES[self.task_index]
 
     def align(self, answers: Answers) -> tuple[np.ndarray, np.ndarray]:
         """(asked mask, predictions) over the truth's pairs; -1 where the judge gave no answer."""
@@ -49,7 +61,8 @@ class Truth:
         return asked, predicted
 
     def task_pairs(self) -> dict[str, int]:
-        return {task: int((self.tasks == task).sum()) for task in TASKS if (self.tasks == task).any()}
+        counted = np.bincount(self.task_index, minlength=len(TASKS)).tolist()
+        return {task: n for task, n in zip(TASKS, counted, strict=True) if n}
 
 
 def project_truth(project: Project, votes: ProjectVotes | None = None) -> Truth:
@@ -65,7 +78,7 @@ def project_truth(project: Project, votes: ProjectVotes | None = None) -> Truth:
         source="the gate's accepted labels (live)",
         pair_ids=votes.pair_ids[rows],
         labels=outcome.label[rows].astype(np.int8),
-        tasks=np.array([TASKS[i] for i in votes.task[rows]], dtype=object),
+        task_index=votes.task[rows],
         strong=strong,
     )
 
@@ -84,7 +97,7 @@ def imported_truth(project: Project) -> Truth:
         source="the labels imported with the pairs",
         pair_ids=np.array([r[0] for r in rows], dtype=np.int64),
         labels=np.array([LABEL_CODE[str(r[1])] for r in rows], dtype=np.int8),
-        tasks=np.array([r[2] for r in rows], dtype=object),
+        task_index=_task_index([r[2] for r in rows]),
         strong=np.ones(len(rows), dtype=bool),
     )
 
@@ -105,7 +118,7 @@ def release_truth(release: Release) -> Truth:
         source=f"release v{release.version}",
         pair_ids=np.array([r[0] for r in rows], dtype=np.int64),
         labels=np.array([LABEL_CODE[r[1]] for r in rows], dtype=np.int8),
-        tasks=np.array([r[2] for r in rows], dtype=object),
+        task_index=_task_index([r[2] for r in rows]),
         strong=np.array(strong, dtype=bool),
     )
 
@@ -171,17 +184,11 @@ class Answers:
 
 
 def _answers(judge: Judge, *, with_tie: bool, order: str = ShownOrder.RESPONSE1_LEFT) -> Answers:
-    """The judge's answers; a failed or unparseable answer counts as wrong, as in the paper. Pairs
-    skipped because their media could not be sent are left out: they were never really asked."""
-    rows = int_rows(
-        ModelVote.objects.filter(judge=judge, with_tie=with_tie, order=order)
-        .exclude(status=VoteStatus.SKIPPED)
-        .order_by("pair_id")
-        .annotate(code=label_code("label", default=-1))
-        .values_list("pair_id", "code"),
-        2,
-    )
-    return Answers(rows[:, 0], rows[:, 1].astype(np.int8))
+    """The judge's answers, from its answer sheet; a failed or unparseable answer counts as wrong, as in the
+    paper. Pairs skipped because their media could not be sent are left out: they were never really asked."""
+    sheet = sheets.answer_sheets([judge.pk], order).get((judge.pk, with_tie), sheets.EMPTY)
+    pair_ids = sheet.pair_ids()
+    return Answers(pair_ids, sheet.on(pair_ids))
 
 
 @dataclass(frozen=True)
@@ -232,10 +239,10 @@ def _nothing_scored(total: int, what: str, truth: Truth) -> str:
     return f"0 of {total:,} {what} fall on pairs scored against {truth.source}."
 
 
-def _judge_row(judge: Judge, counts: tallies.Counts | None, truth: Truth, *, with_tie: bool) -> BoardRow:
-    """A judge's row from its answers as counted by the database (None: no answer to this question)."""
+def _judge_row(judge: Judge, counts: sheets.Counts | None, truth: Truth, *, with_tie: bool) -> BoardRow:
+    """A judge's row from its answers as counted on its answer sheet (None: no answer to this question)."""
     if counts is None:
-        counts = tallies.Counts(np.zeros((len(TASKS), 3, 4), dtype=np.int64), 0)
+        counts = sheets.Counts(np.zeros((len(TASKS), 3, 4), dtype=np.int64), 0)
     table = metrics.leaderboard_row_from_confusion(counts.confusion, with_tie=with_tie, task_order=TASKS)
     if counts.scored:
         note = ""
@@ -247,31 +254,32 @@ def _judge_row(judge: Judge, counts: tallies.Counts | None, truth: Truth, *, wit
 
 
 def truth_keys(truth: Truth) -> np.ndarray:
-    """Each truth pair's task index * 3 + label: what `tallies.answer_counts` groups by."""
-    task_index = {task: i for i, task in enumerate(TASKS)}
-    tasks = np.array([task_index[task] for task in truth.tasks.tolist()], dtype=np.int64)
-    return tasks * 3 + truth.labels.astype(np.int64)
+    """Each truth pair's task index * 3 + label: what `sheets.answer_counts` groups by."""
+    return truth.task_index.astype(np.int64) * 3 + truth.labels.astype(np.int64)
 
 
-def human_row(truth: Truth, votes: ProjectVotes, *, with_tie: bool) -> metrics.Table:
-    """Our annotators' votes scored on the truth's pairs. Against our own labels (gate, release) each vote is
-    scored against the majority of the OTHER votes on its pair (leave one out): a vote may not agree with a
-    consensus it is part of. Against imported labels, which no vote made, each vote is scored against them."""
-    # Votes with the same pair and label score alike: one entry per (pair, label), repeated by its count.
+def human_confusion(truth: Truth, votes: ProjectVotes, keys: np.ndarray) -> np.ndarray:
+    """Our annotators' votes scored on the truth's pairs, as `metrics.leaderboard_row_from_confusion` reads
+    them (`keys`: `truth_keys(truth)`). Against our own labels (gate, release) each vote is scored against the
+    majority of the OTHER votes on its pair (leave one out): a vote may not agree with a consensus it is part
+    of. Against imported labels, which no vote made, each vote is scored against them."""
+    # Votes with the same pair and label score alike: one entry per (pair, label), weighted by its count.
     pair, label = np.divmod(np.flatnonzero(votes.live.ravel()), 3)
     count = votes.live[pair, label]
-    at = np.searchsorted(truth.pair_ids, votes.pair_ids[pair])
-    inside = at < len(truth.pair_ids)
-    inside[inside] = truth.pair_ids[at[inside]] == votes.pair_ids[pair[inside]]
+    # Where each voted pair is in the truth (searched once per pair, not once per pair and label).
+    where = np.searchsorted(truth.pair_ids, votes.pair_ids)
+    found = where < len(truth.pair_ids)
+    found[found] = truth.pair_ids[where[found]] == votes.pair_ids[found]
+    at, inside = where[pair], found[pair]
     if truth.kind == TRUTH_IMPORTED:
         reference = np.where(inside, truth.labels[np.minimum(at, len(truth.pair_ids) - 1)], -1)
     else:
         reference = majority_of_others(votes.live[pair], label)
     keep = inside & (reference >= 0)
-    count = count[keep]
-    tasks = np.repeat(truth.tasks[at[keep]], count)
-    reference, label = np.repeat(reference[keep], count), np.repeat(label[keep], count)
-    return metrics.leaderboard_row(tasks, reference, label, with_tie=with_tie, task_order=TASKS)
+    # (task, reference, vote) as one index into (tasks, 3, 4); a vote is never "no answer" (column 3).
+    cell = keys[at[keep]] // 3 * 12 + reference[keep] * 4 + label[keep]
+    counted = np.bincount(cell, weights=count[keep], minlength=len(TASKS) * 12)
+    return np.rint(counted).astype(np.int64).reshape(len(TASKS), 3, 4)
 
 
 def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
@@ -282,11 +290,14 @@ def leaderboard(project: Project, choice: TruthChoice | None = None) -> Board:
     scalar_ids = [j.pk for j in judges if j.kind == JudgeKind.SCALAR]
     scores = _scalar_scores(scalar_ids) if scalar_ids else {}
     scalar = {pk: _scalar_predictions(truth, *scores.get(pk, _NO_SCORES)) for pk in scalar_ids}
-    # Every other judge's answers, both questions, counted in one statement whatever the number of judges.
-    counted = tallies.answer_counts(project.pk, truth.pair_ids, truth_keys(truth), len(TASKS)) if judges else {}
+    # Every other judge's answers, both questions, from their answer sheets: one statement for all judges.
+    answered = sheets.answer_sheets([j.pk for j in judges if j.kind != JudgeKind.SCALAR]) if judges else {}
+    keys = truth_keys(truth)
+    counted = sheets.answer_counts(answered, truth.pair_ids, keys, len(TASKS))
+    humans = human_confusion(truth, votes, keys)
     boards: dict[bool, list[BoardRow]] = {True: [], False: []}
     for with_tie in (True, False):
-        human = human_row(truth, votes, with_tie=with_tie)
+        human = metrics.leaderboard_row_from_confusion(humans, with_tie=with_tie, task_order=TASKS)
         no_votes = "" if any(cell.n for cell in human.cells.values()) else "No annotator votes to score on these pairs."
         boards[with_tie].append(BoardRow("Human annotators", "human", None, human, no_votes))
         rows = [
@@ -422,7 +433,9 @@ def model_report(judge: Judge, truth: Truth) -> ModelReport:
         return ModelReport(judge, truth, questions, (None, 0), [], thresholds)
 
     answered_questions = set(
-        ModelVote.objects.filter(judge=judge, order=ShownOrder.RESPONSE1_LEFT).values_list("with_tie", flat=True)
+        ModelVote.objects.filter(judge=judge, order=ShownOrder.RESPONSE1_LEFT)
+        .values_list("with_tie", flat=True)
+        .distinct()  # two values, not one per vote
     )
     questions = []
     aligned: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
@@ -510,35 +523,42 @@ class HardPair:
     answered: int
     answers: dict[str, str]  # judge name -> canonical answer
 
+    @property
+    def answers_text(self) -> str:
+        """The answers as the page lists them, in one value: a template loop over 10 judges in each of 200 rows
+        was most of the page's rendering (160 -> 57 ms under cProfile at 317,000 pairs)."""
+        return " · ".join(f"{name}: {answer}" for name, answer in self.answers.items())
+
 
 def hard_pairs(project: Project, truth: Truth, *, limit: int = 200) -> tuple[list[HardPair], int]:
     """Pairs where the truth's label is firm (humans agree strongly, gold, or an imported label) but most
     judges that answered disagree with it. Answers skipped because their media could not be sent are left
     out, as everywhere else: the judge was never really asked."""
     strong = truth.strong
-    # The database ranks every firm pair and sends back only the `limit` hardest; their answers come next.
-    ids, total = tallies.hardest(project.pk, truth.pair_ids[strong], truth.labels[strong], limit)
-    if not ids:
+    pair_ids, labels = truth.pair_ids[strong], truth.labels[strong]
+    if not len(pair_ids):
+        return [], 0
+    judges = Judge.objects.filter(project=project).exclude(kind=JudgeKind.SCALAR).order_by("name")
+    names = dict(judges.values_list("id", "name"))
+    answered = sheets.answer_sheets(names)
+    given = {
+        name: sheets.pair_answers(answered.get((pk, True)), answered.get((pk, False)), pair_ids, labels)
+        for pk, name in names.items()
+    }
+    at, total = sheets.hardest(given.values(), pair_ids, labels, limit)
+    if not len(at):
         return [], total
-    label_of = dict(zip(truth.pair_ids.tolist(), truth.labels.tolist(), strict=True))
-    answers: dict[int, dict[str, str]] = {pair_id: {} for pair_id in ids}
-    votes = (
-        ModelVote.objects.filter(judge__project=project, pair_id__in=ids, order=ShownOrder.RESPONSE1_LEFT)
-        .exclude(status=VoteStatus.SKIPPED)
-        .order_by("judge__name", "-with_tie")
-        .values_list("pair_id", "judge__name", "with_tie", "label")
-    )
-    for pair_id, name, with_tie, label in votes:
-        human = LABELS[label_of[pair_id]]
-        if not with_tie and human == "tie":
-            continue  # the no-tie question cannot match a human tie; only the with-tie answer counts here
-        answers[pair_id].setdefault(name, label or "no answer")
-    pairs = Pair.objects.in_bulk(ids)
+    pairs = Pair.objects.in_bulk(pair_ids[at].tolist())
     found = []
-    for pair_id in ids:
-        human, given = LABELS[label_of[pair_id]], answers[pair_id]
-        wrong = sum(answer != human for answer in given.values())
-        found.append(HardPair(pairs[pair_id], human, wrong, len(given), given))
+    for i in at.tolist():
+        human = LABELS[int(labels[i])]
+        answers = {
+            name: LABELS[code] if code >= 0 else "no answer"
+            for name, code in ((name, int(codes[i])) for name, codes in given.items())
+            if code != sheets.NOT_ASKED
+        }
+        wrong = sum(answer != human for answer in answers.values())
+        found.append(HardPair(pairs[int(pair_ids[i])], human, wrong, len(answers), answers))
     return found, total
 
 

@@ -421,20 +421,28 @@ GATE_RULE = ("SELECT releases_gaterule: the gate's rule",)
 # The gate's truth (gate_outcome): the rule, then the votes.
 GATE_TRUTH = (*GATE_RULE, *PROJECT_VOTES)
 JUDGES = ("SELECT judges_judge: the project's judges",)
-# judges/tallies.py: every judge's answers, both questions, counted against the truth by the database.
-ANSWER_COUNTS = ("SELECT judges_modelvote judges_judge: answers per judge, question, task, label and answer",)
+# judges/sheets.py: every judge's answer sheets, both questions, in one statement; current ones are used as
+# they are, without reading a model vote.
+ANSWER_SHEETS = ("SELECT judges_answersheet: every judge's answer sheets (version, built version, codes)",)
+# A stale sheet (its votes written since it was built) is built again and stored, once.
+STALE_SHEET = (
+    "SELECT judges_modelvote: the question's answers, joined in one text",
+    "UPDATE judges_answersheet: the sheet built, at the version read",
+)
 SCALAR_SCORES = ("SELECT judges_scalarscore: every scalar judge's scores",)
 TRUTHS = ("SELECT releases_release: the releases the page offers as truths",)
 HARDEST = (
-    "WITH judges_modelvote judges_judge: the 200 hardest firm pairs, and how many are hard",
-    "SELECT judges_modelvote judges_judge: the answers on those pairs, with the judges' names",
+    "SELECT judges_judge: the project's judges, by name",
+    *ANSWER_SHEETS,  # ranked, and the answers on the 200 hardest, from the sheets
     "SELECT annotations_pair: those pairs",
 )
 
 
 def _judged_project(project: Project, judges: int, scalar: int = 0) -> None:
-    """Three pairs every voter labels response1; each judge answers response2 on all of them (w/ Tie)."""
+    """Three pairs every voter labels response1; each judge answers response2 on all of them (w/ Tie). The
+    answer sheets are built afterwards, as a run or an import leaves them."""
     from judges.models import Judge, ModelVote, ScalarScore
+    from judges.sheets import answer_sheets_refresh
     from tests.releases.test_releases import votes
 
     voters = [MembershipFactory(project=project, user=UserFactory(username=f"voter{i}")).user for i in range(3)]
@@ -450,6 +458,7 @@ def _judged_project(project: Project, judges: int, scalar: int = 0) -> None:
     for n in range(scalar):
         judge = Judge.objects.create(project=project, name=f"scores-{n}", kind="scalar")
         ScalarScore.objects.bulk_create(ScalarScore(judge=judge, pair=pair, score1=0.0, score2=1.0) for pair in pairs)
+    answer_sheets_refresh(judge_ids=Judge.objects.filter(project=project).values_list("pk", flat=True))
 
 
 @pytest.mark.parametrize("judges", [1, 4])
@@ -458,7 +467,7 @@ def test_the_leaderboard_reads_every_judge_in_one_statement(project, curator, dj
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
     with exactly(
-        django_assert_num_queries, (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_COUNTS, *TRUTHS)
+        django_assert_num_queries, (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_SHEETS, *TRUTHS)
     ):
         board = client.get(url).context["board"]
     assert [row.table.overall for row in board.with_tie[1:]] == [0.0] * judges
@@ -469,9 +478,26 @@ def test_scalar_judges_scores_are_one_statement_for_all_of_them(project, curator
     _judged_project(project, 2, scalar=scalar)
     client = client_for(curator)
     url = reverse("judges:leaderboard", args=[project.slug])
-    statements = (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *SCALAR_SCORES, *ANSWER_COUNTS, *TRUTHS)
+    statements = (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *SCALAR_SCORES, *ANSWER_SHEETS, *TRUTHS)
     with exactly(django_assert_num_queries, statements):
         assert client.get(url).status_code == 200
+
+
+def test_a_stale_answer_sheet_is_built_once_by_the_next_reader(project, curator, django_assert_num_queries):
+    from judges.models import ModelVote
+
+    _judged_project(project, 2)
+    ModelVote.objects.filter(judge__name="judge-0").update(label="response1")  # not through a service: stale
+    client = client_for(curator)
+    url = reverse("judges:leaderboard", args=[project.slug])
+    statements = (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_SHEETS, *STALE_SHEET, *TRUTHS)
+    with exactly(django_assert_num_queries, statements):
+        board = client.get(url).context["board"]
+    assert {row.name: row.table.overall for row in board.with_tie[1:]} == {"judge-0": 1.0, "judge-1": 0.0}
+    with exactly(
+        django_assert_num_queries, (*SESSION, *PROJECT, *PROJECT_VOTES, *GATE_RULE, *JUDGES, *ANSWER_SHEETS, *TRUTHS)
+    ):
+        client.get(url)  # stored: the next reader uses it as it is
 
 
 @pytest.mark.parametrize("judges", [1, 4])

@@ -29,6 +29,7 @@ from annotations.services.pair_import import archive_limits
 
 from ..models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
 from ..result_files import PREFERENCE_NAME, PreferenceFile, Problem, ScoreFile, read_preferences, read_scores
+from ..sheets import answer_sheets_refresh
 
 MAX_SHOWN_PROBLEMS = 50
 MAX_SHOWN_UNMATCHED = 50
@@ -271,6 +272,13 @@ def _tree_files(
     return matching, unmatched
 
 
+def _written(summary: ImportSummary) -> ImportSummary:
+    """The imported judges' answer sheets, built in the import's transaction: they commit with the votes, and
+    once per judge rather than once per file."""
+    answer_sheets_refresh(judge_ids=[judge.pk for judge in summary.judges])
+    return summary
+
+
 def judge_import_preferences(
     *,
     project: Project,
@@ -285,7 +293,7 @@ def judge_import_preferences(
     data = read_preferences(path, name=name, model=model, with_tie=with_tie, inversed=inversed)
     [parsed] = _store(project, [(Path(name).name, data)])
     with transaction.atomic():
-        return ImportSummary(files=[_write(project, user, parsed)])
+        return _written(ImportSummary(files=[_write(project, user, parsed)]))
 
 
 def judge_import_scores(
@@ -323,7 +331,7 @@ def judge_import_tree(*, project: Project, user: User | None, root: Path, label:
     parsed = _store(project, files)
     with transaction.atomic():
         written = [_write(project, user, p) for p in parsed]
-    return ImportSummary(files=written, skipped=skipped, unmatched_files=unmatched)
+        return _written(ImportSummary(files=written, skipped=skipped, unmatched_files=unmatched))
 
 
 def judge_import_path(

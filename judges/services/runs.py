@@ -39,6 +39,7 @@ from ..models import (
     api_key_env_allowed,
 )
 from ..presenting import NotPresentable, pair_view, presentable_pairs
+from ..sheets import answer_sheets_refresh
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def _execute(held: jobs.Claim, heartbeat: jobs.Heartbeat) -> str | None:
     batch_size = max(judge.concurrency * 2, 8)
     for start in range(0, len(pending), batch_size):
         if JudgeRun.objects.filter(pk=held.pk, cancel_requested=True).exists():
+            answer_sheets_refresh(judge_ids=[judge.pk])
             _finish(held, RunStatus.CANCELLED, "")
             return RunStatus.CANCELLED
         if heartbeat.lost.is_set():
@@ -174,6 +176,9 @@ def _execute(held: jobs.Claim, heartbeat: jobs.Heartbeat) -> str | None:
         done, failed = _count(run, questions)
         if not held.rows().update(done=done, failed=failed):
             return None  # our lease ran out and another worker took the run over
+    # Each batch made the judge's sheets stale; built once here rather than once per batch, so the first
+    # look at the leaderboard after the run does not wait for them.
+    answer_sheets_refresh(judge_ids=[judge.pk])
     _finish(held, RunStatus.DONE, "")
     return RunStatus.DONE
 
