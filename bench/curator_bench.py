@@ -486,8 +486,25 @@ def _ours(filename: str) -> bool:
 # --- main -------------------------------------------------------------------------------------
 
 
+def statistics_job(slug: str) -> None:
+    """What a worker does after the project's votes: the per-annotator table and the prompt groups of the
+    Agreement page (jobs run in this process). Timed apart, so the page is timed as a curator sees it."""
+    from annotations.models import Project
+    from releases.models import AnnotatorStatsReport, AnnotatorStatsStatus
+    from releases.services.annotator_stats import annotator_stats_request
+
+    with _step("statistics job (per-annotator table, prompt groups)"):
+        annotator_stats_request(project=Project.objects.get(slug=slug), force=True)
+    report = AnnotatorStatsReport.objects.get(project__slug=slug)
+    if report.status != AnnotatorStatsStatus.READY:
+        raise SystemExit(f"the statistics job ended {report.status}: {report.error}")
+    print(f"  {report.prompt_group_count:,} prompt groups")
+
+
 def measure(scale: Scale, built: Built, curator: Any, timeout: float, profile_top: int) -> list[Timed]:
     from django.test import Client
+
+    statistics_job(built.slug)
 
     client = Client()
     client.force_login(curator)

@@ -261,7 +261,11 @@ class DashboardSerializer(serializers.Serializer):
     annotator_stats = AnnotatorTableSerializer(source="annotators")
     pooled_left = serializers.SerializerMethodField()
     prompt_groups = PromptGroupSerializer(many=True)
-    prompt_group_count = serializers.IntegerField()
+    prompt_group_count = serializers.IntegerField(help_text="As the statistics job found them (see annotator_stats).")
+    prompt_groups_computed_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the groups' pairs were found; null until the statistics job first ran. Labels are live.",
+    )
 
     @extend_schema_field(PooledLeftSerializer)
     def get_pooled_left(self, report: selectors.Dashboard) -> dict[str, Any]:

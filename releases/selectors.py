@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import reduce
 from typing import Any, overload
 
@@ -408,6 +409,12 @@ class Dashboard:
     prompt_groups: list[PromptGroup] = field(default_factory=list)
     prompt_group_count: int = 0
 
+    @property
+    def prompt_groups_computed_at(self) -> datetime | None:
+        """When the groups' membership was found (the statistics job); None until it first ran."""
+        job = self.annotators.job
+        return job.computed_at if job is not None else None
+
 
 def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.ndarray, units: np.ndarray) -> Agreement:
     """Fleiss' kappa needs the same number of votes per pair: gold pairs (every annotator) and pairs
@@ -447,7 +454,7 @@ def task_agreement(
     return with_fleiss_at_k(result, padded, k, gold, units)
 
 
-def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30) -> Dashboard:
+def dashboard(project: Project, *, bootstrap: int = 1000) -> Dashboard:
     votes, outcome = gate_outcome(project, vote_patterns(project))
     k = project.votes_per_pair
     total_votes = votes.live.sum(axis=1)
@@ -470,50 +477,39 @@ def dashboard(project: Project, *, bootstrap: int = 1000, group_limit: int = 30)
                 agreement=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=i, task=i),
             )
         )
-    groups, group_count = prompt_groups(project, limit=group_limit)
     sided = int((votes.units @ votes.live[:, :2]).sum())
     judgments = int(votes.units @ total_votes)  # every live vote: a row of the grouped tallies stands for `units` pairs
+    annotators = annotator_table(project, live_votes=judgments)
+    job = annotators.job if annotators.computed else None
     return Dashboard(
         project=project,
         rule=gate_rule(project),
         overall=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=99),
         tasks=tasks,
-        annotators=annotator_table(project, live_votes=judgments),
+        annotators=annotators,
         pooled_left=fair_coin_test(int(votes.left.sum()), sided),
         states=states_of(votes, outcome),
         judgments=judgments,
-        prompt_groups=groups,
-        prompt_group_count=group_count,
+        prompt_groups=prompt_groups(project, job.prompt_groups) if job else [],
+        prompt_group_count=job.prompt_group_count if job else 0,
     )
 
 
-_SAME_RESPONSES = ("response1_text", "response2_text", "response1_media", "response2_media")
-
-
-def prompt_groups(project: Project, *, limit: int) -> tuple[list[PromptGroup], int]:
-    """Pairs with the same prompt and responses but different criteria: agreement per criterion, and flips.
-
-    Grouped in the database, so only the shown groups' pairs are read, and decided.
-    """
-    shared = (
-        Pair.objects.filter(project=project, kind=PairKind.PAIR)
-        .values("task", "prompt", *_SAME_RESPONSES)
-        .annotate(n=Count("criterion", distinct=True))
-        .filter(n__gte=2)
-        .order_by("task", "prompt", *_SAME_RESPONSES)
-    )
-    group_count = shared.count()
-    listed = list(shared[:limit])
-    shown = [Q(**{name: group[name] for name in ("task", "prompt", *_SAME_RESPONSES)}) for group in listed]
-    if not shown:
-        return [], group_count
-    votes, outcome = gate_outcome(project, project_votes(project, pairs=reduce(operator.or_, shown)))
+def prompt_groups(project: Project, stored: list[dict[str, Any]]) -> list[PromptGroup]:
+    """The prompt groups the statistics job found (pairs with the same prompt and responses but different
+    criteria), each pair decided now: agreement per criterion, and flips. Membership changes only when
+    pairs are created, so it comes from the job; labels and states change with every vote, so only the
+    listed pairs are read, and decided, here."""
+    listed = [pair_id for group in stored for pair_id in group["pairs"]]
+    if not listed:
+        return []
+    votes, outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=listed)))
+    pairs = Pair.objects.filter(project=project).only("id", "external_id", "criterion").in_bulk(listed)
     groups = []
-    for group, same in zip(listed, shown, strict=True):
-        pairs = Pair.objects.filter(same, project=project, kind=PairKind.PAIR).order_by("id")
+    for group in stored:
         rows = []
         counts = []
-        for pair in pairs.only("id", "external_id", "criterion"):
+        for pair in (pairs[pair_id] for pair_id in group["pairs"] if pair_id in pairs):
             at = votes.index_of(pair.id)
             # A pair with no vote, gold answer or decision is not listed: it needs votes.
             label = -1 if at is None else int(outcome.label[at])
@@ -532,7 +528,7 @@ def prompt_groups(project: Project, *, limit: int) -> tuple[list[PromptGroup], i
         groups.append(
             PromptGroup(group["task"], group["prompt"], rows, agreement(np.array(counts).reshape(-1, 3), bootstrap=0))
         )
-    return groups, group_count
+    return groups
 
 
 # --- one pair, adjudication ----------------------------------------------------------------------

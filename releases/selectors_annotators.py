@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from annotations.models import GoldStanding, Judgment, PairTally, Project
+from annotations.models import GoldStanding, Judgment, Pair, PairTally, Project
 
 from .models import AnnotatorStatsReport, AnnotatorStatsStatus
 from .stats.annotators import AnnotatorStats, gold_accuracy
@@ -39,6 +39,7 @@ class AnnotatorTable:
     rows: list[AnnotatorRow]
     live_votes: int  # the project's live votes now
     new_votes: int  # votes cast since the table's votes were read (undone since or not), at most NEW_VOTES_COUNTED
+    new_pairs: bool = False  # pairs created since the prompt groups were found
 
     @property
     def refresh_seconds(self) -> int:
@@ -80,12 +81,13 @@ class AnnotatorTable:
     @property
     def due(self) -> bool:
         """The staleness policy: ask for a new table when there is none yet (and there are votes), or
-        when votes changed and the shown one is at least ANNOTATOR_STATS_REFRESH_SECONDS old. The floor
-        keeps a busy project from costing a full read of its votes on every page view. A failed
-        computation waits for a person ("Recompute now"): retrying it on every view would loop."""
+        when votes changed or pairs were created (the prompt groups) and the shown one is at least
+        ANNOTATOR_STATS_REFRESH_SECONDS old. The floor keeps a busy project from costing a full read of
+        its votes on every page view. A failed computation waits for a person ("Recompute now"):
+        retrying it on every view would loop."""
         if self.job is None:
             return self.live_votes > 0
-        if self.job.status != AnnotatorStatsStatus.READY or not self.changed:
+        if self.job.status != AnnotatorStatsStatus.READY or not (self.changed or self.new_pairs):
             return False
         age = self.age_seconds
         return age is not None and age >= self.refresh_seconds
@@ -102,12 +104,14 @@ def annotator_table(project: Project, *, live_votes: int) -> AnnotatorTable:
     job = AnnotatorStatsReport.objects.filter(project=project).first()
     if job is None:
         return AnnotatorTable(None, [], live_votes, 0)
-    new_votes = 0
+    new_votes, new_pairs = 0, False
     if job.computed_at is not None:
         # The primary key's range first: a handful of rows, each checked against its pair's project.
         since = Judgment.objects.filter(id__gt=job.last_judgment_id, pair__project=project).order_by()
         new_votes = since.values("id")[:NEW_VOTES_COUNTED].count()
-    return AnnotatorTable(job, _rows(project, job), live_votes, new_votes)
+        # Same idea for pairs: the primary key's range past the highest id when the groups were found.
+        new_pairs = Pair.objects.filter(id__gt=job.last_pair_id, project=project).order_by().exists()
+    return AnnotatorTable(job, _rows(project, job), live_votes, new_votes, new_pairs)
 
 
 def _rows(project: Project, job: AnnotatorStatsReport) -> list[AnnotatorRow]:

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from annotations.models import Judgment, Membership, Pair, PairKind, Role, Task
 from media_pipeline.models import MediaAsset
 from releases.selectors import dashboard
+from tests.releases.test_annotator_stats import compute_annotator_stats
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,9 @@ def test_seed_demo_refuses_known_passwords_in_production(settings):
     assert Pair.objects.count() == 0
 
 
-def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(settings):
+def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(
+    settings, django_capture_on_commit_callbacks
+):
     settings.DEBUG = True
     out = StringIO()
     call_command("seed_demo", stdout=out)
@@ -58,7 +61,9 @@ def test_seed_demo_builds_all_nine_tasks_with_real_media_and_is_idempotent(setti
     voted = Pair.objects.filter(claimed=3)
     assert 60 < voted.count() < 140 and Judgment.objects.count() == 3 * voted.count()
     assert Pair.objects.filter(gold_label__isnull=False).count() == 9
-    report = dashboard(Pair.objects.first().project, bootstrap=50)
+    project = Pair.objects.first().project
+    compute_annotator_stats(project, django_capture_on_commit_callbacks)  # the background job finds the groups
+    report = dashboard(project, bootstrap=50)
     assert report.states["accepted"] > 50 and report.states["disputed"] > 0
     assert any(group.flips for group in report.prompt_groups)
     # django-axes checks every authenticate() against the lock-outs, so it needs a request (its documented test form).

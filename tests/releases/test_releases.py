@@ -353,7 +353,9 @@ def test_curator_marks_a_gold_pair_and_it_enters_the_release_with_its_answer(pro
     assert Pair.objects.get(pk=pair.pk).gold_label is None
 
 
-def test_dashboard_groups_criteria_of_the_same_comparison_and_counts_a_flip(project, curator, voters):
+def test_dashboard_groups_criteria_of_the_same_comparison_and_counts_a_flip(
+    project, curator, voters, django_capture_on_commit_callbacks
+):
     same = {"prompt": "Draw a cat.", "response1_text": "cat one", "response2_text": "cat two"}
     votes(PairFactory(project=project, criterion="Prefer realism.", **same), voters, [R1, R1, R1])
     votes(PairFactory(project=project, criterion="Prefer a cartoon look.", **same), voters, [R2, R2, R1])
@@ -363,6 +365,7 @@ def test_dashboard_groups_criteria_of_the_same_comparison_and_counts_a_flip(proj
     steady = {"prompt": "Explain tides.", "response1_text": "moon", "response2_text": "sun"}
     votes(PairFactory(project=project, criterion="Prefer accuracy.", **steady), voters, [R1, R1, R1])
     votes(PairFactory(project=project, criterion="Prefer brevity.", **steady), voters, [R1, R1, TIE])
+    compute_annotator_stats(project, django_capture_on_commit_callbacks)  # the background job finds the groups
 
     report = client_for(curator).get(reverse("releases:dashboard", args=[project.slug])).context["report"]
 
@@ -371,6 +374,50 @@ def test_dashboard_groups_criteria_of_the_same_comparison_and_counts_a_flip(proj
     assert [c.criterion for c in groups["Draw a cat."].criteria] == ["Prefer realism.", "Prefer a cartoon look."]
     assert [c.label for c in groups["Draw a cat."].criteria] == [R1, R2]
     assert groups["Draw a cat."].flips and not groups["Explain tides."].flips
+
+
+def test_prompt_groups_come_from_the_job_and_their_labels_are_live(
+    project, curator, voters, tmp_path, django_capture_on_commit_callbacks
+):
+    same = {"prompt": "Draw a cat.", "response1_text": "cat one", "response2_text": "cat two"}
+    realism = PairFactory(project=project, external_id="realism", criterion="Prefer realism.", **same)
+    votes(realism, voters, [R1, R1, R1])
+    votes(PairFactory(project=project, external_id="cartoon", criterion="Prefer a cartoon.", **same), voters, [R2, R2])
+    client = client_for(curator)
+    url = reverse("releases:dashboard", args=[project.slug])
+
+    with django_capture_on_commit_callbacks(execute=False):  # no worker yet: the page asked for the job
+        first = client.get(url)
+    assert first.context["report"].prompt_groups == []
+    assert "data-groups-pending" in first.content.decode()
+
+    compute_annotator_stats(project, django_capture_on_commit_callbacks)
+    (group,) = client.get(url).context["report"].prompt_groups
+    assert [(c.external_id, c.state, c.label) for c in group.criteria] == [
+        ("realism", "accepted", R1),
+        ("cartoon", "needs_votes", None),
+    ]
+
+    # A vote after the job ran: the shown label changes at once, without a new computation.
+    vote(Pair.objects.get(external_id="cartoon"), voters[2], R2)
+    page = client.get(url)
+    (group,) = page.context["report"].prompt_groups
+    assert [(c.external_id, c.label) for c in group.criteria] == [("realism", R1), ("cartoon", R2)]
+    assert group.flips and "data-groups-as-of" in page.content.decode()
+
+    # A pair imported after the job ran joins its group with the next computation, not before.
+    row = {"id": "brevity", "task": "T2T", "prompt": "Draw a cat.", "criteria": "Prefer brevity.",
+           "response1": "cat one", "response2": "cat two", "model1": "m1", "model2": "m2"}  # fmt: skip
+    data = tmp_path / "more.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    assert pair_import(project=project, data_path=data).ok
+    with django_capture_on_commit_callbacks(execute=False):
+        report = client.get(url).context["report"]
+    assert [c.external_id for c in report.prompt_groups[0].criteria] == ["realism", "cartoon"]
+    assert report.annotators.new_pairs  # the page asks for a new computation once the shown one is old enough
+    compute_annotator_stats(project, django_capture_on_commit_callbacks)
+    (group,) = client.get(url).context["report"].prompt_groups
+    assert [c.external_id for c in group.criteria] == ["realism", "cartoon", "brevity"]
 
 
 def test_a_pair_page_decides_like_the_whole_project_including_the_quality_bar(project, curator, voters):
