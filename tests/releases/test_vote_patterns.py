@@ -101,3 +101,26 @@ def test_a_grouped_read_has_no_labels_by_pair(busy_project):
 
     with pytest.raises(ValueError, match="no pair ids"):
         consensus_from(*gate_outcome(busy_project, vote_patterns(busy_project)))
+
+
+@pytest.mark.django_db
+def test_the_adjudication_queue_lists_exactly_the_disputed_and_sent_pairs(busy_project, curator):
+    from releases.selectors import disputed_pairs, open_adjudication_requests
+    from releases.services.audit import adjudication_request_send
+
+    votes, outcome = gate_outcome(busy_project, project_votes(busy_project))
+    accepted = votes.pair_ids[(outcome.state == PairState.ACCEPTED) & (votes.gold < 0)]
+    adjudication_request_send(project=busy_project, user=curator, pair_ids=[int(accepted[0])], reason="look again")
+    disputed = set(votes.pair_ids[outcome.state == PairState.DISPUTED].tolist())
+    assert disputed  # the gate does dispute some
+    sent = set(open_adjudication_requests(busy_project).values_list("pair_id", flat=True))
+    queue = disputed_pairs(busy_project)
+    listed = [pair.pk for pair in queue[0 : queue.count() + 5]]
+    assert sorted(listed) == sorted(disputed | sent) and queue.count() == len(listed)
+    for task in (Task.T2T, Task.T2I):
+        mine = disputed_pairs(busy_project, task=task)
+        pairs = mine[0:100]
+        assert {pair.task for pair in pairs} <= {task} and mine.count() == len(pairs)
+    # After one pair, the queue goes on in (task, id) order.
+    first = queue[0]
+    assert [pair.pk for pair in disputed_pairs(busy_project, after=first)[0:100]] == listed[1:]
