@@ -29,6 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import hot_cursor
 from media_pipeline.models import MediaAsset
 
 from ..models import Judgment, Label, Pair, PairSkip, Project, Reservation, ShownOrder, SkipKind, SkipReason
@@ -154,7 +155,7 @@ def _sql(template: str, vendor: str, gold: bool = False) -> str:
 def _run(template: str, project: Project, user: User, *, gold: bool = False) -> tuple[Any, ...] | None:
     """Run one of the statements above; its first row."""
     params = {"project": project.pk, "user": user.pk, "k": project.votes_per_pair, "cap": REMAINING_CAP}
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_sql(template, connection.vendor, gold), params)
         return cursor.fetchone()
 
