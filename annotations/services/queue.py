@@ -133,7 +133,9 @@ _PROGRESS = (
     "  WHERE r.project_id = %(project)s AND r.annotator_id = %(user)s AND p.gold_label IS NULL"
     "  AND p.claimed >= %(k)s)"
 )
-REMAINING_CAP = 500
+# "100+ left" tells an annotator as much as "500+": counting open pairs costs the database one probe
+# per pair counted (reading 500 wide rows was 1.2 ms of its CPU per vote, docs/benchmarks.md).
+REMAINING_CAP = 100
 
 
 @cache
