@@ -6,6 +6,7 @@ from django.db import transaction
 
 from annotations.models import Judgment, Label, Membership, Pair, Project, Role, ShownOrder, Task
 from annotations.services.tallies import tally_vote
+from media_pipeline.models import AssetStatus, MediaAsset
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -32,6 +33,20 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.ANNOTATOR
+
+
+class MediaAssetFactory(factory.django.DjangoModelFactory):
+    """A processed asset's row (no file is written: for tests of what the database says about media)."""
+
+    class Meta:
+        model = MediaAsset
+
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    kind = "image"
+    extension = "png"
+    file = factory.LazyAttribute(lambda asset: f"assets/{asset.sha256[:2]}/{asset.sha256}.{asset.extension}")
+    size_bytes = 10
+    status = AssetStatus.READY
 
 
 class PairFactory(factory.django.DjangoModelFactory):

@@ -90,10 +90,9 @@ NEXT_PAIR = (
 SAME_PAIR = (*PROGRESS, "SAVEPOINT: the assignment's transaction", *HELD, *SHOW, "RELEASE SAVEPOINT")
 VOTE = (
     "SAVEPOINT: the vote's transaction",
-    "SELECT annotations_reservation: lock the annotator's reservation of the pair (FOR UPDATE)",
+    "DELETE annotations_reservation annotations_pair: the reservation becomes the judgment (its side, its pair's gold)",
     "INSERT annotations_judgment: the vote",
     "INSERT annotations_pairtally annotations_pair annotations_goldstanding: count it in the pair's tally",
-    "DELETE annotations_reservation: the reservation became the judgment",
     "RELEASE SAVEPOINT",
 )
 

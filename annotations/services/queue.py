@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from functools import cache
 from typing import Any
 
@@ -326,14 +326,41 @@ class VoteResult:
     created: bool  # False: this request repeated one already stored
 
 
-def _coverage_ok(project: Project, coverage: dict[str, Any], reservation: Reservation) -> bool:
+def _coverage_ok(project: Project, coverage: dict[str, Any], pair_id: int) -> bool:
     share = project.must_view_share
-    if share is None or response_viewer(reservation.pair) not in GATED_VIEWERS:
+    if share is None:
+        return True
+    pair = Pair.objects.select_related("response1_media", "response2_media").get(pk=pair_id)
+    if response_viewer(pair) not in GATED_VIEWERS:
         return True
     try:
         return all(float(coverage[side]) >= share - 1e-6 for side in ("A", "B"))
     except (KeyError, TypeError, ValueError):
         return False
+
+
+# A vote turns the annotator's reservation of the pair into a judgment: the reservation is deleted
+# first, which locks it against a second copy of the same vote, and says which side was shown on the
+# left, when the pair was handed out and the pair's gold answer (a gold vote may move its annotator
+# across the quality bar).
+_TAKE = (
+    "DELETE FROM {reservation} WHERE project_id = %(project)s AND annotator_id = %(user)s AND pair_id = %(pair)s"
+    " RETURNING shown_order, created_at, (SELECT gold_label FROM {pair} WHERE id = %(pair)s)"
+)
+
+
+def _take_reservation(project: Project, user: User, pair_id: int) -> tuple[str, Any, str | None] | None:
+    """Delete the annotator's reservation of the pair: (shown order, reserved at, gold label), or None."""
+    sql = _TAKE.format(reservation=Reservation._meta.db_table, pair=Pair._meta.db_table)
+    with hot_cursor() as cursor:
+        cursor.execute(sql, {"project": project.pk, "user": user.pk, "pair": pair_id})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    shown_order, created_at, gold = row
+    if timezone.is_naive(created_at):  # SQLite's datetimes come back naive, in UTC
+        created_at = timezone.make_aware(created_at, UTC)
+    return shown_order, created_at, gold
 
 
 def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
@@ -346,28 +373,26 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
     now = timezone.now()
     try:
         with transaction.atomic():
-            # The pair's gold answer rides along: a gold vote may move its annotator across the quality bar.
-            reservations = Reservation.objects.select_for_update(of=("self",)).annotate(pair_gold=F("pair__gold_label"))
-            if project.must_view_share is not None:
-                reservations = reservations.select_related("pair", "pair__response1_media", "pair__response2_media")
-            reservation = reservations.filter(project=project, annotator=user, pair_id=vote.pair_id).first()
-            if reservation is None:
+            taken = _take_reservation(project, user, vote.pair_id)
+            if taken is None:
                 # Either this request repeats one already stored (the vote used up the reservation), or
                 # the pair was never handed to this annotator: refuse rather than guess the sides.
                 return VoteResult(_stored_twin(user, vote), created=False)
+            shown_order, reserved_at, pair_gold = taken
             coverage = vote.coverage or {}
-            if not _coverage_ok(project, coverage, reservation):
+            if not _coverage_ok(project, coverage, vote.pair_id):
+                # Raised inside the transaction: the reservation comes back with its rollback.
                 raise QueueError("Play both responses (and orbit 3D models) before voting on this project.")
-            if reservation.pair_gold is not None:
+            if pair_gold is not None:
                 hold_votes()
-            server_ms = int((now - reservation.created_at).total_seconds() * 1000)
+            server_ms = int((now - reserved_at).total_seconds() * 1000)
             claimed = vote.elapsed_ms
             elapsed = claimed if claimed is not None and 0 <= claimed <= server_ms + 5000 else server_ms
             judgment = Judgment.objects.create(
                 pair_id=vote.pair_id,
                 annotator=user,
-                label=canonical_label(vote.choice, reservation.shown_order),
-                shown_order=reservation.shown_order,
+                label=canonical_label(vote.choice, shown_order),
+                shown_order=shown_order,
                 time_spent_ms=min(elapsed, _MAX_TIME_MS),
                 rationale=vote.rationale.strip()[:5000],
                 submission_id=vote.submission_id,
@@ -381,7 +406,6 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
                 shown_order=judgment.shown_order,
                 delta=1,
             )
-            Reservation.objects.filter(pk=reservation.pk).delete()
     except IntegrityError:
         # The submission id was used before, or a live judgment of this pair exists already: the
         # transaction is rolled back, reservation and all, and the earlier vote stands.

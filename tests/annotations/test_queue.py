@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotations.models import Judgment, Label, PairSkip, Reservation, ShownOrder, SkipKind
+from annotations.models import Judgment, Label, PairSkip, PairTally, Reservation, ShownOrder, SkipKind
 from annotations.services import queue
 from annotations.services.queue import (
     Progress,
@@ -25,7 +25,7 @@ from annotations.services.queue import (
     undo_last,
 )
 from media_pipeline.models import MediaAsset
-from tests.factories import MembershipFactory, PairFactory, UserFactory
+from tests.factories import MediaAssetFactory, MembershipFactory, PairFactory, UserFactory
 
 
 def _annotators(project, n):
@@ -319,3 +319,22 @@ def test_progress_counts_the_held_pair_and_stops_counting_at_the_cap(project, mo
     assert progress_for(project, first) == Progress(done=1, remaining=4)
     monkeypatch.setattr(queue, "REMAINING_CAP", 3)
     assert progress_for(project, second) == Progress(done=0, remaining=3, more=True)
+
+
+@pytest.mark.django_db
+def test_a_vote_before_both_clips_were_played_is_refused_and_the_pair_stays_reserved(project):
+    project.must_view_share = 0.6
+    project.save()
+    clips = MediaAssetFactory.create_batch(2, kind="video", extension="mp4")
+    PairFactory(project=project, task="T2V", response1_text=None, response2_text=None,
+                response1_media=clips[0], response2_media=clips[1])  # fmt: skip
+    annotator = _annotators(project, 1)[0]
+    assignment = next_assignment(project, annotator)
+    assert assignment is not None
+    with pytest.raises(QueueError, match="Play both responses"):
+        _vote(project, annotator, assignment, coverage={"A": 1.0, "B": 0.3})
+    assert not Judgment.objects.exists() and not PairTally.objects.exists()
+    assert Reservation.objects.get(annotator=annotator).pair_id == assignment.pair.pk
+    assert _vote(project, annotator, assignment, coverage={"A": 1.0, "B": 0.6}).created
+    assert Judgment.objects.get().pair_id == assignment.pair.pk
+    assert not Reservation.objects.exists()
