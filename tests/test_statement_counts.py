@@ -68,7 +68,8 @@ def exactly(assert_num_queries: AssertNumQueries, expected: Sequence[str]) -> It
 
 # --- the annotator's queue -------------------------------------------------------------------------
 
-SESSION = ("SELECT django_session: the signed-in session", "SELECT auth_user: its user")
+# The session itself comes from the cache (SESSION_ENGINE cached_db).
+SESSION = ("SELECT auth_user: the signed-in user",)
 TOKEN = ("SELECT authtoken_token auth_user: the API token, with its user",)
 PROJECT = ("SELECT annotations_project annotations_membership: the project, with the user's role in it",)
 PROGRESS = ("SELECT annotations_judgment annotations_pair annotations_reservation: progress (done, left)",)
