@@ -295,11 +295,17 @@ def _assign(project: Project, user: User, done: int | None) -> Assignment | obje
         return _BUSY if any_open and any_open[0] else _EMPTY
 
 
+_RESERVE = (
+    "INSERT INTO {reservation} (project_id, pair_id, annotator_id, shown_order, created_at, expires_at)"
+    " VALUES (%(project)s, %(pair)s, %(user)s, %(order)s, %(now)s, %(until)s) RETURNING id"
+)
+
+
 def _reserve(project: Project, user: User, pair_id: int, now: Any) -> Assignment:
     """The reservation for a slot just taken. A second tab of the same annotator reserving the same
     pair at the same instant makes the insert fail, which rolls back the whole attempt, slot included.
     """
-    reservation = Reservation.objects.create(
+    reservation = Reservation(
         project=project,
         pair_id=pair_id,
         annotator=user,
@@ -307,6 +313,18 @@ def _reserve(project: Project, user: User, pair_id: int, now: Any) -> Assignment
         created_at=now,
         expires_at=now + timedelta(minutes=project.reservation_minutes),
     )
+    adapt = connection.ops.adapt_datetimefield_value
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "pair": pair_id,
+        "user": user.pk,
+        "order": reservation.shown_order,
+        "now": adapt(reservation.created_at),
+        "until": adapt(reservation.expires_at),
+    }
+    with hot_cursor() as cursor:
+        cursor.execute(_RESERVE.format(reservation=Reservation._meta.db_table), params)
+        (reservation.pk,) = cursor.fetchone()
     return Assignment(_pair_for_view(pair_id), reservation)
 
 
