@@ -141,17 +141,11 @@ if DATABASE_URL:
     if not _db.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (expected postgres://user@host:5432/dbname).")
     _db["CONN_HEALTH_CHECKS"] = True
-    # core.db.hot_cursor's statements are prepared on their first run in a connection (Django's own
-    # cursors never are). Off for a pooler in transaction mode that cannot keep prepared statements.
-    DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
-    if DATABASE_PREPARED_STATEMENTS:
-        _db.setdefault("OPTIONS", {})["prepare_threshold"] = 0
     # A database host that went away answers nothing: without a limit a request waits for the TCP
     # retries (minutes) instead of answering 503 "try again" (a connect_timeout in the URL wins).
     _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     DATABASES = {"default": _db}
 else:
-    DATABASE_PREPARED_STATEMENTS = False
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {

@@ -29,7 +29,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.db import hot_cursor
 from media_pipeline.models import MediaAsset
 
 from ..models import Judgment, Label, Pair, PairSkip, Project, Reservation, ShownOrder, SkipKind, SkipReason
@@ -157,7 +156,7 @@ def _sql(template: str, vendor: str, gold: bool = False) -> str:
 def _run(template: str, project: Project, user: User, *, gold: bool = False) -> tuple[Any, ...] | None:
     """Run one of the statements above; its first row."""
     params = {"project": project.pk, "user": user.pk, "k": project.votes_per_pair, "cap": REMAINING_CAP}
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_sql(template, connection.vendor, gold), params)
         return cursor.fetchone()
 
@@ -322,7 +321,7 @@ def _reserve(project: Project, user: User, pair_id: int, now: Any) -> Assignment
         "now": adapt(reservation.created_at),
         "until": adapt(reservation.expires_at),
     }
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_RESERVE.format(reservation=Reservation._meta.db_table), params)
         (reservation.pk,) = cursor.fetchone()
     return Assignment(_pair_for_view(pair_id), reservation)
@@ -370,7 +369,7 @@ _TAKE = (
 def _take_reservation(project: Project, user: User, pair_id: int) -> tuple[str, Any, str | None] | None:
     """Delete the annotator's reservation of the pair: (shown order, reserved at, gold label), or None."""
     sql = _TAKE.format(reservation=Reservation._meta.db_table, pair=Pair._meta.db_table)
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, {"project": project.pk, "user": user.pk, "pair": pair_id})
         row = cursor.fetchone()
     if row is None:

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
-from core.db import hot_cursor
-
 from ..models import GoldStanding, Judgment, Label, Pair, PairTally, Project, ShownOrder
 
 COLUMNS = (Label.RESPONSE1, Label.RESPONSE2, Label.TIE)  # the tally's vote columns, in label-code order
@@ -116,7 +114,7 @@ def tally_vote(*, project_id: int, annotator_id: int, pair_id: int, label: str, 
         "annotator": annotator_id,
         "pair": pair_id,
     }
-    with hot_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         (gold,) = cursor.fetchone()
     if gold is not None:
