@@ -617,9 +617,28 @@ class QueuePairs:
     """The adjudication queue in its order (task, then pair id): the database lists and counts it, and a
     page reads only its own pairs, so a paginator never holds the whole queue."""
 
-    def __init__(self, keys: QuerySet[Any], count: int) -> None:
-        self.keys = keys  # (task, pair id) rows, ordered
+    def __init__(self, tallies: QuerySet[PairTally], requested: QuerySet[AdjudicationRequest], count: int) -> None:
+        self._tallies, self._requested = tallies, requested  # the disputed pairs, and those sent here
+        self.keys = self._keys(tallies, requested)  # (task, pair id) rows, ordered
         self._count = count
+
+    @staticmethod
+    def _keys(tallies: QuerySet[PairTally], requested: QuerySet[AdjudicationRequest]) -> QuerySet[Any]:
+        return (
+            tallies.order_by()
+            .values_list("task", "pair_id")
+            .union(requested.order_by().values_list("pair__task", "pair_id").distinct(), all=True)
+            .order_by("task", "pair_id")
+        )
+
+    def following(self, pair: Pair) -> Pair | None:
+        """The pair after `pair` in the queue's order, else the queue's first (it wraps round); None when
+        the queue is empty. Reads only keys: the gate was decided once, when the queue was built."""
+        after_tally = Q(task__gt=pair.task) | Q(task=pair.task, pair_id__gt=pair.pk)
+        after_request = Q(pair__task__gt=pair.task) | Q(pair__task=pair.task, pair_id__gt=pair.pk)
+        later = QueuePairs(self._tallies.filter(after_tally), self._requested.filter(after_request), 0)
+        found = later[0:1] or self[0:1]
+        return found[0] if found else None
 
     def count(self) -> int:
         return self._count
@@ -680,9 +699,9 @@ def _in_groups(votes: ProjectVotes, rows: np.ndarray) -> Q:
     return small & Q(In(key, sorted(set(keys.tolist()))))
 
 
-def disputed_pairs(project: Project, *, task: str = "", after: Pair | None = None) -> QueuePairs:
+def disputed_pairs(project: Project, *, task: str = "") -> QueuePairs:
     """The adjudication queue: pairs the gate finds disputed, and pairs a curator sent there explicitly
-    (of one task, or after one pair in the queue's order).
+    (of one task if given).
 
     The gate decides the project from grouped tallies; the pairs of each disputed group are the
     tallies equal to it, less the gold and decided pairs (never disputed): the database finds them.
@@ -705,16 +724,7 @@ def disputed_pairs(project: Project, *, task: str = "", after: Pair | None = Non
     _, sent_outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=sent)))
     sent_disputed = int((sent_outcome.state == PairState.DISPUTED).sum())
     count = int(votes.units[disputed].sum()) - sent_disputed + len(sent)
-    if after is not None:
-        tallies = tallies.filter(Q(task__gt=after.task) | Q(task=after.task, pair_id__gt=after.pk))
-        requested = requested.filter(Q(pair__task__gt=after.task) | Q(pair__task=after.task, pair_id__gt=after.pk))
-    keys = (
-        tallies.order_by()
-        .values_list("task", "pair_id")
-        .union(requested.order_by().values_list("pair__task", "pair_id").distinct(), all=True)
-        .order_by("task", "pair_id")
-    )
-    return QueuePairs(keys, count)
+    return QueuePairs(tallies, requested, count)
 
 
 def counted_votes(project: Project, pairs: Sequence[Pair]) -> dict[int, tuple[int, int, int]]:

@@ -120,9 +120,9 @@ def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         adjudication_decide(pair=pair, user=request.user, **form.cleaned_data)
         messages.success(request, f"{pair.external_id}: decided {form.cleaned_data['decision']}.")
-        upcoming = selectors.disputed_pairs(project, after=pair)[:1] or selectors.disputed_pairs(project)[:1]
-        if upcoming:
-            return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming[0].id)
+        upcoming = selectors.disputed_pairs(project).following(pair)
+        if upcoming is not None:
+            return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming.id)
         return redirect("releases:adjudication_queue", slug=project.slug)
     verdict = selectors.pair_verdict(project, pair)
     context = {"project": project, "pair": pair, "verdict": verdict, "form": form}

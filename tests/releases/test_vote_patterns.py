@@ -121,6 +121,6 @@ def test_the_adjudication_queue_lists_exactly_the_disputed_and_sent_pairs(busy_p
         mine = disputed_pairs(busy_project, task=task)
         pairs = mine[0:100]
         assert {pair.task for pair in pairs} <= {task} and mine.count() == len(pairs)
-    # After one pair, the queue goes on in (task, id) order.
-    first = queue[0]
-    assert [pair.pk for pair in disputed_pairs(busy_project, after=first)[0:100]] == listed[1:]
+    # After one pair, the queue goes on in (task, id) order, and from the last back to the first.
+    ordered = queue[0 : queue.count()]
+    assert [queue.following(pair).pk for pair in ordered] == [*listed[1:], listed[0]]
