@@ -167,6 +167,14 @@ def tally_rows(tallies: QuerySet[PairTally]) -> np.ndarray:
     return rows[np.argsort(rows[:, 0], kind="stable")]
 
 
+def _special_pairs(project: Project) -> Q:
+    """Tallies (or other rows with a `pair_id`) of pairs with a gold answer or a decision: the gate
+    decides those by their answer, never by their votes, so they are never grouped or disputed."""
+    gold = Pair.objects.filter(project=project, gold_label__isnull=False).values("id")
+    decided = Adjudication.objects.filter(pair__project=project).values("pair_id")
+    return Q(pair_id__in=gold) | Q(pair_id__in=decided)
+
+
 def vote_patterns(project: Project) -> ProjectVotes:
     """The gate's inputs grouped: one row per task and tally shared by pairs with neither a gold answer
     nor a decision (`units` of them; a few dozen rows for 317,000 pairs, counted by the database), then
@@ -183,11 +191,8 @@ def vote_patterns(project: Project) -> ProjectVotes:
     gold = gold_answers(project)
     decisions = latest_decisions(project)
     special = np.union1d(gold[:, 0], decisions[:, 0])
-    special_pairs = Q(pair_id__in=Pair.objects.filter(project=project, gold_label__isnull=False).values("id")) | Q(
-        pair_id__in=Adjudication.objects.filter(pair__project=project).values("pair_id")
-    )
     tally = int_rows(
-        PairTally.objects.filter(special_pairs, project=project)
+        PairTally.objects.filter(_special_pairs(project), project=project)
         .order_by("pair_id")
         .annotate(task_code=task_code())
         .values_list("pair_id", "task_code", *_TALLY),
@@ -710,10 +715,7 @@ def disputed_pairs(project: Project, *, task: str = "") -> QueuePairs:
     disputed = np.flatnonzero((outcome.state == PairState.DISPUTED) & (votes.pair_ids < 0))
     if task:
         disputed = disputed[votes.task[disputed] == TASKS.index(task)]
-    tallies = PairTally.objects.filter(_in_groups(votes, disputed), project=project)
-    tallies = tallies.exclude(
-        pair_id__in=Pair.objects.filter(project=project, gold_label__isnull=False).values("id")
-    ).exclude(pair_id__in=Adjudication.objects.filter(pair__project=project).values("pair_id"))
+    tallies = PairTally.objects.filter(_in_groups(votes, disputed), project=project).exclude(_special_pairs(project))
     requested = open_adjudication_requests(project).filter(pair__kind=PairKind.PAIR)
     if task:
         requested = requested.filter(pair__task=task)
