@@ -304,11 +304,17 @@ def _reserve(project: Project, user: User, pair_id: int, now: Any) -> Assignment
     """The reservation for a slot just taken. A second tab of the same annotator reserving the same
     pair at the same instant makes the insert fail, which rolls back the whole attempt, slot included.
     """
+    reservation = _insert_reservation(project, user, pair_id, shown_order_for(user.pk, pair_id), now)
+    return Assignment(_pair_for_view(pair_id), reservation)
+
+
+def _insert_reservation(project: Project, user: User, pair_id: int, shown_order: str, now: Any) -> Reservation:
+    """Store a reservation of the pair for the annotator, running out after the project's reservation time."""
     reservation = Reservation(
         project=project,
         pair_id=pair_id,
         annotator=user,
-        shown_order=shown_order_for(user.pk, pair_id),
+        shown_order=shown_order,
         created_at=now,
         expires_at=now + timedelta(minutes=project.reservation_minutes),
     )
@@ -317,14 +323,14 @@ def _reserve(project: Project, user: User, pair_id: int, now: Any) -> Assignment
         "project": project.pk,
         "pair": pair_id,
         "user": user.pk,
-        "order": reservation.shown_order,
+        "order": shown_order,
         "now": adapt(reservation.created_at),
         "until": adapt(reservation.expires_at),
     }
     with connection.cursor() as cursor:
         cursor.execute(_RESERVE.format(reservation=Reservation._meta.db_table), params)
         (reservation.pk,) = cursor.fetchone()
-    return Assignment(_pair_for_view(pair_id), reservation)
+    return reservation
 
 
 @dataclass(frozen=True)
@@ -487,14 +493,7 @@ def undo_last(project: Project, user: User) -> Judgment:
             shown_order=last.shown_order,
             delta=-1,
         )
-        Reservation.objects.create(
-            project=project,
-            pair_id=last.pair_id,
-            annotator=user,
-            shown_order=last.shown_order,
-            created_at=now,
-            expires_at=now + timedelta(minutes=project.reservation_minutes),
-        )
+        _insert_reservation(project, user, last.pair_id, last.shown_order, now)
     return last
 
 
