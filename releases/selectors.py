@@ -641,8 +641,8 @@ class QueuePairs:
         the queue is empty. Reads only keys: the gate was decided once, when the queue was built."""
         after_tally = Q(task__gt=pair.task) | Q(task=pair.task, pair_id__gt=pair.pk)
         after_request = Q(pair__task__gt=pair.task) | Q(pair__task=pair.task, pair_id__gt=pair.pk)
-        later = QueuePairs(self._tallies.filter(after_tally), self._requested.filter(after_request), 0)
-        found = later[0:1] or self[0:1]
+        later = self._keys(self._tallies.filter(after_tally), self._requested.filter(after_request))
+        found = self._pairs(later[0:1]) or self[0:1]
         return found[0] if found else None
 
     def count(self) -> int:
@@ -661,7 +661,12 @@ class QueuePairs:
             if not found:
                 raise IndexError(index)
             return found[0]
-        ids = [pair_id for _, pair_id in self.keys[index]]
+        return self._pairs(self.keys[index])
+
+    @staticmethod
+    def _pairs(keys: QuerySet[Any]) -> list[Pair]:
+        """The pairs of these (task, pair id) rows, in their order."""
+        ids = [pair_id for _, pair_id in keys]
         pairs = Pair.objects.only("id", "external_id", "task", "prompt", "criterion").in_bulk(ids)
         return [pairs[pair_id] for pair_id in ids if pair_id in pairs]
 
