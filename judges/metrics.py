@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
-from statsmodels.stats.proportion import proportion_confint
+
+from releases.stats import fair_coin_p_value, wilson_interval
 
 RESPONSE1, RESPONSE2, TIE, NO_ANSWER = 0, 1, 2, -1
 
@@ -246,10 +246,8 @@ def wilson(correct: int, n: int) -> tuple[float | None, float | None]:
         raise ValueError(f"need 0 <= correct <= n, got correct={correct}, n={n}.")
     if n == 0:
         return None, None
-    low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
-    # At 0% and 100% the bound is exactly 0 or 1 (as in scipy); rounding leaves it a hair off, and a
-    # low of 3e-17 over an accuracy of 0 would read as an interval that misses its own estimate.
-    return (0.0 if correct == 0 else float(low)), (1.0 if correct == n else float(high))
+    low, high = wilson_interval(correct, n)
+    return float(low), float(high)
 
 
 def overall_interval(
@@ -317,8 +315,8 @@ def mcnemar(a_correct: npt.ArrayLike, b_correct: npt.ArrayLike) -> McNemar:
     b = _flags(b_correct, "b_correct")
     _same_length(a_correct=a, b_correct=b)
     a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
-    result = _sm_mcnemar([[0, a_only], [b_only, 0]], exact=True)
-    return McNemar(n=len(a), a_only=a_only, b_only=b_only, p_value=min(float(result.pvalue), 1.0))
+    p_value = float(fair_coin_p_value(a_only, a_only + b_only)) if a_only + b_only else 1.0
+    return McNemar(n=len(a), a_only=a_only, b_only=b_only, p_value=p_value)
 
 
 def paired_mcnemar(

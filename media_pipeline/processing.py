@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageCms, ImageDraw, ImageOps, UnidentifiedImageError
-from trimesh.resolvers import Resolver
 
 VIDEO_BOX = (1280, 720)
 VIDEO_FPS = 30
@@ -459,7 +458,11 @@ def _image(source: Path, workdir: Path) -> Result:
 
 
 def _mesh(source: Path, workdir: Path) -> Result:
+    # Imported here: trimesh (and the scipy it loads) costs 0.9 s and 100 MB, which every process that
+    # only hashes or transcodes files (the importer, the web tier) would otherwise pay at start.
     import trimesh
+
+    from media_pipeline.mesh_files import NoFiles
 
     extension = source.suffix.lstrip(".").lower()
     if source.stat().st_size > MAX_MESH_BYTES:
@@ -468,7 +471,7 @@ def _mesh(source: Path, workdir: Path) -> Result:
         with source.open("rb") as handle:
             # No resolver: a file may not pull in other files (an OBJ's mtllib, a glTF's buffers),
             # so nothing outside it can end up in what annotators download.
-            loaded = trimesh.load_scene(handle, file_type=extension, resolver=_NoFiles(), process=False)
+            loaded = trimesh.load_scene(handle, file_type=extension, resolver=NoFiles(), process=False)
     except MediaError:
         raise
     except Exception as exc:
@@ -517,25 +520,6 @@ def _mesh(source: Path, workdir: Path) -> Result:
     result.outputs.append(Output("web", glb, "model/gltf-binary"))
     result.outputs.append(Output("thumb", workdir / "thumb.webp", "image/webp", width=thumb.width, height=thumb.height))
     return result
-
-
-class _NoFiles(Resolver):
-    """A trimesh resolver that refuses every file a mesh refers to."""
-
-    def __init__(self) -> None:
-        pass
-
-    def get(self, key: str) -> bytes:
-        raise MediaError(f"The mesh refers to another file ({Path(key).name!r}); upload a self-contained GLB.")
-
-    def write(self, name: str, data: Any) -> None:
-        raise MediaError("The mesh tried to write a file.")
-
-    def namespaced(self, namespace: str) -> _NoFiles:
-        return self
-
-    def keys(self) -> list[str]:
-        return []
 
 
 def render_thumbnail(vertices: np.ndarray, faces: np.ndarray, size: int = 256) -> Image.Image:

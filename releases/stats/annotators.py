@@ -8,15 +8,15 @@ over annotators to build the result objects.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtri
-from scipy.stats import binom
 
 from releases.stats.agreement import Estimate, FloatArray, IntArray, category_name, value_counts
 
+_Z_975 = NormalDist().inv_cdf(0.975)  # the 95% interval's z, 1.959963984540054
 K = 3  # 0 = response1 (A), 1 = response2 (B), 2 = tie
 TIE = 2
 
@@ -168,7 +168,7 @@ def wilson_interval(successes: npt.ArrayLike, trials: npt.ArrayLike) -> tuple[Fl
     ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``, which costs milliseconds per call."""
     k = np.asarray(successes, dtype=np.float64)
     n = np.asarray(trials, dtype=np.float64)
-    z = ndtri(0.975)
+    z = _Z_975
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 2 * (n + z**2)
@@ -186,9 +186,13 @@ def fair_coin_p_value(successes: npt.ArrayLike, trials: npt.ArrayLike) -> FloatA
     The null is symmetric, so the outcomes at least as unlikely as k are the two tails beyond
     min(k, n - k): p = 2 * P(X <= min(k, n - k)), capped at 1. Equal to scipy's binomtest.
     """
+    # Imported here: scipy.special costs every process 0.5 s and 30 MB at start, and this module is
+    # loaded by every process (the releases app's ready()), most of which never test a coin.
+    from scipy.special import bdtr  # the binomial CDF, which scipy.stats.binom.cdf calls
+
     k = np.asarray(successes, dtype=np.int64)
     n = np.asarray(trials, dtype=np.int64)
-    p = np.minimum(1.0, 2.0 * binom.cdf(np.minimum(k, n - k), n, 0.5))
+    p = np.minimum(1.0, 2.0 * bdtr(np.minimum(k, n - k), n, 0.5))
     return np.where(n > 0, p, np.nan)
 
 
