@@ -12,8 +12,10 @@
    after a response that got lost); with --double-rate it sends the vote twice at the same moment
    from two threads (a double click). Any error or timeout is retried with the same submission id
    until the server answers; every acknowledged vote goes into the client's log.
-4. With --restart-after S, PostgreSQL is stopped (fast shutdown) S seconds into the load, kept
-   down --outage seconds, and started again. Every failed request is recorded with its time.
+4. With --restart-after-votes N, PostgreSQL is stopped (fast shutdown) once N votes are
+   acknowledged, kept down --outage seconds, and started again; the last --after-recovery votes
+   wait until it has been back for --grace seconds, so that however fast the machine, the load goes
+   on after the outage. Every failed request is recorded with its time.
 5. Checks, from the database against the clients' logs: no acknowledged vote is missing (lost),
    no judgment exists that no client was told about, and no (pair, annotator) has two judgments
    (duplicated); every failed request was under way during the outage (from the stop until --grace
@@ -24,7 +26,7 @@ checks; --json FILE writes the same figures for tests/test_load_and_faults.py. E
 a check fails. The cluster, gunicorn and the temp folder are stopped and removed at the end, also after a
 failure or Ctrl-C.
 
-    .venv/bin/python bench/load_bench.py [--annotators 32] [--submissions 3000] [--restart-after 8]
+    .venv/bin/python bench/load_bench.py [--annotators 32] [--submissions 3000] [--restart-after-votes 1000]
 """
 
 from __future__ import annotations
@@ -194,13 +196,29 @@ class Load:
         self.tickets_lock = threading.Lock()
         self.began = 0.0
         self.clients = [Client(name) for name in tokens]
+        self.acknowledged = 0
+        self.outage_due = threading.Event()  # --restart-after-votes votes are acknowledged (or the load is ending)
+        self.resumed = threading.Event()  # PostgreSQL has been back for --grace seconds (or there is no restart)
+        if not args.restart_after_votes:
+            self.resumed.set()
+        self.held_from = args.submissions - args.after_recovery  # tickets from here on wait for `resumed`
 
     def now(self) -> float:
         return time.monotonic() - self.began
 
     def ticket(self) -> bool:
         with self.tickets_lock:
-            return next(self.tickets, None) is not None
+            number = next(self.tickets, None)
+        if number is None:
+            return False
+        if number >= self.held_from:
+            self.resumed.wait()
+        return True
+
+    def release(self) -> None:
+        """The load is ending early: nothing may wait for the outage any more."""
+        self.outage_due.set()
+        self.resumed.set()
 
     def _call(self, client: Client, session: requests.Session, method: str, path: str, body: dict | None) -> dict:
         """One request, repeated until the server answers it (not 5xx, no network error)."""
@@ -229,6 +247,10 @@ class Load:
             if judgment["pair"] != body["pair"] or judgment["choice"] != body["choice"]:
                 raise AssertionError(f"{client.username}: vote {body} answered with {judgment}")
             client.acked[body["pair"]] = (body["choice"], body["submission_id"])
+            with self.tickets_lock:
+                self.acknowledged += 1
+                if self.acknowledged >= self.args.restart_after_votes:
+                    self.outage_due.set()
         else:
             client.conflicts.append(f"HTTP {answer['status']}: {answer.get('detail', answer)}")
         return answer
@@ -360,13 +382,21 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=100, help="mean pause before each vote (uniform 0..2x)")
     parser.add_argument("--retry-rate", type=float, default=0.1, help="share of stored votes sent again")
     parser.add_argument("--double-rate", type=float, default=0.05, help="share of votes sent twice at once")
-    parser.add_argument("--restart-after", type=float, default=8.0, help="seconds; 0: no restart")
+    parser.add_argument(
+        "--restart-after-votes", type=int, default=1000, help="acknowledged votes before the restart; 0: no restart"
+    )
+    parser.add_argument(
+        "--after-recovery", type=int, default=300, help="votes kept for after PostgreSQL has been back --grace seconds"
+    )
     parser.add_argument("--outage", type=float, default=3.0, help="seconds PostgreSQL stays down")
     parser.add_argument("--grace", type=float, default=3.0, help="seconds after the start that errors may still come")
     parser.add_argument("--timeout", type=float, default=15.0, help="client timeout per request, seconds")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="gunicorn workers: sync:<n> or gthread:<n>x<t>")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
+    if args.restart_after_votes and args.restart_after_votes + args.annotators > args.submissions - args.after_recovery:
+        # Each annotator may hold one vote through the outage: the restart must come before the held votes.
+        parser.error("--restart-after-votes plus --annotators must be at most --submissions minus --after-recovery")
 
     with tempfile.TemporaryDirectory(prefix="omni-load-bench-") as tmp, cluster(Path(tmp)) as pg:
         env = {
@@ -404,14 +434,16 @@ def main() -> None:
         # once the cluster is being stopped and its folder removed.
         stopping = threading.Event()
         restarter = None
+        load: Load | None = None
         try:
             server.start()  # inside: gunicorn runs in its own session, out of Ctrl-C's reach
             load = Load(server.base, tokens, args)
-            if args.restart_after:
+            if args.restart_after_votes:
 
                 def restart() -> None:
                     nonlocal outage
-                    if stopping.wait(args.restart_after):
+                    load.outage_due.wait()
+                    if stopping.is_set():
                         return
                     down = load.now()
                     pg.stop()
@@ -419,6 +451,8 @@ def main() -> None:
                         return
                     pg.start()
                     outage = (down, load.now())
+                    stopping.wait(args.grace)
+                    load.resumed.set()
 
                 restarter = threading.Thread(target=restart)
                 restarter.start()
@@ -427,6 +461,8 @@ def main() -> None:
             stopping.set()
             raise
         finally:
+            if load is not None:
+                load.release()  # the restarter may still wait for votes that will not come
             if restarter is not None:
                 restarter.join()
             server.stop()
@@ -435,7 +471,7 @@ def main() -> None:
     _print(figures, args)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    problems = _problems(figures, restarted=bool(args.restart_after))
+    problems = _problems(figures, restarted=bool(args.restart_after_votes))
     for problem in problems:
         print(f"FAILED: {problem}")
     if problems:

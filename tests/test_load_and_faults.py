@@ -32,7 +32,8 @@ def test_no_vote_is_lost_or_duplicated_under_load_and_a_postgres_restart(tmp_pat
     out = tmp_path / "load.json"
     cmd = [
         sys.executable, str(ROOT / "bench" / "load_bench.py"), "--annotators", "32", "--pairs", "600",
-        "--submissions", "900", "--restart-after", "5", "--outage", "2", "--json", str(out),
+        "--submissions", "900", "--restart-after-votes", "300", "--after-recovery", "150", "--outage", "2",
+        "--json", str(out),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
