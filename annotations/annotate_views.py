@@ -29,11 +29,11 @@ from .services.queue import (
     Assignment,
     QueueError,
     Vote,
+    button_name,
     progress_for,
     record_skip,
     record_vote,
     response_viewer,
-    shown_choice,
     undo_last,
 )
 from .services.queue import next_assignment as queue_next
@@ -163,5 +163,5 @@ def undo(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         undone = undo_last(project, request.user)
     except QueueError as exc:
         return _done(request, project, error=str(exc))
-    earlier = shown_choice(undone.label, undone.shown_order).replace("tie", "Tie")
+    earlier = button_name(undone.label, undone.shown_order)
     return _done(request, project, notice=f"Vote withdrawn (you had chosen {earlier}). Vote again on this pair.")

@@ -36,6 +36,7 @@ from ..services.members import MembershipError, membership_remove, membership_ro
 from ..services.projects import project_create, project_settings_update
 from ..services.queue import (
     GATED_VIEWERS,
+    AlreadyJudged,
     Assignment,
     Progress,
     QueueError,
@@ -417,7 +418,9 @@ class QueueVoteView(ProjectScoped):
     @extend_schema(
         request=s.QueueVoteSerializer,
         responses={201: s.QueueVoteResultSerializer, 200: s.QueueVoteResultSerializer, 400: _INVALID, 409: _CONFLICT},
-        description="Vote on the pair you were shown; 201 stored, 200 when this repeats a stored vote.",
+        description="Vote on the pair you were shown; 201 stored, 200 when this repeats a stored vote (the same "
+        "submission id). 409 when the pair is not yours to vote on; when you already voted on it with another "
+        "submission (a second tab), the 409 also holds that stored `judgment`.",
     )
     def post(self, request: Request, slug: str) -> Response:
         form = s.QueueVoteSerializer(data=request.data)
@@ -433,6 +436,9 @@ class QueueVoteView(ProjectScoped):
         )
         try:
             result = record_vote(self.project, _user(request), vote)
+        except AlreadyJudged as exc:  # another vote on this pair was stored first: say which, as data
+            kept = s.OwnJudgmentSerializer(exc.judgment).data
+            return Response({"detail": str(exc), "judgment": kept}, status=status.HTTP_409_CONFLICT)
         except QueueError as exc:
             raise Conflict(str(exc)) from exc
         body = {"judgment": result.judgment, "created": result.created, "next": _turn(request, self.project)}

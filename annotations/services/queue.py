@@ -46,6 +46,19 @@ class QueueError(Exception):
     """A request the queue refuses, with a sentence for the annotator."""
 
 
+class AlreadyJudged(QueueError):
+    """A new vote on a pair this annotator has a live vote on (cast in another tab or window): the
+    first one stands, and the sentence says which it was."""
+
+    def __init__(self, judgment: Judgment) -> None:
+        self.judgment = judgment
+        kept = button_name(judgment.label, judgment.shown_order)
+        super().__init__(
+            f"You had already voted on this pair in another tab or window: that vote, {kept}, was kept "
+            "and this one was not stored. Use Undo to change it."
+        )
+
+
 def shown_order_for(user_id: int, pair_id: int) -> str:
     """Left/right for this annotator and pair: random across pairs and people, the same on every reload."""
     digest = hmac.new(settings.SECRET_KEY.encode(), f"side:{user_id}:{pair_id}".encode(), hashlib.sha256).digest()
@@ -71,6 +84,11 @@ def canonical_label(choice: str, shown_order: str) -> str:
 def shown_choice(label: str, shown_order: str) -> str:
     """The button (A, B or tie) that stores `label` under `shown_order`: the inverse of canonical_label."""
     return next(choice for choice in CHOICES if canonical_label(choice, shown_order) == label)
+
+
+def button_name(label: str, shown_order: str) -> str:
+    """The button that stores `label` under `shown_order`, as its page names it: A, B or Tie."""
+    return shown_choice(label, shown_order).replace("tie", "Tie")
 
 
 # What the page shows the two responses with; must-view gating watches the time-based and 3D ones.
@@ -346,7 +364,7 @@ class Vote:
 @dataclass(frozen=True)
 class VoteResult:
     judgment: Judgment
-    created: bool  # False: this request repeated one already stored
+    created: bool  # False: this request repeated one already stored (the same submission id)
 
 
 def _coverage_ok(project: Project, coverage: dict[str, Any], pair_id: int) -> bool:
@@ -387,7 +405,8 @@ def _take_reservation(project: Project, user: User, pair_id: int) -> tuple[str, 
 
 
 def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
-    """Store the vote once. A repeated submission (same id, or the same pair again) returns the first.
+    """Store the vote once. A repeated submission (the same id) returns the stored vote; another vote on
+    a pair this annotator has judged (a second tab) raises AlreadyJudged, naming the vote kept.
 
     The reservation becomes the judgment, so the pair's slot count does not change.
     """
@@ -446,7 +465,7 @@ def _stored_twin(user: User, vote: Vote) -> Judgment:
     live = Judgment.objects.filter(pair_id=vote.pair_id, annotator=user, retracted_at__isnull=True).first()
     if live is None:
         raise QueueError("This pair is not in your queue any more. The next pair is shown instead.")
-    return live
+    raise AlreadyJudged(live)
 
 
 def record_skip(project: Project, user: User, *, pair_id: int, reason: str, note: str = "") -> PairSkip:

@@ -456,6 +456,23 @@ def test_a_doubled_vote_is_stored_once(project, annotator):
     assert Judgment.objects.count() == 1
 
 
+def test_another_vote_on_a_judged_pair_is_a_409_holding_the_vote_kept(project, annotator):
+    text_pair(project)
+    text_pair(project)
+    client = api_for(annotator)
+    turn = client.get(url("queue-next", project)).json()
+    other_tab = client.get(url("queue-next", project)).json()  # the same pair, held, with its own submission id
+    assert other_tab["pair"]["id"] == turn["pair"]["id"] and other_tab["submission_id"] != turn["submission_id"]
+    assert vote(client, project, turn, "B").status_code == 201
+    late = vote(client, project, other_tab, "A")
+    assert late.status_code == 409
+    body = late.json()
+    assert "already voted on this pair" in body["detail"] and "B, was kept" in body["detail"]
+    assert body["judgment"]["pair"] == turn["pair"]["id"] and body["judgment"]["choice"] == "B"
+    assert body["judgment"]["submission_id"] == turn["submission_id"]
+    assert Judgment.objects.count() == 1
+
+
 def test_vote_validation_errors_name_the_field(project, annotator):
     text_pair(project)
     client = api_for(annotator)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from annotations.models import Judgment, Label, PairSkip, PairTally, Reservation, ShownOrder, SkipKind
 from annotations.services import queue
 from annotations.services.queue import (
+    AlreadyJudged,
     Progress,
     QueueError,
     Vote,
@@ -119,9 +120,11 @@ def test_vote_stores_canonical_label_order_and_time_once(project):
     expected = Label.RESPONSE1 if assignment.shown_order == ShownOrder.RESPONSE1_LEFT else Label.RESPONSE2
     assert (stored.label, stored.shown_order, stored.rationale) == (expected, assignment.shown_order, "why")
     assert stored.time_spent_ms == 1200 or stored.time_spent_ms < 5000
-    # A second, different submission for the same pair (two tabs) does not add a judgment either.
-    twin = record_vote(project, person, Vote(pair_id=assignment.pair.pk, choice="B", submission_id=uuid.uuid4()))
-    assert not twin.created and Judgment.objects.count() == 1
+    # A second, different submission for the same pair (two tabs) is refused, naming the vote kept.
+    with pytest.raises(AlreadyJudged, match=r"already voted on this pair .*that vote, A, was kept") as refused:
+        record_vote(project, person, Vote(pair_id=assignment.pair.pk, choice="B", submission_id=uuid.uuid4()))
+    assert refused.value.judgment.pk == first.judgment.pk
+    assert Judgment.objects.count() == 1 and Judgment.objects.get().label == expected
 
 
 @pytest.mark.django_db

@@ -124,6 +124,23 @@ def test_double_submit_stores_one_judgment_and_shows_the_same_next_pair(project,
     assert _shown(first)[0] == _shown(second)[0]
 
 
+def test_a_second_tabs_vote_on_a_judged_pair_says_which_vote_was_kept(project, annotator):
+    PairFactory.create_batch(2, project=project)
+    client = client_for(annotator)
+    pair_id, first_tab = _shown(client.get(_url(project)).content.decode())
+    same_pair, second_tab = _shown(client.get(_url(project)).content.decode())
+    assert same_pair == pair_id and second_tab != first_tab
+    client.post(_url(project, "vote"), {"pair": pair_id, "choice": "A", "submission_id": first_tab}, **HTMX)
+    html = client.post(
+        _url(project, "vote"), {"pair": pair_id, "choice": "B", "submission_id": second_tab}, **HTMX
+    ).content.decode()
+    assert 'role="alert"' in html
+    assert "You had already voted on this pair in another tab or window: that vote, A, was kept" in html
+    assert _shown(html)[0] != pair_id  # and the pair now due is shown
+    stored = Judgment.objects.get()
+    assert stored.submission_id == uuid.UUID(first_tab)
+
+
 def test_plain_form_post_redirects_back_to_the_workspace(project, annotator):
     PairFactory(project=project)
     client = client_for(annotator)

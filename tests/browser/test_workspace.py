@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from annotations.demo.plan import DemoWriter
 from annotations.models import Judgment, Label, Pair, PairSkip, Project, Role, Task
@@ -183,6 +184,27 @@ def test_a_vote_whose_answer_was_lost_is_stored_once_when_retried(page):
     page.wait_for_function(f"() => document.querySelector('#workspace').dataset.pair !== '{first}'")
     assert Judgment.objects.count() == 1
     assert page.locator('[data-progress="done"]').inner_text() == "1"
+
+
+def test_a_vote_from_a_second_tab_on_a_judged_pair_is_answered_not_dropped(page):
+    project = ProjectFactory(slug="tabs", name="Tabs", votes_per_pair=1, gold_share=0)
+    PairFactory.create_batch(2, project=project)
+    _open_workspace(page, project, "tess")
+    other_tab = page.context.new_page()  # same browser, same sign-in
+    other_tab.goto(reverse("annotations:annotate", args=[project.slug]))
+    pair = page.get_attribute("#workspace", "data-pair")
+    assert other_tab.get_attribute("#workspace", "data-pair") == pair  # both tabs show the pair held
+
+    page.keyboard.press("1")
+    expect(page.locator("#workspace")).not_to_have_attribute("data-pair", pair)
+    other_tab.keyboard.press("2")
+    expect(other_tab.get_by_role("alert")).to_contain_text(
+        "You had already voted on this pair in another tab or window: that vote, A, was kept"
+    )
+    expect(other_tab.locator("#workspace")).not_to_have_attribute("data-pair", pair)  # the pair now due
+    screenshot(other_tab, "workspace-second-tab-vote-refused")
+    stored = Judgment.objects.get()
+    assert str(stored.pair_id) == pair and Judgment.objects.count() == 1
 
 
 def test_must_view_gating_unlocks_votes_only_after_both_clips_played(page, nine_task_project):
