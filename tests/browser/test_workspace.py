@@ -130,6 +130,33 @@ def test_annotator_labels_all_nine_tasks_by_keyboard(page, nine_task_project):
     assert not errors, errors
 
 
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (1440, 900)])
+def test_the_vote_bar_is_on_screen_without_scrolling_for_every_task(
+    browser, live_server, nine_task_project, width, height
+):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        _open_workspace(page, nine_task_project, f"screen-{width}")
+        for _ in range(9):
+            pair = Pair.objects.get(pk=int(page.get_attribute("#workspace[data-pair]", "data-pair")))
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#workspace .viewer-media')]"
+                ".every(el => el.dataset.ready === '1' || el.dataset.error)",
+                timeout=30_000,
+            )
+            assert page.evaluate("window.scrollY") == 0
+            bar = page.locator(".vote-buttons").bounding_box()
+            assert bar is not None and bar["y"] >= 0 and bar["y"] + bar["height"] <= height, (pair.task, bar)
+            # On screen in the keys' order.
+            assert page.locator(".vote-btn").all_inner_texts() == ["1 A is better", "2 B is better", "3 Tie"]
+            screenshot(page, f"vote-bar-{width}x{height}-{pair.task}", full_page=False)
+            page.keyboard.press("1")
+            expect(page.locator("#workspace")).not_to_have_attribute("data-pair", str(pair.pk))
+    finally:
+        context.close()
+
+
 def test_undo_skip_and_rationale_from_the_keyboard(page):
     project = ProjectFactory(slug="keys", name="Keys", votes_per_pair=1, gold_share=0)
     PairFactory.create_batch(3, project=project)
