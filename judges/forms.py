@@ -6,7 +6,7 @@ from .models import RUNNABLE, Judge, JudgeKind
 
 
 class JudgeForm(forms.ModelForm):
-    kind = forms.ChoiceField(choices=[(k.value, k.label) for k in RUNNABLE])
+    kind = forms.ChoiceField(label="Judge kind", choices=[(k.value, k.label) for k in RUNNABLE])
     base_url = forms.URLField(
         required=False,
         assume_scheme="https",
@@ -48,7 +48,8 @@ _BOOL = {"": None, "true": True, "false": False}
 
 class ResultFileForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=[("preferences", "Preferences: {model}_preferences(_with_tie).json"), ("scores", "Scalar scores")]
+        label="The file holds",
+        choices=[("preferences", "Preferences: {model}_preferences(_with_tie).json"), ("scores", "Scalar scores")],
     )
     file = forms.FileField(
         help_text="JSON, JSONL or CSV (scores), or a zip of the paper's evaluation folders "

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator
-from annotations.models import Project
+from annotations.models import Project, Task
 from annotations.views import AuthedHtmxRequest
 from releases.services.quality import pair_gold_set
 
@@ -44,7 +44,7 @@ def judge_list(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         "project": project,
         "judges": selectors.judges(project),
         "form": form,
-        "upload": ResultFileForm(),
+        "upload": ResultFileForm(auto_id="upload_%s"),  # its own ids: both forms have a `kind`
     }
     return render(request, "judges/judge_list.html", context, status=400 if form.errors else 200)
 
@@ -58,13 +58,20 @@ def _judge(request: AuthedHtmxRequest, slug: str, judge_id: int) -> tuple[Projec
 @require_GET
 def judge_detail(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpResponse:
     project, judge = _judge(request, slug, judge_id)
+    # A new run starts with every task of the project ticked: untick what is not wanted.
+    return _detail(request, project, judge, RunForm(initial={"tasks": project.tasks or list(Task.values)}))
+
+
+def _detail(
+    request: AuthedHtmxRequest, project: Project, judge: Judge, form: RunForm, *, status: int = 200
+) -> HttpResponse:
     runs = list(judge.runs.all()[:20])
     context = {
         "project": project,
         "judge": judge,
         "runs": runs,
         "active": any(not run.finished and not run.stalled for run in runs),
-        "form": RunForm(initial={"tasks": []}),
+        "form": form,
     }
     if request.htmx:
         return render(request, "judges/judge_detail.html#runs", context)
@@ -82,24 +89,24 @@ def judge_detail(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpRe
     if compare:
         other = get_object_or_404(Judge, project=project, pk=int(compare))
         context["comparison"] = selectors.compare_judges(judge, other, truth)
-    return render(request, "judges/judge_detail.html", context)
+    return render(request, "judges/judge_detail.html", context, status=status)
 
 
 @login_required
 @require_POST
 def run_start(request: AuthedHtmxRequest, slug: str, judge_id: int) -> HttpResponse:
-    _, judge = _judge(request, slug, judge_id)
+    project, judge = _judge(request, slug, judge_id)
     form = RunForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"Run not started: {form.errors.as_text()}")
-        return redirect("judges:judge_detail", slug=slug, judge_id=judge.pk)
-    try:
-        judge_run_start(judge=judge, user=request.user, **form.cleaned_data)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "Run started.")
-    return redirect("judges:judge_detail", slug=slug, judge_id=judge.pk)
+    if form.is_valid():
+        try:
+            judge_run_start(judge=judge, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Run started.")
+            return redirect("judges:judge_detail", slug=slug, judge_id=judge.pk)
+    # Refused: the same page, the form as it was sent, and why next to it.
+    return _detail(request, project, judge, form, status=400)
 
 
 @login_required
