@@ -62,7 +62,7 @@ class ProjectSettingsForm(forms.Form):
     """A curator's project settings; the service checks the ranges and says which is wrong."""
 
     name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
     votes_per_pair = forms.IntegerField(label="Votes per pair (overlap k)")
     reservation_minutes = forms.IntegerField(label="Reservation (minutes)")
     gold_share = forms.FloatField(label="Gold share", help_text="Share of turns that serve a gold pair (0 to 1).")
@@ -71,7 +71,7 @@ class ProjectSettingsForm(forms.Form):
     )
     criteria_per_comparison = forms.IntegerField(label="Criteria per comparison")
     writing_guidance = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Shown to criterion writers."
+        required=False, widget=forms.Textarea(attrs={"rows": 10}), help_text="Shown to criterion writers."
     )
     tasks = forms.MultipleChoiceField(
         required=False,

@@ -31,21 +31,28 @@ class ProjectRow:
     project: Project
     role: str
     pair_count: int
+    comparison_count: int  # waiting for criteria: the list links members to the Write page
 
 
 def projects_for_user(user: User | AnonymousUser) -> list[ProjectRow]:
     if not user.is_authenticated:
         return []
     if user.is_staff:
-        projects = Project.objects.annotate(n_pairs=Count("pairs", filter=Q(pairs__kind=PairKind.PAIR)))
-        return [ProjectRow(p, "curator", p.n_pairs) for p in projects]
+        projects = Project.objects.annotate(
+            n_pairs=Count("pairs", filter=Q(pairs__kind=PairKind.PAIR)),
+            n_comparisons=Count("pairs", filter=Q(pairs__kind=PairKind.COMPARISON)),
+        )
+        return [ProjectRow(p, "curator", p.n_pairs, p.n_comparisons) for p in projects]
     memberships = (
         Membership.objects.filter(user=user)
         .select_related("project")
-        .annotate(n_pairs=Count("project__pairs", filter=Q(project__pairs__kind=PairKind.PAIR)))
+        .annotate(
+            n_pairs=Count("project__pairs", filter=Q(project__pairs__kind=PairKind.PAIR)),
+            n_comparisons=Count("project__pairs", filter=Q(project__pairs__kind=PairKind.COMPARISON)),
+        )
         .order_by("project__name")
     )
-    return [ProjectRow(m.project, m.role, m.n_pairs) for m in memberships]
+    return [ProjectRow(m.project, m.role, m.n_pairs, m.n_comparisons) for m in memberships]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotations.access import get_project_for_curator, get_project_for_member
 from annotations.annotate_views import pair_sides
-from annotations.models import Pair, PairKind, Project, ShownOrder
+from annotations.models import Pair, PairKind, Project, Role, ShownOrder
 from annotations.services.queue import response_viewer, shown_order_for
 from annotations.views import AuthedHtmxRequest
 
@@ -67,21 +67,23 @@ def _write_context(project: Project, user: Any, comparison: Pair) -> dict[str, A
 @require_GET
 def write(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     """The writer's next comparison: one with their drafts, else the one that needs criteria most."""
-    project, _ = get_project_for_member(request.user, slug)
+    project, role = get_project_for_member(request.user, slug)
     comparison = selectors.comparison_next_for_writer(project, request.user)
     if comparison is None:
-        return render(request, "criteria/write.html", {"project": project, "comparison": None})
+        context = {"project": project, "comparison": None, "curator": role == Role.CURATOR}
+        return render(request, "criteria/write.html", context)
     return redirect("criteria:write_comparison", slug=slug, comparison_id=comparison.pk)
 
 
 @login_required
 @require_GET
 def write_comparison(request: AuthedHtmxRequest, slug: str, comparison_id: int) -> HttpResponse:
-    project, _ = get_project_for_member(request.user, slug)
+    project, role = get_project_for_member(request.user, slug)
     comparison = get_object_or_404(
         Pair.objects.select_related(*_MEDIA), project=project, pk=comparison_id, kind=PairKind.COMPARISON
     )
-    return render(request, "criteria/write.html", _write_context(project, request.user, comparison))
+    context = {**_write_context(project, request.user, comparison), "curator": role == Role.CURATOR}
+    return render(request, "criteria/write.html", context)
 
 
 @login_required

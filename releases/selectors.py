@@ -449,7 +449,9 @@ def with_fleiss_at_k(result: Agreement, counts: np.ndarray, k: int, gold: np.nda
         return replace(result, fleiss=Estimate(None, note=note))
     fleiss = fleiss_kappa(counts[at_k], units=units[at_k])
     if left_out and fleiss.value is not None:
-        note = f"over the {used:,} non-gold pairs with exactly {k} votes ({left_out:,} other pairs left out)"
+        pairs = "pair" if used == 1 else "pairs"
+        others = "other pair" if left_out == 1 else "other pairs"
+        note = f"over the {used:,} non-gold {pairs} with exactly {k} votes ({left_out:,} {others} left out)"
         fleiss = replace(fleiss, note=note)
     return replace(result, fleiss=fleiss)
 
