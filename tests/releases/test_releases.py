@@ -270,6 +270,28 @@ def test_curator_pages_are_closed_to_annotators_and_outsiders(project, curator, 
     assert Pair.objects.get(pk=pair.pk).gold_label is None
 
 
+def test_adjudication_puts_criterion_and_decision_first_and_renders_responses_without_model_names(
+    project, curator, voters
+):
+    pair = PairFactory(
+        project=project,
+        prompt="Explain **recursion**.",
+        criterion="Prefer the shorter answer.",
+        response1_text="A function that *calls itself*.",
+        model1="secret-model-one",
+        model2="secret-model-two",
+    )
+    votes(pair, voters, [R1, R2, TIE])
+    html = client_for(curator).get(reverse("releases:adjudicate", args=[project.slug, pair.id])).content.decode()
+    criterion, decision = html.index("Prefer the shorter answer."), html.index('id="decide"')
+    assert criterion < decision < html.index("Response 1") < html.index('id="votes"')
+    assert html.count("Prefer the shorter answer.") == 1
+    assert "<strong>recursion</strong>" in html and "<em>calls itself</em>" in html  # as annotators see it
+    assert html.count("model hidden") == 2 and "secret-model" not in html and "unknown model" not in html
+    page = client_for(curator).get(reverse("annotations:pair_detail", args=[project.slug, pair.id])).content.decode()
+    assert "secret-model-one" in page and "<em>calls itself</em>" in page  # the pair's own page names them
+
+
 def test_dashboard_shows_agreement_per_task_and_the_annotator_table(
     project, curator, voters, django_capture_on_commit_callbacks
 ):
