@@ -477,6 +477,7 @@
       el.controls = true;
       watchMedia(el);
       ctx.fns.push(() => el.pause());
+      inputKey(ctx, el);
     } else if (kind === 'audio') {
       let a = $('audio', el);
       if (!a) {
@@ -487,7 +488,14 @@
       a.addEventListener('error', () => fail(el, (a.error && a.error.message) || 'audio error'));
       if (a.readyState >= 1) ready(el, { duration: String(a.duration) });
       ctx.fns.push(() => a.pause());
+      inputKey(ctx, a);
     }
+  }
+
+  // Space plays and pauses the input clip when the responses have no clip of their own (TV2T, TA2T, and
+  // the writer's page); a response viewer binds Space for its own clips, and wins.
+  function inputKey(ctx, media) {
+    if (!ctx.keys.Space) ctx.keys.Space = () => { if (media.paused) media.play().catch(() => {}); else media.pause(); };
   }
 
   // -- lifecycle

@@ -142,3 +142,31 @@ def test_a_media_comparison_shows_in_the_same_viewers_for_its_writer(page, proje
         assert sides.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
     expect(page.locator("body")).not_to_contain_text("secret-m1")
     screenshot(page, "criteria-write-media")
+
+
+def test_space_plays_and_pauses_the_input_clip_on_the_writers_page(page, project, curator, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from annotations.demo import synth
+    from criteria.services import NewComparison, comparison_create
+
+    clip = tmp_path / "in.mp4"
+    synth.lavfi(clip, ["testsrc2=size=160x120:rate=12:duration=4"], ["-pix_fmt", "yuv420p"])
+    comparison_create(
+        project=project,
+        comparison=NewComparison(
+            task="TV2T", prompt="What is in the clip?", response1_text="Colour bars.", response2_text="A cat."
+        ),
+        input_file=SimpleUploadedFile("in.mp4", clip.read_bytes()),
+    )
+    writer = _member(project, "vida")
+    sign_in(page, writer.username)
+    page.goto(f"/projects/{project.slug}/write/")
+    video = page.locator(".input-media video")
+    expect(video).to_have_attribute("data-ready", "1")
+    assert video.evaluate("v => v.paused")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => !document.querySelector('.input-media video').paused")
+    page.wait_for_function("() => document.querySelector('.input-media video').currentTime > 0")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('.input-media video').paused")
