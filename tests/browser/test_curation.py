@@ -51,6 +51,9 @@ def test_curator_goes_from_agreement_to_a_published_release(page, project, curat
     expect(page.locator("#votes tr")).to_have_count(4)
     expect(page.locator("#votes")).to_contain_text("<script>window.pwned = 1</script>")
     assert page.evaluate("window.pwned") is None
+    # The keys come from a deferred script, which has run once the document is parsed (the #votes check
+    # above can pass while the rest of the page is still arriving).
+    page.wait_for_load_state("domcontentloaded")
     page.keyboard.press("3")  # third decision: tie
     expect(page.locator('#decide input[value="tie"]')).to_be_checked()
     page.fill("textarea[name=note]", "The criterion is ambiguous here.")
