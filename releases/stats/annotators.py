@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from releases.stats.agreement import Estimate, FloatArray, IntArray, category_name, value_counts
 
-_Z_975 = NormalDist().inv_cdf(0.975)  # the 95% interval's z, 1.959963984540054
+_Z_975 = NormalDist().inv_cdf(0.975)  # the 95% interval's z, 1.95996...
 K = 3  # 0 = response1 (A), 1 = response2 (B), 2 = tie
 TIE = 2
 
