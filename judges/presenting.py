@@ -2,12 +2,15 @@
 
 Video goes as the pipeline's evenly sampled frames (10 per video: all 10 for a TV2T input, every
 other one, 5, for a T2V response, as the paper sends them); images as their web rendition (metadata
-already stripped); a mesh as its rendered thumbnail; audio as the loudness-normalised rendition.
+already stripped); a mesh as the pipeline's four rendered views (front, side, back, top: the same
+renders annotators see where WebGL is off), or the release's render where no mesh came with it;
+audio as the loudness-normalised rendition.
 """
 
 from __future__ import annotations
 
 from annotations.models import Pair, ShownOrder
+from annotations.services.queue import response_viewer
 from media_pipeline.models import AssetStatus, MediaAsset, MediaKind, Rendition, RenditionRole
 
 from .protocol import PairView
@@ -37,11 +40,21 @@ def _ready(asset: MediaAsset) -> None:
 
 def image_bytes(asset: MediaAsset) -> bytes:
     _ready(asset)
-    role = RenditionRole.THUMB if asset.kind == MediaKind.MESH else RenditionRole.WEB
-    rendition = _rendition(asset, role)
+    rendition = _rendition(asset, RenditionRole.WEB)
     if rendition is None:
-        raise NotPresentable(f"media asset {asset.pk} has no {role} rendition.")
+        raise NotPresentable(f"media asset {asset.pk} has no {RenditionRole.WEB} rendition.")
     return _read(rendition.file.name, asset)
+
+
+def mesh_views(asset: MediaAsset) -> tuple[bytes, ...]:
+    """A mesh's rendered views in MESH_VIEW_NAMES order; its one thumbnail if it was processed before views."""
+    _ready(asset)
+    views = sorted((r for r in asset.renditions.all() if r.role == RenditionRole.VIEW), key=lambda r: r.index)
+    if not views:
+        views = [r for r in asset.renditions.all() if r.role == RenditionRole.THUMB]
+    if not views:
+        raise NotPresentable(f"mesh asset {asset.pk} has no rendered views.")
+    return tuple(_read(r.file.name, asset) for r in views)
 
 
 def frames(asset: MediaAsset, count: int | None = None) -> tuple[bytes, ...]:
@@ -66,8 +79,10 @@ def _visuals(asset: MediaAsset | None, mesh: MediaAsset | None) -> tuple[bytes, 
         return ()
     if asset.kind == MediaKind.VIDEO:
         return frames(asset, T2V_FRAMES)
-    if asset.kind in (MediaKind.IMAGE, MediaKind.MESH):
-        return (image_bytes(asset),)  # a T23D response is judged from its render (or the mesh's rendered view)
+    if mesh is not None or asset.kind == MediaKind.MESH:
+        return mesh_views(mesh or asset)  # what annotators judge: the mesh, so its views
+    if asset.kind == MediaKind.IMAGE:
+        return (image_bytes(asset),)
     return ()
 
 
@@ -84,6 +99,8 @@ def pair_view(pair: Pair, order: str) -> PairView:
 
     text_a, media_a, mesh_a = side(first)
     text_b, media_b, mesh_b = side(second)
+    if response_viewer(pair) != "mesh":  # annotators see the renders beside the meshes: so do judges
+        mesh_a = mesh_b = None
     source = pair.input_media
     input_images: tuple[bytes, ...] = ()
     input_audio = None

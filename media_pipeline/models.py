@@ -15,6 +15,11 @@ class MediaKind(models.TextChoices):
     MESH = "mesh", "3D mesh"
 
 
+# The pipeline renders every mesh from these cameras, in this order (rendition role "view", index i);
+# the viewer shows them where WebGL is off, and model judges receive them.
+MESH_VIEW_NAMES = ("front", "side", "back", "top")
+
+
 # Extensions accepted per kind. Ogg is a container for both audio and video, so the field a file
 # arrives in (say `video` or `audio_path`) decides its kind, not the extension alone.
 EXTENSIONS: dict[str, frozenset[str]] = {
@@ -89,6 +94,11 @@ class MediaAsset(LeasedJob):
 
         refresh_pairs([pk])
 
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        """The rendered views a processed mesh has (rendition role "view", in this order); none otherwise."""
+        return MESH_VIEW_NAMES if self.kind == MediaKind.MESH else ()
+
     @staticmethod
     def storage_key(sha256: str, extension: str) -> str:
         return f"assets/{sha256[:2]}/{sha256}.{extension}"
@@ -99,6 +109,7 @@ class RenditionRole(models.TextChoices):
     POSTER = "poster", "Video poster frame"
     FRAME = "frame", "Evenly sampled video frame"  # what model judges receive, in order
     THUMB = "thumb", "Thumbnail"
+    VIEW = "view", "Rendered view of a mesh"  # index into MESH_VIEW_NAMES
     PEAKS = "peaks", "Waveform peaks (JSON)"
 
 

@@ -9,7 +9,9 @@ whichever model made them (3D Arena measured presentation differences moving Elo
   so the waveform draws before the audio has loaded;
 - image: WebP fitted into a 1024x1024 box plus a 256 px thumbnail, orientation applied from EXIF
   and all metadata (EXIF, text chunks, ICC) left behind;
-- 3D: GLB centred at the origin with its largest extent 1, plus a rendered thumbnail.
+- 3D: GLB centred at the origin with its largest extent 1, plus a rendered thumbnail and four views
+  (front, side, back, top) from the same camera positions for every mesh: what an annotator without
+  WebGL sees, and what model judges receive.
 
 Problems with the file itself raise MediaError with a sentence for the curator; anything else
 (a missing ffmpeg, a full disk) propagates and is retried.
@@ -50,6 +52,11 @@ THUMB_BOX = (256, 256)
 MAX_IMAGE_PIXELS = 80_000_000  # larger images are refused before they are decoded
 MAX_MESH_FACES = 2_000_000
 MAX_MESH_BYTES = 512 * 2**20
+# Camera (yaw, pitch up from the horizon, in degrees) per view of models.MESH_VIEW_NAMES: the same
+# cameras for every mesh, so two responses' views compare.
+MESH_CAMERAS = {"front": (0.0, 15.0), "side": (90.0, 15.0), "back": (180.0, 15.0), "top": (0.0, 90.0)}
+MESH_VIEW_SIZE = 512
+NEUTRAL_MESH_COLOUR = (200, 200, 206)  # meshes with no colours of their own
 MAX_DURATION_S = 2 * 3600  # longer video or audio is refused (a benchmark clip is seconds to minutes)
 FFMPEG_TIMEOUT_S = 30 * 60
 
@@ -463,6 +470,7 @@ def _mesh(source: Path, workdir: Path) -> Result:
     import trimesh
 
     from media_pipeline.mesh_files import NoFiles
+    from media_pipeline.models import MESH_VIEW_NAMES
 
     extension = source.suffix.lstrip(".").lower()
     if source.stat().st_size > MAX_MESH_BYTES:
@@ -505,9 +513,16 @@ def _mesh(source: Path, workdir: Path) -> Result:
         clean.add_geometry(copy, node_name=f"node{index}", geom_name=f"mesh{index}", transform=normalise @ transform)
     glb = workdir / "web.glb"
     glb.write_bytes(clean.export(file_type="glb"))
-    mesh = clean.to_mesh()
-    thumb = render_thumbnail(np.asarray(mesh.vertices), np.asarray(mesh.faces))
+    vertices, triangles, colours = _render_input(instances, normalise)
+    thumb = render_view(vertices, triangles, colours, yaw=35, pitch=25, size=THUMB_BOX[0])
     thumb.save(workdir / "thumb.webp", "WEBP", quality=85)
+    views = []
+    for index, name in enumerate(MESH_VIEW_NAMES):
+        yaw, pitch = MESH_CAMERAS[name]
+        view = render_view(vertices, triangles, colours, yaw=yaw, pitch=pitch, size=MESH_VIEW_SIZE)
+        path = workdir / f"view-{name}.webp"
+        view.save(path, "WEBP", quality=85)
+        views.append(Output("view", path, "image/webp", index=index, width=view.width, height=view.height))
     probe = {
         "format": extension,
         "triangles": faces,
@@ -519,16 +534,58 @@ def _mesh(source: Path, workdir: Path) -> Result:
     result = Result(probe=probe)
     result.outputs.append(Output("web", glb, "model/gltf-binary"))
     result.outputs.append(Output("thumb", workdir / "thumb.webp", "image/webp", width=thumb.width, height=thumb.height))
+    result.outputs.extend(views)
     return result
 
 
-def render_thumbnail(vertices: np.ndarray, faces: np.ndarray, size: int = 256) -> Image.Image:
-    """A grey, flat-shaded three-quarter view of a unit-sized mesh centred at the origin.
+def _render_input(instances: list[tuple[np.ndarray, Any]], normalise: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every placed geometry's vertices (normalised), faces and per-face RGB colour, as one mesh.
 
-    Triangles are drawn back to front (painter's algorithm) with Lambert shading from one fixed
-    light, so every mesh is shown under the same light whatever its own materials.
+    Colours come from the mesh's own vertex or face colours, or its texture sampled at the vertices
+    (trimesh's `to_color`); a mesh with none is drawn in one neutral grey.
     """
-    yaw, pitch = math.radians(35), math.radians(-25)
+    import trimesh
+
+    vertices, faces, colours = [], [], []
+    offset = 0
+    for transform, geometry in instances:
+        points = np.asarray(geometry.vertices, dtype=float)
+        tris = np.asarray(geometry.faces, dtype=np.int64)
+        vertices.append(trimesh.transform_points(points, normalise @ transform))
+        faces.append(tris + offset)
+        offset += len(points)
+        colours.append(_face_colours(geometry, tris, len(points)))
+    return np.concatenate(vertices), np.concatenate(faces), np.concatenate(colours)
+
+
+def _face_colours(geometry: Any, tris: np.ndarray, n_vertices: int) -> np.ndarray:
+    neutral = np.tile(np.array(NEUTRAL_MESH_COLOUR, dtype=float), (len(tris), 1))
+    visual = geometry.visual
+    if not getattr(visual, "defined", False):
+        return neutral
+    try:
+        colour = visual.to_color() if hasattr(visual, "to_color") else visual
+        if getattr(colour, "kind", None) == "face":
+            return np.asarray(colour.face_colors, dtype=float)[:, :3]
+        per_vertex = np.asarray(colour.vertex_colors, dtype=float)
+    except Exception:  # a texture trimesh cannot sample: shape still shows, in grey
+        return neutral
+    if per_vertex.ndim == 1 and per_vertex.size >= 3:  # one material colour for the whole geometry
+        return np.tile(per_vertex[:3], (len(tris), 1))
+    if per_vertex.ndim != 2 or len(per_vertex) != n_vertices:
+        return neutral
+    return per_vertex[tris][:, :, :3].mean(axis=1)
+
+
+def render_view(
+    vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray, *, yaw: float, pitch: float, size: int
+) -> Image.Image:
+    """A flat-shaded view of a unit-sized mesh centred at the origin, the camera turned by yaw and pitch.
+
+    Triangles are drawn back to front (painter's algorithm) with Lambert shading from one light fixed
+    to the camera, so every mesh and every view is lit alike; colours are the mesh's own (per face).
+    """
+    yaw, pitch = math.radians(yaw), math.radians(pitch)
     rot_y = np.array([[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]])
     rot_x = np.array([[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]])
     view = vertices @ (rot_x @ rot_y).T
@@ -536,15 +593,15 @@ def render_thumbnail(vertices: np.ndarray, faces: np.ndarray, size: int = 256) -
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     lengths = np.linalg.norm(normals, axis=1)
     keep = lengths > 0
-    tri, normals = tri[keep], normals[keep] / lengths[keep, None]
+    tri, normals, colours = tri[keep], normals[keep] / lengths[keep, None], colours[keep]
     light = np.array([0.4, 0.6, 0.7]) / np.linalg.norm([0.4, 0.6, 0.7])
-    shade = 0.25 + 0.75 * np.abs(normals @ light)  # both faces lit: meshes with flipped normals still read
+    shade = 0.45 + 0.55 * np.abs(normals @ light)  # both faces lit: meshes with flipped normals still read
     order = np.argsort(tri[:, :, 2].mean(axis=1))  # far (small z) first; the camera looks down -z
     image = Image.new("RGB", (size, size), (246, 246, 248))
     draw = ImageDraw.Draw(image)
     scale, offset = size * 0.8, size / 2
     xy = np.stack([tri[:, :, 0] * scale + offset, offset - tri[:, :, 1] * scale], axis=2)
+    fill = np.clip(colours * shade[:, None], 0, 255).astype(np.uint8)
     for i in order:
-        grey = int(70 + 150 * shade[i])
-        draw.polygon([tuple(p) for p in xy[i]], fill=(grey, grey, min(255, grey + 8)))
+        draw.polygon([tuple(p) for p in xy[i]], fill=tuple(int(c) for c in fill[i]))
     return image

@@ -34,6 +34,7 @@ MEMBER = {
     ("annotations", "project_list"), ("annotations", "annotate"), ("annotations", "vote"),
     ("annotations", "skip"), ("annotations", "undo"),
     ("media_pipeline", "asset_file"), ("media_pipeline", "asset_frame"), ("media_pipeline", "asset_rendition"),
+    ("media_pipeline", "asset_view"),
 }  # fmt: skip
 MEMBER |= {("annotations-api", name) for name in
            ("project-list", "project-detail", "queue-next", "queue-vote", "queue-skip", "queue-undo")}  # fmt: skip
@@ -120,7 +121,8 @@ def _kind(ns: str | None, name: str | None) -> str:
 
 
 ALLOWED = {200, 204, 302, 400, 405, 409}  # 400: needs query parameters; 405: POST-only; 409: nothing to undo
-NO_FRAMES = {("media_pipeline", "asset_frame")}  # the world's asset is an image: it has no video frames
+# The world's asset is an image: it has no video frames and no rendered mesh views.
+NO_FRAMES = {("media_pipeline", "asset_frame"), ("media_pipeline", "asset_view")}
 
 
 def _expected(ns: str | None, name: str | None, persona: str, api: bool) -> set[int]:

@@ -420,33 +420,114 @@
   }
 
   // -- 3D (the three.js scene code lives in the lazy bundle, see vendor-src/viewer3d.entry.js)
+  function hasWebGL() {
+    try {
+      const gl = document.createElement('canvas').getContext('webgl2') || document.createElement('canvas').getContext('webgl');
+      if (!gl) return false;
+      const lose = gl.getExtension('WEBGL_lose_context');
+      if (lose) lose.loseContext(); // browsers cap live contexts: give this probe's back at once
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
   async function meshViewer(ctx, items, tb) {
-    let pair = null, wire = false, spin = false;
+    items.forEach((it) => coverage(ctx, it.side, 'mesh', 0));
+    if (!hasWebGL()) { meshViews(ctx, items, tb, 'WebGL is turned off or not available in this browser'); return; }
+    let pair = null, wire = false, spin = false, fellBack = false;
     const wb = button(tb, 'Wireframe', 'W', () => ctx.keys.w(), false);
     const rb = button(tb, 'Auto-rotate', 'O', () => ctx.keys.o(), false);
-    tb.appendChild(h('span', { class: 'omni-hint' }, 'Drag to orbit (both sides move together), wheel to zoom, right-drag to pan'));
+    const hint = tb.appendChild(h('span', { class: 'omni-hint' }, 'Drag to orbit (both sides move together), wheel to zoom, right-drag to pan'));
     Object.assign(ctx.keys, {
       w: () => { press(wb, wire = !wire); if (pair) pair.setWire(wire); },
       o: () => { press(rb, spin = !spin); if (pair) pair.setSpin(spin); },
     });
-    items.forEach((it) => coverage(ctx, it.side, 'mesh', 0));
+    // No 3D viewer (WebGL refused a context, the bundle did not load): the pipeline's renders instead.
+    const fallBack = (why) => {
+      if (fellBack || ctx.dead) return;
+      fellBack = true;
+      if (pair) pair.dispose();
+      pair = null;
+      [wb, rb, hint].forEach((el) => el.remove());
+      delete ctx.keys.w;
+      delete ctx.keys.o;
+      meshViews(ctx, items, tb, why);
+    };
     let lib;
     try {
       lib = await importLib(ctx.root, 'data-three-src');
     } catch (e) {
-      items.forEach((it) => fail(it.el, '3D viewer could not be loaded: ' + e.message));
+      fallBack('the 3D viewer could not be loaded (' + e.message + ')');
       return;
     }
-    if (ctx.dead) return;
+    if (ctx.dead || fellBack) return;
     pair = lib.createMeshPair(items, {
       ready: (el, tris) => ready(el, { triangles: String(tris) }),
-      fail,
+      fail: (el, err) => (/WebGL/.test(String(err && err.message)) ? fallBack(err.message) : fail(el, err)),
       // linked orbit: both sides were seen from the same angles
       orbit: (a) => items.forEach((it) => coverage(ctx, it.side, 'mesh', Math.min(1, a / (Math.PI / 2)))),
     });
-    ctx.fns.push(() => pair.dispose());
+    ctx.fns.push(() => { if (pair) pair.dispose(); });
     if (wire) pair.setWire(true);
     if (spin) pair.setSpin(true);
+  }
+
+  // The pipeline's renders of both meshes, one view at a time from the same camera on both sides;
+  // must-view coverage is the share of views seen.
+  function meshViews(ctx, items, tb, why) {
+    const parse = (el) => (el.dataset.views || '').split(' ').filter(Boolean).map((part) => {
+      const at = part.indexOf('=');
+      return { name: part.slice(0, at), url: part.slice(at + 1) };
+    });
+    const lists = items.map((it) => parse(it.el));
+    let names = lists[0] ? lists[0].map((v) => v.name) : [];
+    if (!names.length || lists.some((l) => l.length !== names.length)) {
+      // processed before the pipeline rendered views: its one three-quarter render
+      names = ['three-quarter'];
+      items.forEach((it, i) => { lists[i] = it.el.dataset.thumb ? [{ name: names[0], url: it.el.dataset.thumb }] : []; });
+    }
+    // What happened and the view buttons, above the two sides where the eye already is.
+    const note = h('div', { class: 'viewer-note', role: 'status' });
+    note.appendChild(h('span', null, '3D view unavailable: ' + why + '. Rendered views of both meshes, from the same cameras'
+      + (names.length > 1 ? '; see each before voting:' : '.')));
+    (ctx.sides || tb).before(note);
+    ctx.fns.push(() => note.remove());
+    const gate = ctx.root.querySelector('[data-gate]');
+    if (gate && names.length > 1) gate.textContent = 'Voting unlocks after every view of both responses has been seen.';
+    const seen = items.map(() => new Set());
+    const imgs = items.map((it, i) => {
+      it.el.dataset.fallback = 'views';
+      if (!lists[i].length) { fail(it.el, 'no rendered views of this mesh'); return null; }
+      const img = h('img', { class: 'mesh-view', alt: '' });
+      img.addEventListener('load', () => {
+        const at = Number(img.dataset.index);
+        seen[i].add(at);
+        ready(it.el, { views: String(names.length), seen: String(seen[i].size) });
+        coverage(ctx, it.side, 'mesh', seen[i].size / names.length);
+      });
+      img.addEventListener('error', () => fail(it.el, 'the rendered view could not be loaded'));
+      it.el.appendChild(img);
+      return img;
+    });
+    const buttons = names.length > 1
+      ? names.map((name, at) => button(note, name[0].toUpperCase() + name.slice(1), null, () => show(at), at === 0)) : [];
+    let current = 0;
+    function show(at) {
+      current = at;
+      buttons.forEach((b, j) => press(b, j === at));
+      imgs.forEach((img, i) => {
+        if (!img) return;
+        img.dataset.index = String(at);
+        img.alt = items[i].el.getAttribute('aria-label') + ', ' + names[at] + ' view';
+        img.src = lists[i][at].url;
+      });
+    }
+    if (names.length > 1) {
+      note.appendChild(h('span', { class: 'omni-hint' }, 'V: next view'));
+      ctx.keys.v = () => show((current + 1) % names.length);
+    }
+    show(0);
   }
 
   // -- text

@@ -34,11 +34,10 @@
       const { side, value } = event.detail || {};
       if (side !== "A" && side !== "B" || typeof value !== "number") return;
       coverage[side] = Math.max(coverage[side], Math.min(1, value));
+      if (gateMsg) gateMsg.dataset.progress = `A ${Math.round(coverage.A * 100)}% · B ${Math.round(coverage.B * 100)}%`;
       if (unlocked()) {
         buttons.forEach((b) => { b.disabled = false; });
         if (gateMsg) gateMsg.textContent = "Voting unlocked.";
-      } else if (gateMsg) {
-        gateMsg.dataset.progress = `A ${Math.round(coverage.A * 100)}% · B ${Math.round(coverage.B * 100)}%`;
       }
     });
     root.addEventListener("submit", (event) => {

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trimesh
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
@@ -236,6 +237,42 @@ def test_an_endpoint_judge_sends_the_criterion_images_and_frames(
     assert (vote.status, vote.verdict, vote.prompt_tokens, vote.completion_tokens) == ("ok", "A", 321, 12)
     assert vote.raw_response.endswith("[[A]]") and vote.latency_ms is not None
     assert "sk-test-123" not in json.dumps(list(Judge.objects.values()), default=str)
+
+
+def _mesh(colour: tuple[int, int, int]) -> MediaAsset:
+    body = trimesh.creation.box(extents=(1, 0.6, 0.2))
+    body.visual.face_colors = (*colour, 255)
+    return _stored(body.export(file_type="glb"), "mesh", "glb")
+
+
+def test_a_3d_pair_is_judged_from_the_views_annotators_see_without_webgl(
+    project, chat_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Both responses as the pipeline's four renders (front, side, back, top), red ones for the red mesh."""
+    url, server = chat_server
+    red, blue = _mesh((210, 30, 30)), _mesh((30, 40, 210))
+    PairFactory(project=project, task=Task.T23D, criterion="Prefer the red object.", response1_text=None,
+                response2_text=None, response1_media=red, response2_media=blue)  # fmt: skip
+    # A release's render beside each mesh: annotators orbit the meshes, so judges get the meshes' views too.
+    PairFactory(project=project, task=Task.T23D, criterion="Prefer the blue object.", response1_text=None,
+                response2_text=None, response1_media=_image("white"), response2_media=_image("black"),
+                response1_mesh=blue, response2_mesh=red)  # fmt: skip
+    monkeypatch.setenv("OMNI_JUDGE_TEST_KEY", "sk-test-123")
+    judge = Judge.objects.create(project=project, name="served", kind=JudgeKind.ENDPOINT, base_url=url,
+                                 model="judge-7b", api_key_env="OMNI_JUDGE_TEST_KEY", timeout_s=10)  # fmt: skip
+    run = _run(judge, django_capture_on_commit_callbacks, tasks=["T23D"])
+    assert (run.status, run.done, run.failed) == (RunStatus.DONE, 2, 0)
+
+    def reddish(image: Image.Image) -> bool:
+        r, _, b = image.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+        return r > b
+
+    for request in server.requests:
+        images = _images_in(request)
+        assert len(images) == 8 and {im.size for im in images} == {(512, 512)}
+        assert "<3D object: 4 rendered views>" in _text_of(request)
+        first_red = "red object" in request["messages"][0]["content"]
+        assert [reddish(im) for im in images] == [first_red] * 4 + [not first_red] * 4
 
 
 def test_a_judge_without_its_api_key_fails_the_run_with_a_message(project, django_capture_on_commit_callbacks):

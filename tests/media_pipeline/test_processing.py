@@ -18,6 +18,7 @@ import pytest
 import trimesh
 from PIL import Image
 
+from media_pipeline.models import MESH_VIEW_NAMES
 from media_pipeline.processing import (
     FRAMES,
     IMAGE_BOX,
@@ -161,6 +162,41 @@ def test_meshes_become_centred_unit_glb_with_a_thumbnail(role, media, tmp_path):
     assert abs((bounds[1] - bounds[0]).max() - 1) < 1e-4
     thumb = np.asarray(Image.open(outputs[("thumb", 0)].path).convert("L"))
     assert thumb.std() > 10  # something was drawn, not a blank square
+
+
+def _silhouette(path: Path) -> tuple[int, int, np.ndarray]:
+    """Width and height in pixels of what was drawn over the background, and the drawn pixels."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    drawn = np.abs(pixels - np.array([246, 246, 248])).sum(axis=2) > 12
+    rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    return int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1), pixels[drawn]
+
+
+def test_meshes_are_rendered_from_four_fixed_cameras_in_their_own_colours(tmp_path):
+    """A red slab (wide, tall, thin): seen wide from the front and back, thin from the side, thin from the top."""
+    slab = trimesh.creation.box(extents=(1.0, 0.6, 0.15))
+    slab.visual.face_colors = (200, 30, 30, 255)
+    source = tmp_path / "slab.glb"
+    source.write_bytes(slab.export(file_type="glb"))
+    (tmp_path / "out").mkdir()
+    outputs = _outputs(process("mesh", source, tmp_path / "out"))
+    views = {name: outputs[("view", i)] for i, name in enumerate(MESH_VIEW_NAMES)}
+    assert all((v.width, v.height, v.content_type) == (512, 512, "image/webp") for v in views.values())
+    size = {name: _silhouette(v.path) for name, v in views.items()}
+    front_w, front_h, front_pixels = size["front"]
+    assert front_w > 350 and size["back"][0] > 350  # the slab's full width, seen face on
+    assert size["side"][0] < front_w / 3  # its thickness, seen edge on
+    assert size["top"][1] < front_h / 2  # from above: width by thickness
+    red, green, blue = front_pixels.mean(axis=0)
+    assert red > 2 * green and red > 2 * blue  # its own colour, shaded
+
+    plain = tmp_path / "plain.stl"
+    trimesh.creation.icosphere().export(plain)
+    (tmp_path / "plain").mkdir()
+    outputs = _outputs(process("mesh", plain, tmp_path / "plain"))
+    *_, pixels = _silhouette(outputs[("view", 0)].path)
+    spread = pixels.max(axis=1) - pixels.min(axis=1)
+    assert spread.mean() < 12  # no colours of its own: neutral grey
 
 
 def test_stl_is_read_too(tmp_path):
