@@ -8,7 +8,6 @@ then redirect back to the workspace).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -18,12 +17,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from media_pipeline import pipeline
-from media_pipeline.models import MediaAsset
 
 from . import selectors
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
 from .models import Pair, Project, SkipReason
+from .selectors import Side, pair_sides
 from .services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -38,22 +37,6 @@ from .services.queue import (
 )
 from .services.queue import next_assignment as queue_next
 from .views import AuthedHtmxRequest
-
-
-@dataclass(frozen=True)
-class Side:
-    letter: str
-    text: str | None
-    media: MediaAsset | None
-    mesh: MediaAsset | None
-
-
-def pair_sides(pair: Pair, *, swapped: bool) -> tuple[Side, Side]:
-    """Response 1 and 2 as the A and B a person sees (swapped: response 2 is A)."""
-    one = (pair.response1_text, pair.response1_media, pair.response1_mesh)
-    two = (pair.response2_text, pair.response2_media, pair.response2_mesh)
-    left, right = (two, one) if swapped else (one, two)
-    return Side("A", *left), Side("B", *right)
 
 
 def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:

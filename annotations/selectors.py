@@ -22,6 +22,58 @@ from .models import (
     SkipKind,
     Task,
 )
+from .services.queue import response_viewer
+
+
+@dataclass(frozen=True)
+class Side:
+    """One response as a page shows it: under the letter annotators see (A/B), with a title for curators."""
+
+    letter: str
+    text: str | None
+    media: MediaAsset | None
+    mesh: MediaAsset | None
+    title: str = ""  # curators' pages: "Response 1"
+    model: str = ""  # curators' pages: the model's name, or why it is not shown
+
+    @property
+    def label(self) -> str:
+        """How the viewers name it to assistive technology."""
+        return self.title or f"Response {self.letter}"
+
+
+def pair_sides(pair: Pair, *, swapped: bool) -> tuple[Side, Side]:
+    """Response 1 and 2 as the A and B a person sees (swapped: response 2 is A)."""
+    one = (pair.response1_text, pair.response1_media, pair.response1_mesh)
+    two = (pair.response2_text, pair.response2_media, pair.response2_mesh)
+    left, right = (two, one) if swapped else (one, two)
+    return Side("A", *left), Side("B", *right)
+
+
+def curator_sides(pair: Pair, *, hide_models: bool) -> tuple[Side, Side]:
+    """Response 1 on the left, 2 on the right, in the annotators' viewers, with the models named unless hidden."""
+    sides = []
+    for n, side in enumerate(pair_sides(pair, swapped=False), start=1):
+        model = "model hidden" if hide_models else (getattr(pair, f"model{n}") or "no model named")
+        sides.append(Side(side.letter, side.text, side.media, side.mesh, title=f"Response {n}", model=model))
+    return sides[0], sides[1]
+
+
+def pair_view_context(pair: Pair, hide_models: bool) -> dict[str, object]:
+    """What templates/annotations/_pair_viewers.html needs to show a pair in the annotators' viewers."""
+    return {"sides": curator_sides(pair, hide_models=hide_models), "viewer": response_viewer(pair)}
+
+
+def pair_media(pair: Pair) -> list[tuple[str, MediaAsset | None]]:
+    """The pair's media slots as curators name them."""
+    return [
+        ("Input", pair.input_media),
+        ("Response 1", pair.response1_media),
+        ("Response 1 mesh", pair.response1_mesh),
+        ("Response 2", pair.response2_media),
+        ("Response 2 mesh", pair.response2_mesh),
+    ]
+
 
 MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 

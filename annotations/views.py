@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -105,7 +106,15 @@ def pair_detail(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResp
         project=project,
         id=pair_id,
     )
-    context = {"project": project, "pair": pair, "gold_choices": Label.choices}
+    context = {
+        "project": project,
+        "pair": pair,
+        "gold_choices": Label.choices,
+        "skips": pair.skips.select_related("annotator"),
+        "held": pair.reservations.filter(expires_at__gt=timezone.now()).count(),
+        "media_files": [(name, asset) for name, asset in selectors.pair_media(pair) if asset is not None],
+        **selectors.pair_view_context(pair, False),
+    }
     return render(request, "annotations/pair_detail.html", context)
 
 

@@ -18,10 +18,10 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotations.annotate_views import pair_sides
 from annotations.api.serializers import ShownMediaSerializer, ShownSideSerializer, UploadField
 from annotations.api.views import ProjectScoped, _user
 from annotations.models import Pair, ShownOrder, Task
+from annotations.selectors import pair_sides
 from annotations.services.queue import shown_order_for
 
 from . import selectors

@@ -18,8 +18,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator, get_project_for_member
-from annotations.annotate_views import pair_sides
 from annotations.models import Pair, PairKind, Project, Role, ShownOrder
+from annotations.selectors import pair_sides
 from annotations.services.queue import response_viewer, shown_order_for
 from annotations.views import AuthedHtmxRequest
 

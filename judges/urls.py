@@ -13,6 +13,7 @@ urlpatterns = [
         views.run_control,
         name="run_control",
     ),
+    path("projects/<slug:slug>/pairs/<int:pair_id>/model-votes/", views.pair_model_votes, name="pair_model_votes"),
     path("projects/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
     path("projects/<slug:slug>/leaderboard.<str:fmt>", views.leaderboard, name="leaderboard_export"),
     path("projects/<slug:slug>/leaderboard/hard-pairs/", views.hard_pairs, name="hard_pairs"),

@@ -13,14 +13,14 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.access import get_project_for_curator
+from annotations.access import get_pair_for_curator, get_project_for_curator
 from annotations.models import Project, Task
 from annotations.views import AuthedHtmxRequest
 from releases.services.quality import pair_gold_set
 
 from . import board_export, selectors
 from .forms import JudgeForm, ResultFileForm, RunForm
-from .models import Judge, JudgeRun
+from .models import Judge, JudgeRun, ModelVote, ScalarScore
 from .result_files import MAX_FILE_BYTES
 from .services.imports import judge_import_upload
 from .services.runs import judge_run_cancel, judge_run_resume, judge_run_start
@@ -236,3 +236,18 @@ def hard_pairs_to_gold(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     plural = "s" if made != 1 else ""
     messages.success(request, f"{made} hard pair{plural} made gold with {truth.source}: every annotator now gets them.")
     return redirect("judges:hard_pairs", slug=slug)
+
+
+@login_required
+@require_GET
+def pair_model_votes(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
+    """The pair page's model-votes section (loaded into it): every judge's answers and scores on the pair."""
+    project, pair = get_pair_for_curator(request.user, slug, pair_id)
+    votes = ModelVote.objects.filter(pair=pair).select_related("judge")
+    context = {
+        "project": project,
+        "pair": pair,
+        "votes": votes.order_by("judge__name", "-with_tie", "order"),
+        "scores": ScalarScore.objects.filter(pair=pair).select_related("judge").order_by("judge__name"),
+    }
+    return render(request, "judges/_pair_model_votes.html", context)

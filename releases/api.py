@@ -327,6 +327,7 @@ class PairVerdictSerializer(serializers.Serializer):
     source = serializers.CharField(help_text="Where the label comes from: none, votes, gold or adjudication.")  # type: ignore[assignment]
     counted = LabelCountsField(help_text="Votes that count under the gate rule.")
     share = serializers.FloatField(allow_null=True)
+    why = serializers.CharField(help_text="The state in a sentence: what decided the pair, or what it lacks.")
     votes = VoteSerializer(source="judgments", many=True)
     decisions = AdjudicationSerializer(source="adjudications", many=True, help_text="Latest first; it counts.")
 

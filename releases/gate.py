@@ -113,3 +113,33 @@ def decide(rule: Rule, live: np.ndarray, uncounted: np.ndarray, gold: np.ndarray
     if rule.tie_policy == "exclude":
         state[(state == PairState.ACCEPTED) & (label == TIE)] = PairState.EXCLUDED
     return Outcome(state, label, source, counted, share)
+
+
+LABEL_WORDS = ("response 1", "response 2", "a tie")
+
+
+def explain(rule: Rule, state: PairState, label: int, source: Source, counted: tuple[int, ...], live: int) -> str:
+    """One pair's state in a sentence, for the curator's pair page: what decided it, or what it lacks."""
+    total = sum(counted)
+    share = max(counted) / total if total else 0.0
+    if source == Source.GOLD:
+        return f"A gold pair: its known answer, {LABEL_WORDS[label]}, decides it."
+    if source == Source.ADJUDICATION:
+        if state == PairState.EXCLUDED:
+            return "A curator's decision leaves it out of releases."
+        return f"A curator decided it: {LABEL_WORDS[label]}."
+    needs = f"the rule asks for {rule.min_majority_share:.0%} of at least {rule.min_votes} counted votes"
+    if state == PairState.EXCLUDED:
+        return f"The counted votes agree on a tie ({max(counted)} of {total}), and the rule leaves ties out."
+    if state == PairState.ACCEPTED:
+        return f"{LABEL_WORDS[label].capitalize()} has {max(counted)} of {total} counted votes ({share:.0%}); {needs}."
+    if state == PairState.DISPUTED:
+        if total < rule.min_votes:
+            return (
+                f"The queue has closed it at {live} votes, but only {total} count under the rule (it asks for "
+                f"{rule.min_votes}): a curator decides."
+            )
+        if list(counted).count(max(counted)) > 1:
+            return f"No label leads: the {total} counted votes split {' / '.join(map(str, counted))}; {needs}."
+        return f"The leading label has {share:.0%} of the {total} counted votes; {needs}."
+    return f"{total} of the {rule.min_votes} counted votes the rule asks for so far."

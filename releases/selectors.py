@@ -43,7 +43,7 @@ from annotations.models import (
 )
 from annotations.services.tallies import LEFT_PICK
 
-from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide
+from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide, explain
 from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
 from .selectors_annotators import AnnotatorTable, annotator_table
 from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa
@@ -567,6 +567,7 @@ class PairVerdict:
     judgments: list[Judgment]
     adjudications: list[Adjudication]
     uncounted: set[int]  # judgment ids the rule does not count
+    why: str  # the state in a sentence
 
 
 def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
@@ -583,8 +584,9 @@ def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
         uncounted[0, LABEL_CODE[j.label]] += j.annotator_id in below
     latest = Adjudication.objects.filter(pair=pair).order_by("-decided_at", "-id").values_list("decision", flat=True)
     decision = latest.first()
+    gate = as_rule(rule)
     outcome = decide(
-        as_rule(rule),
+        gate,
         live,
         uncounted,
         np.array([LABEL_CODE[pair.gold_label] if pair.gold_label else -1], dtype=np.int8),
@@ -594,15 +596,29 @@ def pair_verdict(project: Project, pair: Pair) -> PairVerdict:
     left_out = {j.id for j in judgments if j.annotator_id in below or (tie_abstains and j.label == Label.TIE)}
     label = int(outcome.label[0])
     share = float(outcome.share[0])
+    state, source = PairState(int(outcome.state[0])), Source(int(outcome.source[0]))
+    counted = tuple(int(n) for n in outcome.counted[0])
+    why = explain(gate, state, label, source, counted, len(judgments))
+    if left_out:
+        reasons = [
+            reason
+            for reason, applies in (
+                ("their annotators are below the quality bar", any(j.annotator_id in below for j in judgments)),
+                ("tie votes abstain under the rule", tie_abstains and any(j.label == Label.TIE for j in judgments)),
+            )
+            if applies
+        ]
+        why += f" {len(left_out)} of {len(judgments)} votes are not counted: {' and '.join(reasons)}."
     return PairVerdict(
-        state=PairState(int(outcome.state[0])),
+        state=state,
         label=LABELS[label] if label >= 0 else None,
-        source=Source(int(outcome.source[0])).key,
-        counted=tuple(int(n) for n in outcome.counted[0]),  # type: ignore[arg-type]
+        source=source.key,
+        counted=counted,  # type: ignore[arg-type]
         share=None if np.isnan(share) else share,
         judgments=judgments,
         adjudications=list(Adjudication.objects.filter(pair=pair).select_related("decided_by")),
         uncounted=left_out,
+        why=why,
     )
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("projects/<slug:slug>/quality/audit/adjudicate/", views_audit.label_audit_send, name="label_audit_send"),
     path("projects/<slug:slug>/quality/audit/gold/", views_audit.label_audit_gold, name="label_audit_gold"),
     path("projects/<slug:slug>/pairs/<int:pair_id>/gold/", views.pair_gold, name="pair_gold"),
+    path("projects/<slug:slug>/pairs/<int:pair_id>/verdict/", views.pair_verdict, name="pair_verdict"),
     path("projects/<slug:slug>/adjudication/", views.adjudication_queue, name="adjudication_queue"),
     path("projects/<slug:slug>/adjudication/<int:pair_id>/", views.adjudicate, name="adjudicate"),
     path("projects/<slug:slug>/releases/", views.release_list, name="release_list"),

@@ -12,8 +12,9 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.access import get_project_for_curator
+from annotations.access import get_pair_for_curator, get_project_for_curator
 from annotations.models import Pair, PairKind, Task
+from annotations.selectors import pair_view_context
 from annotations.views import AuthedHtmxRequest
 from criteria.selectors import consensus_by_pair, flipped_pair_ids, written_criteria_exist
 from criteria.selectors import signals as criteria_signals
@@ -85,8 +86,7 @@ def gate_edit(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def pair_gold(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
-    project = get_project_for_curator(request.user, slug)
-    pair = get_object_or_404(Pair, project=project, id=pair_id, kind=PairKind.PAIR)  # a comparison has no answer
+    project, pair = get_pair_for_curator(request.user, slug, pair_id)  # a comparison has no answer
     form = GoldForm(request.POST)
     if not form.is_valid():
         return HttpResponse(f"Gold answer refused: {form.errors.as_text()}", status=400, content_type="text/plain")
@@ -94,6 +94,20 @@ def pair_gold(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespon
     pair_gold_set(pair=pair, label=label)
     messages.success(request, f"{pair.external_id} is now a gold pair ({label})." if label else "No longer gold.")
     return redirect("annotations:pair_detail", slug=project.slug, pair_id=pair.id)
+
+
+@login_required
+@require_GET
+def pair_verdict(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
+    """The pair page's gate section (loaded into it): state and why, every vote, decisions and open requests."""
+    project, pair = get_pair_for_curator(request.user, slug, pair_id)
+    context = {
+        "project": project,
+        "pair": pair,
+        "verdict": selectors.pair_verdict(project, pair),
+        "requests": selectors.open_adjudication_requests(project).filter(pair=pair).select_related("requested_by"),
+    }
+    return render(request, "releases/_pair_verdict.html", context)
 
 
 @login_required
@@ -125,7 +139,7 @@ def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpRespo
             return redirect("releases:adjudicate", slug=project.slug, pair_id=upcoming.id)
         return redirect("releases:adjudication_queue", slug=project.slug)
     verdict = selectors.pair_verdict(project, pair)
-    context = {"project": project, "pair": pair, "verdict": verdict, "form": form}
+    context = {"project": project, "pair": pair, "verdict": verdict, "form": form, **pair_view_context(pair, True)}
     return render(request, "releases/adjudicate.html", context, status=400 if form.errors else 200)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from annotations.services.tallies import is_below
-from releases.gate import PairState, Rule, Source, decide
+from releases.gate import PairState, Rule, Source, decide, explain
 from releases.stats.agreement import value_counts
 
 A, B, TIE = 0, 1, 2
@@ -97,3 +97,46 @@ def test_votes_of_an_annotator_below_the_quality_bar_are_not_counted():
     # An annotator measured on fewer gold pairs than the rule asks keeps counting; no bar, nobody is below.
     assert not is_below((0.8, 3), judged=2, correct=0)
     assert not is_below((None, 1), judged=5, correct=0)
+
+
+def test_each_state_is_explained_in_a_sentence_with_the_numbers_that_decided_it():
+    live, uncounted = _counts(VOTES, 5)
+    gold, adjudication = NONE.copy(), NONE.copy()
+    gold[3], adjudication[2] = A, B
+    rule = _rule(queue_votes=3)
+    outcome = decide(rule, live, uncounted, gold, adjudication)
+    plain = decide(rule, live, uncounted, NONE, NONE)
+
+    def why(result, pair: int) -> str:
+        counted = tuple(int(n) for n in result.counted[pair])
+        return explain(
+            rule, PairState(result.state[pair]), int(result.label[pair]), Source(result.source[pair]), counted,
+            int(live[pair].sum()),
+        )  # fmt: skip
+
+    assert why(plain, 1) == (
+        "Response 1 has 2 of 3 counted votes (67%); the rule asks for 67% of at least 3 counted votes."
+    )
+    assert why(plain, 2) == (
+        "No label leads: the 3 counted votes split 1 / 1 / 1; the rule asks for 67% of at least 3 counted votes."
+    )
+    assert why(plain, 3) == "2 of the 3 counted votes the rule asks for so far."
+    assert why(outcome, 3) == "A gold pair: its known answer, response 1, decides it."
+    assert why(outcome, 2) == "A curator decided it: response 2."
+    unanimous = _rule(min_majority_share=1.0)
+    strict = decide(unanimous, live, uncounted, NONE, NONE)
+    assert explain(unanimous, PairState(strict.state[1]), -1, Source.NONE, (2, 1, 0), 3) == (
+        "The leading label has 67% of the 3 counted votes; the rule asks for 100% of at least 3 counted votes."
+    )
+    no_ties = _rule(tie_policy="exclude")
+    dropped = decide(no_ties, live, uncounted, NONE, NONE)
+    assert PairState(dropped.state[4]) == PairState.EXCLUDED
+    assert explain(no_ties, PairState.EXCLUDED, TIE, Source.VOTES, (1, 0, 2), 3) == (
+        "The counted votes agree on a tie (2 of 3), and the rule leaves ties out."
+    )
+    abstain = _rule(tie_policy="abstain", queue_votes=3)
+    closed = decide(abstain, live, uncounted, NONE, NONE)
+    assert PairState(closed.state[4]) == PairState.DISPUTED
+    assert explain(abstain, PairState.DISPUTED, -1, Source.NONE, (1, 0, 0), 3) == (
+        "The queue has closed it at 3 votes, but only 1 count under the rule (it asks for 3): a curator decides."
+    )
