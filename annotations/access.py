@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from .models import Membership, Pair, PairKind, Project, Role
+from .models import Membership, Pair, Project, Role
 
 
 def role_in(project: Project, user: User | AnonymousUser) -> str | None:
@@ -53,7 +53,7 @@ CREATE_PROJECT = "annotations.create_project"
 def get_pair_for_curator(user: User | AnonymousUser, slug: str, pair_id: int) -> tuple[Project, Pair]:
     """A pair (not a comparison) of a project the user curates; 404 for a pair of another project."""
     project = get_project_for_curator(user, slug)
-    pair = Pair.objects.filter(project=project, id=pair_id, kind=PairKind.PAIR).first()
+    pair = Pair.objects.labelling().filter(project=project, id=pair_id).first()
     if pair is None:
         raise Http404("No such pair in this project.")
     return project, pair

@@ -45,7 +45,7 @@ class PairAdmin(admin.ModelAdmin):
     list_display = ["external_id", "project", "task", "model1", "model2", "reference_label", "gold_label", "created_at"]
     list_filter = ["project", "task", "reference_label", "gold_label"]
     search_fields = ["external_id", "prompt", "criterion"]
-    raw_id_fields = ["input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh"]
+    raw_id_fields = Pair.MEDIA_FIELDS
     readonly_fields = ["import_job", "created_at", "claimed"]
     list_select_related = ["project"]
 

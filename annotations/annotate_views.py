@@ -16,13 +16,12 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from media_pipeline import pipeline
-
 from . import selectors
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
 from .models import Pair, Project, SkipReason
 from .selectors import Side, pair_sides
+from .services.media_ready import pairs_media_refresh_waiting
 from .services.queue import (
     GATED_VIEWERS,
     Assignment,
@@ -67,7 +66,7 @@ def _workspace(
         )
     else:
         waiting = selectors.waiting_for_media(project)
-        if waiting.exists() and pipeline.refresh_waiting(waiting):  # a missed refresh: look again
+        if waiting.exists() and pairs_media_refresh_waiting(waiting):  # a missed refresh: look again
             return _workspace(request, project, notice=notice, error=error, status=status)
         context["waiting_for_media"] = waiting.count()
     template = "annotations/annotate.html#workspace" if request.htmx else "annotations/annotate.html"

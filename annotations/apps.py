@@ -7,4 +7,9 @@ class AnnotationsConfig(AppConfig):
     verbose_name = "Annotations"
 
     def ready(self) -> None:
+        from media_pipeline.pipeline import on_assets_settled
+
         from . import signals  # noqa: F401  (connects the receivers)
+        from .services.media_ready import pairs_media_refresh
+
+        on_assets_settled(pairs_media_refresh)

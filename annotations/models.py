@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -217,14 +217,34 @@ class PairKind(models.TextChoices):
     COMPARISON = "comparison", "Comparison (criteria to be written)"
 
 
-_SPARSE_REFERENCES = (
-    "comparison", "written_by", "accepted_by",
-    "input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh",
-)  # fmt: skip
+class PairQuerySet(models.QuerySet["Pair"]):
+    """The one door to pairs by kind: what annotators label, and comparisons waiting for criteria."""
+
+    def labelling(self) -> PairQuerySet:
+        return self.filter(kind=PairKind.PAIR)
+
+    def comparisons(self) -> PairQuerySet:
+        return self.filter(kind=PairKind.COMPARISON)
+
+
+def labelling_q(path: str = "") -> Q:
+    """Pairs annotators label, seen through a relation (`path`, e.g. "pairs__" or "pair__")."""
+    return Q(**{f"{path}kind": PairKind.PAIR})
+
+
+def comparisons_q(path: str = "") -> Q:
+    return Q(**{f"{path}kind": PairKind.COMPARISON})
+
+
+# Every media reference a pair has, in the order releases write them (Pair.MEDIA_FIELDS).
+_MEDIA_FIELDS = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+_SPARSE_REFERENCES = ("comparison", "written_by", "accepted_by", *_MEDIA_FIELDS)
 
 
 class Pair(models.Model):
     """A prompt, two responses and a free-form criterion: the unit a human labels A, B or tie."""
+
+    MEDIA_FIELDS: ClassVar[tuple[str, ...]] = _MEDIA_FIELDS
 
     # Indexed by the composite indexes below, which all lead with the project.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs", db_index=False)
@@ -327,6 +347,8 @@ class Pair(models.Model):
         editable=False,
         help_text="Every asset the pair shows is processed; until then the pair stays out of annotation queues.",
     )
+
+    objects = PairQuerySet.as_manager()
 
     class Meta:
         ordering = ["task", "external_id"]

@@ -21,6 +21,8 @@ from .models import (
     Role,
     SkipKind,
     Task,
+    comparisons_q,
+    labelling_q,
 )
 from .services.queue import response_viewer
 
@@ -75,9 +77,6 @@ def pair_media(pair: Pair) -> list[tuple[str, MediaAsset | None]]:
     ]
 
 
-MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
-
-
 @dataclass(frozen=True)
 class ProjectRow:
     project: Project
@@ -91,16 +90,16 @@ def projects_for_user(user: User | AnonymousUser) -> list[ProjectRow]:
         return []
     if user.is_staff:
         projects = Project.objects.annotate(
-            n_pairs=Count("pairs", filter=Q(pairs__kind=PairKind.PAIR)),
-            n_comparisons=Count("pairs", filter=Q(pairs__kind=PairKind.COMPARISON)),
+            n_pairs=Count("pairs", filter=labelling_q("pairs__")),
+            n_comparisons=Count("pairs", filter=comparisons_q("pairs__")),
         )
         return [ProjectRow(p, "curator", p.n_pairs, p.n_comparisons) for p in projects]
     memberships = (
         Membership.objects.filter(user=user)
         .select_related("project")
         .annotate(
-            n_pairs=Count("project__pairs", filter=Q(project__pairs__kind=PairKind.PAIR)),
-            n_comparisons=Count("project__pairs", filter=Q(project__pairs__kind=PairKind.COMPARISON)),
+            n_pairs=Count("project__pairs", filter=labelling_q("project__pairs__")),
+            n_comparisons=Count("project__pairs", filter=comparisons_q("project__pairs__")),
         )
         .order_by("project__name")
     )
@@ -147,7 +146,7 @@ def project_assets(project: Project) -> QuerySet[MediaAsset]:
     """Every asset a pair of the project shows."""
     pairs = Pair.objects.filter(project=project)
     used = Q()
-    for column in MEDIA_COLUMNS:
+    for column in Pair.MEDIA_FIELDS:
         used |= Q(id__in=pairs.values(column))
     return MediaAsset.objects.filter(used)
 
@@ -187,7 +186,7 @@ def pipeline_overview(project: Project, limit: int = 50) -> PipelineOverview:
 
 def waiting_for_media(project: Project) -> QuerySet[Pair]:
     """Labelling pairs held out of the queue until their media are processed (comparisons are never queued)."""
-    return Pair.objects.filter(project=project, media_ready=False, kind=PairKind.PAIR)
+    return Pair.objects.labelling().filter(project=project, media_ready=False)
 
 
 def pair_list(project: Project, *, task: str = "", query: str = "") -> QuerySet[Pair]:

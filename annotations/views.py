@@ -20,6 +20,7 @@ from .access import can_create_projects, get_project_for_curator, require_projec
 from .forms import ImportForm, MemberAddForm, MemberRoleForm, ProjectCreateForm, ProjectSettingsForm
 from .models import TASK_SPECS, ImportJob, Label, Membership, Pair, Project
 from .services.import_jobs import import_job_create, import_job_resume, import_progress
+from .services.media_ready import pairs_media_refresh_waiting
 from .services.members import MembershipError, membership_add, membership_remove, membership_role_change
 from .services.projects import EDITABLE, project_create, project_settings_update
 
@@ -100,9 +101,7 @@ def project_detail(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 def pair_detail(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
     pair = get_object_or_404(
-        Pair.objects.select_related(
-            "input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh", "import_job"
-        ),
+        Pair.objects.select_related(*Pair.MEDIA_FIELDS, "import_job"),
         project=project,
         id=pair_id,
     )
@@ -187,7 +186,7 @@ def import_resume(request: AuthedHtmxRequest, slug: str, job_id: str) -> HttpRes
 def media_status(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
     """The media pipeline for this project; htmx polls the status block while jobs are queued or running."""
     project = get_project_for_curator(request.user, slug)
-    pipeline.refresh_waiting(Pair.objects.filter(project=project))
+    pairs_media_refresh_waiting(Pair.objects.filter(project=project))
     context = {"project": project, "pipeline": selectors.pipeline_overview(project)}
     if request.htmx:
         return render(request, "annotations/media_status.html#pipeline", context)

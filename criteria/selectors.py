@@ -25,7 +25,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from annotations.models import Pair, PairKind, Project, Task
+from annotations.models import Pair, Project, Task
 from releases.selectors import consensus_from, gate_outcome, project_votes
 
 from .models import Criterion, CriterionStatus, Expectation
@@ -101,7 +101,8 @@ def project_models(project: Project) -> set[str]:
 def review_queue(project: Project, *, limit: int = 50) -> tuple[list[ComparisonReview], int]:
     """Comparisons with criteria waiting for review, oldest first, each criterion with its warnings."""
     waiting = (
-        Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+        Pair.objects.comparisons()
+        .filter(project=project)
         .annotate(
             submitted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.SUBMITTED)),
             accepted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.ACCEPTED)),
@@ -111,7 +112,7 @@ def review_queue(project: Project, *, limit: int = 50) -> tuple[list[ComparisonR
     )
     total = waiting.count()
     models = project_models(project)
-    shown = list(waiting.select_related("input_media", "response1_media", "response2_media")[:limit])
+    shown = list(waiting.select_related(*Pair.MEDIA_FIELDS)[:limit])
     by_comparison: dict[int, list[Criterion]] = defaultdict(list)
     for criterion in (
         Criterion.objects.filter(comparison__in=shown, status__in=(CriterionStatus.SUBMITTED, CriterionStatus.ACCEPTED))
@@ -138,14 +139,15 @@ def review_queue(project: Project, *, limit: int = 50) -> tuple[list[ComparisonR
                     f"Nearly repeats {which}criterion #{criteria[there].pk} (similarity {score:.2f})."
                 )
         submitted = [r for r in rows if r.criterion.status == CriterionStatus.SUBMITTED]
-        reviews.append(ComparisonReview(comparison, submitted, comparison.accepted))
+        reviews.append(ComparisonReview(comparison, submitted, comparison.accepted))  # type: ignore[attr-defined]
     return reviews, total
 
 
 def comparison_counts(project: Project) -> QuerySet[Pair]:
     """Every comparison, annotated with its `submitted` and `accepted` criteria counts."""
     return (
-        Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+        Pair.objects.comparisons()
+        .filter(project=project)
         .only("id", "external_id", "task")
         .annotate(
             submitted=Count("written_criteria", filter=Q(written_criteria__status=CriterionStatus.SUBMITTED)),
@@ -166,7 +168,7 @@ def comparison_next_for_writer(project: Project, writer: User) -> Pair | None:
     for is not offered again.
     """
     mine = Criterion.objects.filter(comparison=OuterRef("pk"), writer=writer)
-    comparisons = Pair.objects.filter(project=project, kind=PairKind.COMPARISON)
+    comparisons = Pair.objects.comparisons().filter(project=project)
     held = comparisons.filter(Exists(mine.filter(status=CriterionStatus.DRAFT))).order_by("id").first()
     if held is not None:
         return held

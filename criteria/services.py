@@ -49,7 +49,7 @@ def _check_text(text: str, *, where: str, field: str = "text") -> str:
 
 
 def _comparison(project: Project, comparison_id: int) -> Pair:
-    comparison = Pair.objects.filter(project=project, pk=comparison_id, kind=PairKind.COMPARISON).first()
+    comparison = Pair.objects.comparisons().filter(project=project, pk=comparison_id).first()
     if comparison is None:
         raise ValidationError({"comparison": f"No comparison {comparison_id} in this project."})
     return comparison

@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_project_for_curator, get_project_for_member
-from annotations.models import Pair, PairKind, Project, Role, ShownOrder
+from annotations.models import Pair, Project, Role, ShownOrder
 from annotations.selectors import pair_sides
 from annotations.services.queue import response_viewer, shown_order_for
 from annotations.views import AuthedHtmxRequest
@@ -36,8 +36,6 @@ from .services import (
     criterion_review,
     shown_expectation,
 )
-
-_MEDIA = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
 
 def _errors(exc: ValidationError) -> list[str]:
@@ -80,7 +78,7 @@ def write(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 def write_comparison(request: AuthedHtmxRequest, slug: str, comparison_id: int) -> HttpResponse:
     project, role = get_project_for_member(request.user, slug)
     comparison = get_object_or_404(
-        Pair.objects.select_related(*_MEDIA), project=project, pk=comparison_id, kind=PairKind.COMPARISON
+        Pair.objects.comparisons().select_related(*Pair.MEDIA_FIELDS), project=project, pk=comparison_id
     )
     context = {**_write_context(project, request.user, comparison), "curator": role == Role.CURATOR}
     return render(request, "criteria/write.html", context)

@@ -127,14 +127,11 @@ def pair_view(pair: Pair, order: str) -> PairView:
     )
 
 
-PAIR_MEDIA = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
-
-
 def presentable_pairs(ids: list[int]) -> list[Pair]:
     """Pairs with their media and renditions loaded in a fixed number of queries."""
     return list(
         Pair.objects.filter(id__in=ids)
-        .select_related(*PAIR_MEDIA)
-        .prefetch_related(*(f"{name}__renditions" for name in PAIR_MEDIA))
+        .select_related(*Pair.MEDIA_FIELDS)
+        .prefetch_related(*(f"{name}__renditions" for name in Pair.MEDIA_FIELDS))
         .order_by("id")
     )

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import QuerySet
 
-from annotations.models import TASK_SPECS, Pair, PairKind, Project, ShownOrder
+from annotations.models import TASK_SPECS, Pair, Project, ShownOrder
 from releases.gate import LABEL_CODE, LABELS, PairState, Source
 from releases.models import Release, ReleasePair
 from releases.selectors import ProjectVotes, gate_outcome, project_votes
@@ -87,7 +87,8 @@ def imported_truth(project: Project) -> Truth:
     """The labels that came with the pairs (an Omni-RewardBench release's `criteria_preference`). They are
     the benchmark's own labels, so every one counts as firm for hard pairs."""
     rows = list(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR, reference_label__isnull=False)
+        Pair.objects.labelling()
+        .filter(project=project, reference_label__isnull=False)
         .order_by("id")
         .values_list("id", "reference_label", "task")
     )

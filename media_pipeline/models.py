@@ -90,9 +90,9 @@ class MediaAsset(LeasedJob):
 
     @classmethod
     def job_failed_hook(cls, pk: int) -> None:
-        from .pipeline import refresh_pairs
+        from .pipeline import assets_settled
 
-        refresh_pairs([pk])
+        assets_settled([pk])
 
     @property
     def view_names(self) -> tuple[str, ...]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from core import jobs
@@ -151,14 +150,14 @@ def _finish(held: jobs.Claim, result: Result, renditions: list[Rendition]) -> st
         jobs.finish(held, AssetStatus.READY, probe=result.probe, processed_at=timezone.now(), error="")
     # After the commit, so that two assets of one pair finishing at the same moment cannot each
     # see the other as unfinished.
-    refresh_pairs([held.pk])
+    assets_settled([held.pk])
     return AssetStatus.READY
 
 
 def _fail(held: jobs.Claim, message: str) -> str | None:
     if not jobs.finish(held, AssetStatus.FAILED, error=scrub(message)[:2000], processed_at=timezone.now()):
         return None
-    refresh_pairs([held.pk])
+    assets_settled([held.pk])
     return AssetStatus.FAILED
 
 
@@ -167,7 +166,7 @@ def give_up(asset_id: int, message: str) -> None:
     if MediaAsset.objects.filter(pk=asset_id, status=AssetStatus.QUEUED).update(
         status=AssetStatus.FAILED, lease_until=None, error=f"Processing kept failing: {scrub(message)}"[:2000]
     ):
-        refresh_pairs([asset_id])
+        assets_settled([asset_id])
 
 
 def retry(asset_ids: Iterable[int]) -> int:
@@ -177,31 +176,20 @@ def retry(asset_ids: Iterable[int]) -> int:
     return len(jobs.requeue(MediaAsset, asset_ids, also=also, error=""))
 
 
-_MEDIA_FIELDS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
+# Whoever shows assets and must know when they are done registers here (annotations recomputes its
+# pairs' media_ready); the pipeline itself knows nothing of pairs and writes only its own tables.
+_SETTLED: list[Callable[[list[int]], object]] = []
 
 
-def refresh_pairs(asset_ids: Iterable[int]) -> int:
-    """Recompute Pair.media_ready for the pairs that show these assets."""
-    from annotations.models import Pair
-
-    ids = list(asset_ids)
-    uses = Q()
-    for name in _MEDIA_FIELDS:
-        uses |= Q(**{f"{name}_id__in": ids})
-    shown = Q()
-    for name in _MEDIA_FIELDS:
-        shown |= Q(pk=OuterRef(f"{name}_id"))
-    pending = MediaAsset.objects.filter(shown).exclude(status=AssetStatus.READY)
-    return Pair.objects.filter(uses).update(media_ready=~Exists(pending))
+def on_assets_settled(hook: Callable[[list[int]], object]) -> None:
+    """Call `hook(asset_ids)` whenever assets reach ready or failed (after their commit)."""
+    if hook not in _SETTLED:
+        _SETTLED.append(hook)
 
 
-def refresh_waiting(pairs: QuerySet[Any]) -> int:
-    """Recompute readiness of pairs still marked waiting (a safety net for missed refreshes)."""
-    shown = Q()
-    for name in _MEDIA_FIELDS:
-        shown |= Q(pk=OuterRef(f"{name}_id"))
-    pending = MediaAsset.objects.filter(shown).exclude(status=AssetStatus.READY)
-    return pairs.filter(media_ready=False).exclude(Exists(pending)).update(media_ready=True)
+def assets_settled(asset_ids: list[int]) -> None:
+    for hook in _SETTLED:
+        hook(asset_ids)
 
 
 def status_counts(asset_ids: Iterable[int] | None = None) -> dict[str, int]:

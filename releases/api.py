@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations.access import get_project_for_curator
-from annotations.models import Pair, PairKind, Project, Task
+from annotations.models import Pair, Project, Task
 from core.fields import IdField
 from core.serializers import LeasedJobFields
 
@@ -543,7 +543,7 @@ class AdjudicationView(CuratorView):
     @extend_schema(operation_id="quality_pair_verdict", responses=PairVerdictSerializer)
     def get(self, request: Request, slug: str, pair_id: int) -> Response:
         project, _ = curator(request, slug)
-        pair = get_object_or_404(Pair, project=project, id=pair_id, kind=PairKind.PAIR)
+        pair = get_object_or_404(Pair.objects.labelling(), project=project, id=pair_id)
         verdict = selectors.pair_verdict(project, pair)
         context = {"pair": pair, "uncounted": verdict.uncounted}
         return Response(PairVerdictSerializer(verdict, context=context).data)
@@ -555,7 +555,7 @@ class AdjudicationView(CuratorView):
     )
     def post(self, request: Request, slug: str, pair_id: int) -> Response:
         project, user = curator(request, slug)
-        pair = get_object_or_404(Pair, project=project, id=pair_id, kind=PairKind.PAIR)
+        pair = get_object_or_404(Pair.objects.labelling(), project=project, id=pair_id)
         data = valid(AdjudicationSerializer, request.data)
         try:
             decision = adjudication_decide(pair=pair, user=user, decision=data["decision"], note=data["note"])
@@ -571,7 +571,7 @@ class PairGoldView(CuratorView):
     )
     def put(self, request: Request, slug: str, pair_id: int) -> Response:
         project, _ = curator(request, slug)
-        pair = get_object_or_404(Pair, project=project, id=pair_id, kind=PairKind.PAIR)
+        pair = get_object_or_404(Pair.objects.labelling(), project=project, id=pair_id)
         data = valid(GoldSerializer, request.data)
         try:
             pair = pair_gold_set(pair=pair, label=data["gold_label"])

@@ -36,10 +36,10 @@ from annotations.models import (
     Judgment,
     Label,
     Pair,
-    PairKind,
     PairTally,
     Project,
     Task,
+    labelling_q,
 )
 from annotations.services.tallies import LEFT_PICK
 
@@ -249,7 +249,7 @@ def _assemble(
     task[at], adjudication[at] = decisions[:, 1], decisions[:, 2]
 
     below = below_bar_annotators(project)
-    labelling = Pair.objects.filter(project=project, kind=PairKind.PAIR)
+    labelling = Pair.objects.labelling().filter(project=project)
     per_task = dict(
         (labelling if pairs is None else labelling.filter(pairs))
         .order_by()
@@ -266,7 +266,7 @@ def _assemble(
 def latest_decisions(project: Project, pairs: Q | None = None) -> np.ndarray:
     """(pair id, task index, decision code) of the latest decision on each decided pair."""
     latest: dict[int, tuple[int, int]] = {}
-    decided = Adjudication.objects.filter(pair__project=project, pair__kind=PairKind.PAIR)
+    decided = Adjudication.objects.filter(labelling_q("pair__"), pair__project=project)
     if pairs is not None:
         decided = decided.filter(pair__in=Pair.objects.filter(pairs, project=project).values("id"))
     rows = decided.order_by("pair_id", "-decided_at", "-id").values_list("pair_id", "decision", "pair__task")
@@ -277,7 +277,7 @@ def latest_decisions(project: Project, pairs: Q | None = None) -> np.ndarray:
 
 def gold_answers(project: Project, pairs: Q | None = None) -> np.ndarray:
     """(pair id, task index, gold label code) of the project's gold pairs (a partial index finds them)."""
-    gold = Pair.objects.filter(project=project, kind=PairKind.PAIR, gold_label__isnull=False)
+    gold = Pair.objects.labelling().filter(project=project, gold_label__isnull=False)
     return int_rows(
         (gold if pairs is None else gold.filter(pairs))
         .order_by()
@@ -739,7 +739,7 @@ def disputed_pairs(project: Project, *, task: str = "") -> QueuePairs:
     if task:
         disputed = disputed[votes.task[disputed] == TASKS.index(task)]
     tallies = PairTally.objects.filter(_in_groups(votes, disputed), project=project).exclude(_special_pairs(project))
-    requested = open_adjudication_requests(project).filter(pair__kind=PairKind.PAIR)
+    requested = open_adjudication_requests(project).filter(labelling_q("pair__"))
     if task:
         requested = requested.filter(pair__task=task)
     # A pair sent here that the gate also disputes is listed once, as sent. The count is the disputed

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import Count, Q
 
-from annotations.models import Pair, PairKind, Project, Task
+from annotations.models import Pair, Project, Task
 
 from .gate import LABELS, Source, decide
 from .models import AdjudicationRequest
@@ -90,7 +90,8 @@ def label_audit(project: Project, *, bootstrap: int = 1000, seed: int = 0) -> La
     people = decide(as_rule(rule), votes.live, votes.uncounted, np.full(n, -1, dtype=np.int8), votes.adjudication)
     imported = np.full(n, -1, dtype=np.int8)
     rows = int_rows(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR, reference_label__isnull=False)
+        Pair.objects.labelling()
+        .filter(project=project, reference_label__isnull=False)
         .order_by("id")
         .annotate(code=label_code("reference_label", default=-1), task_code=task_code())
         .values_list("id", "code", "task_code"),
@@ -189,7 +190,8 @@ def disagreements(audit: LabelAudit, indexes: Iterable[int]) -> list[Disagreemen
 def gold_candidates(project: Project) -> dict[str, tuple[int, int]]:
     """Per task: labelling pairs with an imported label, and how many of them are gold already."""
     counts = (
-        Pair.objects.filter(project=project, kind=PairKind.PAIR, reference_label__isnull=False)
+        Pair.objects.labelling()
+        .filter(project=project, reference_label__isnull=False)
         .order_by()
         .values("task")
         .annotate(n=Count("id"), gold=Count("id", filter=Q(gold_label__isnull=False)))

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.access import get_pair_for_curator, get_project_for_curator
-from annotations.models import Pair, PairKind, Task
+from annotations.models import Pair, Task
 from annotations.selectors import pair_view_context
 from annotations.views import AuthedHtmxRequest
 from criteria.selectors import consensus_by_pair, flipped_pair_ids, written_criteria_exist
@@ -27,8 +27,6 @@ from .selectors_annotators import annotator_table, live_vote_count
 from .services.annotator_stats import annotator_stats_refresh, annotator_stats_request
 from .services.publish import admitted, release_publish, release_rebuild, release_statistics, release_summary
 from .services.quality import adjudication_decide, gate_rule_update, pair_gold_set
-
-_PAIR_MEDIA = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 
 
 @login_required
@@ -129,7 +127,7 @@ def adjudication_queue(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def adjudicate(request: AuthedHtmxRequest, slug: str, pair_id: int) -> HttpResponse:
     project = get_project_for_curator(request.user, slug)
-    pair = get_object_or_404(Pair.objects.select_related(*_PAIR_MEDIA), project=project, id=pair_id, kind=PairKind.PAIR)
+    pair = get_object_or_404(Pair.objects.labelling().select_related(*Pair.MEDIA_FIELDS), project=project, id=pair_id)
     form = AdjudicationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         adjudication_decide(pair=pair, user=request.user, **form.cleaned_data)

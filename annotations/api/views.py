@@ -30,8 +30,9 @@ from media_pipeline.models import Rendition
 from .. import selectors
 from ..access import get_project_for_curator, get_project_for_member, require_project_creator
 from ..annotate_views import Side, _sides
-from ..models import ImportJob, Judgment, Membership, Pair, PairKind, Project, Role
+from ..models import ImportJob, Judgment, Membership, Pair, Project, Role
 from ..services.import_jobs import import_job_create, import_job_resume, import_progress
+from ..services.media_ready import pairs_media_refresh_waiting
 from ..services.members import MembershipError, membership_remove, membership_role_change, membership_set
 from ..services.projects import project_create, project_settings_update
 from ..services.queue import (
@@ -142,7 +143,7 @@ def _project_detail(project: Project, role: str) -> dict[str, Any]:
     return {
         "project": project,
         "role": role,
-        "pair_count": project.pairs.filter(kind=PairKind.PAIR).count(),
+        "pair_count": project.pairs.labelling().count(),
         "curator": curator,
     }
 
@@ -259,7 +260,7 @@ class PairDetailView(ProjectScoped, generics.RetrieveAPIView[Pair]):
     serializer_class = s.PairDetailSerializer
 
     def get_object(self) -> Pair:
-        media = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+        media = Pair.MEDIA_FIELDS
         renditions = Rendition.objects.order_by("role", "index")
         pairs = Pair.objects.select_related(*media).prefetch_related(
             *(Prefetch(f"{name}__renditions", queryset=renditions) for name in media)
@@ -334,7 +335,7 @@ class ImportResumeView(ProjectScoped):
 class MediaView(ProjectScoped):
     @extend_schema(responses=s.MediaOverviewSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        pipeline.refresh_waiting(Pair.objects.filter(project=self.project))  # as the page does
+        pairs_media_refresh_waiting(Pair.objects.filter(project=self.project))  # as the page does
         overview = selectors.pipeline_overview(self.project)
         context = {"request": request, "project": self.project}
         return Response(s.MediaOverviewSerializer(overview, context=context).data)
@@ -391,7 +392,7 @@ def _turn(request: Request, project: Project) -> QueueTurn:
     progress = progress_for(project, user)
     assignment = next_assignment(project, user, done=progress.done)
     waiting = selectors.waiting_for_media(project)
-    if assignment is None and waiting.exists() and pipeline.refresh_waiting(waiting):
+    if assignment is None and waiting.exists() and pairs_media_refresh_waiting(waiting):
         # A missed readiness refresh held pairs back: look again, as the workspace does.
         progress = progress_for(project, user)
         assignment = next_assignment(project, user, done=progress.done)

@@ -128,8 +128,8 @@ def _demo_votes(project: Project) -> int:
 def _demo_comparisons(project: Project) -> int:
     """One comparison per task, from the task's first pair, for the demo's writers. Runs once."""
     made = 0
-    for task in sorted(set(Pair.objects.filter(project=project, kind=PairKind.PAIR).values_list("task", flat=True))):
-        source = Pair.objects.filter(project=project, task=task, kind=PairKind.PAIR).order_by("id").first()
+    for task in sorted(set(Pair.objects.labelling().filter(project=project).values_list("task", flat=True))):
+        source = Pair.objects.labelling().filter(project=project, task=task).order_by("id").first()
         if source is None:
             continue
         _, created = Pair.objects.get_or_create(

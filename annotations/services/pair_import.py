@@ -37,6 +37,7 @@ from annotations.importing.readers import count_rows, iter_rows
 from annotations.importing.rows import PairDraft, RowChecker
 from annotations.importing.sources import ArchiveLimits, DataFile, locate
 from annotations.models import ImportJob, Pair, Project, TaskSpec
+from annotations.services.media_ready import pairs_media_refresh
 from core.staging import StagingTable
 from media_pipeline import pipeline
 from media_pipeline.models import MediaAsset
@@ -354,9 +355,9 @@ def _write_pairs(
                 cursor.execute(move, params)
         # New pairs wait for their media; each asset still queued gets a pipeline job after commit.
         ids = list(asset_ids.values())
-        pipeline.refresh_pairs(ids)
+        pairs_media_refresh(ids)
         # Again once committed: a worker may finish a shared asset before this import is visible.
-        transaction.on_commit(lambda: pipeline.refresh_pairs(ids))
+        transaction.on_commit(lambda: pairs_media_refresh(ids))
         pipeline.enqueue(ids)
     progress("writing pairs", total, total)
     return created

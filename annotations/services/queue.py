@@ -31,7 +31,18 @@ from django.utils import timezone
 
 from media_pipeline.models import MediaAsset
 
-from ..models import Judgment, Label, Pair, PairSkip, Project, Reservation, ShownOrder, SkipKind, SkipReason
+from ..models import (
+    Judgment,
+    Label,
+    Pair,
+    PairKind,
+    PairSkip,
+    Project,
+    Reservation,
+    ShownOrder,
+    SkipKind,
+    SkipReason,
+)
 from .tallies import hold_votes, tally_vote
 
 _CANDIDATE_BATCH = 8
@@ -128,14 +139,17 @@ _CLAIM = (
     " ORDER BY {order} LIMIT 1 {lock}"
     ") RETURNING id"
 )
+# Only pairs are labelled, never comparisons: the kind is written into the SQL (not bound) so the
+# planner matches it against the partial index pair_queue_open.
+_LABELLING = f"p.kind = '{PairKind.PAIR.value}'"
 _OPEN = {
-    False: "p.gold_label IS NULL AND p.claimed < %(k)s AND p.media_ready AND p.kind = 'pair'",
+    False: "p.gold_label IS NULL AND p.claimed < %(k)s AND p.media_ready AND {labelling}",
     True: "p.gold_label IS NOT NULL AND p.media_ready",
 }
 _ORDER = {False: "p.claimed DESC, p.id", True: "p.id"}
 _ANY_OPEN = (
     "SELECT EXISTS (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s"
-    " AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND p.kind = 'pair' AND {not_done})"
+    " AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND {labelling} AND {not_done})"
 )
 # What is left for the annotator: open pairs they have not done (counted up to a cap, so the cost
 # does not grow with the project) plus pairs they hold that are full only because of their own hold.
@@ -144,7 +158,7 @@ _PROGRESS = (
     " (SELECT COUNT(*) FROM {judgment} j JOIN {pair} p ON p.id = j.pair_id"
     "  WHERE p.project_id = %(project)s AND j.annotator_id = %(user)s AND j.retracted_at IS NULL),"
     " (SELECT COUNT(*) FROM (SELECT 1 FROM {pair} p WHERE p.project_id = %(project)s"
-    "  AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND p.kind = 'pair' AND {not_done}"
+    "  AND (p.gold_label IS NOT NULL OR p.claimed < %(k)s) AND p.media_ready AND {labelling} AND {not_done}"
     "  LIMIT %(cap)s) AS open_pairs),"
     " (SELECT COUNT(*) FROM {reservation} r JOIN {pair} p ON p.id = r.pair_id"
     "  WHERE r.project_id = %(project)s AND r.annotator_id = %(user)s AND p.gold_label IS NULL"
@@ -166,9 +180,10 @@ def _sql(template: str, vendor: str, gold: bool = False) -> str:
         "judgment": Judgment._meta.db_table,
         "skip": PairSkip._meta.db_table,
         "reservation": Reservation._meta.db_table,
+        "labelling": _LABELLING,
     }
     names["not_done"] = _NOT_DONE.format(**names)
-    return template.format(open=_OPEN[gold], order=_ORDER[gold], lock=lock, **names)
+    return template.format(open=_OPEN[gold].format(**names), order=_ORDER[gold], lock=lock, **names)
 
 
 def _run(template: str, project: Project, user: User, *, gold: bool = False) -> tuple[Any, ...] | None:
@@ -200,17 +215,14 @@ class Assignment:
         return self.reservation.shown_order == ShownOrder.RESPONSE2_LEFT
 
 
-_PAIR_VIEW = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
-
-
 def _pair_for_view(pair_id: int) -> Pair:
     """The pair with the media rows the page shows. A text pair costs one plain query: building
     select_related's five joins cost the web process more than the database spent running them."""
     pair = Pair.objects.get(pk=pair_id)
-    ids = {getattr(pair, f"{name}_id") for name in _PAIR_VIEW} - {None}
+    ids = {getattr(pair, f"{name}_id") for name in Pair.MEDIA_FIELDS} - {None}
     if ids:
         assets = MediaAsset.objects.in_bulk(ids)
-        for name in _PAIR_VIEW:
+        for name in Pair.MEDIA_FIELDS:
             asset_id = getattr(pair, f"{name}_id")
             if asset_id is not None:
                 setattr(pair, name, assets[asset_id])

@@ -24,7 +24,7 @@ from django.db import transaction
 
 from annotations.importing.problems import ImportRejected
 from annotations.importing.sources import safe_extract
-from annotations.models import Pair, PairKind, Project, ShownOrder
+from annotations.models import Pair, Project, ShownOrder
 from annotations.services.pair_import import archive_limits
 
 from ..models import Judge, JudgeKind, ModelVote, ScalarScore, VoteStatus
@@ -131,9 +131,7 @@ def _match(project: Project, label: str, data: PreferenceFile | ScoreFile) -> tu
         return None, data.problems
     external = [row.pair_id for row in data.rows]
     known = dict(
-        Pair.objects.filter(project=project, external_id__in=external, kind=PairKind.PAIR).values_list(
-            "external_id", "id"
-        )
+        Pair.objects.labelling().filter(project=project, external_id__in=external).values_list("external_id", "id")
     )
     unmatched = [pid for pid in external if pid not in known]
     if external and not known:
@@ -249,7 +247,7 @@ def _tree_files(
             matching.append((label, data))  # reported by _store
             continue
         external = [row.pair_id for row in data.rows]
-        if Pair.objects.filter(project=project, external_id__in=external, kind=PairKind.PAIR).exists():
+        if Pair.objects.labelling().filter(project=project, external_id__in=external).exists():
             matching.append((label, data))
         else:
             unmatched.append(label)

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Pair, PairKind, ShownOrder, Task
+from annotations.models import Pair, ShownOrder, Task
 from core import jobs
 
 from .. import baselines
@@ -104,9 +104,7 @@ def selection(run: JudgeRun) -> list[tuple[int, str]]:
     tasks = run.tasks
     if run.judge.kind == JudgeKind.EMBEDDING:
         tasks = [t for t in tasks if t in _TEXT_TASKS]  # it reads text responses only
-    ids = Pair.objects.filter(
-        project=run.judge.project_id, task__in=tasks, media_ready=True, kind=PairKind.PAIR
-    ).order_by("id")
+    ids = Pair.objects.labelling().filter(project=run.judge.project_id, task__in=tasks, media_ready=True).order_by("id")
     orders = [ShownOrder.RESPONSE1_LEFT, ShownOrder.RESPONSE2_LEFT] if run.both_orders else [ShownOrder.RESPONSE1_LEFT]
     return [(pair_id, order) for pair_id in ids.values_list("id", flat=True) for order in orders]
 

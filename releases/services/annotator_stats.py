@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotations.models import Judgment, Pair, PairKind, Project
+from annotations.models import Judgment, Pair, Project
 from core import jobs
 
 from ..models import AnnotatorStatsReport, AnnotatorStatsStatus
@@ -51,7 +51,8 @@ def prompt_group_members(project: Project, *, limit: int = PROMPT_GROUPS_SHOWN) 
     there are. Two GROUP BYs over every pair's text columns: why this runs in the job, not the page."""
     key = ("task", "prompt", *_SAME_RESPONSES)
     shared = (
-        Pair.objects.filter(project=project, kind=PairKind.PAIR)
+        Pair.objects.labelling()
+        .filter(project=project)
         .values(*key)
         .annotate(n=Count("criterion", distinct=True))
         .filter(n__gte=2)
@@ -60,9 +61,11 @@ def prompt_group_members(project: Project, *, limit: int = PROMPT_GROUPS_SHOWN) 
     group_count = shared.count()
     members: dict[tuple[object, ...], list[int]] = {tuple(group[name] for name in key): [] for group in shared[:limit]}
     # One more scan for all their pairs (by prompt, then matched on the whole key here), not one per group.
-    candidates = Pair.objects.filter(
-        project=project, kind=PairKind.PAIR, prompt__in={prompt for _, prompt, *_ in members}
-    ).order_by("id")
+    candidates = (
+        Pair.objects.labelling()
+        .filter(project=project, prompt__in={prompt for _, prompt, *_ in members})
+        .order_by("id")
+    )
     for pair_id, *values in candidates.values_list("id", *key):
         if (found := members.get(tuple(values))) is not None:
             found.append(pair_id)

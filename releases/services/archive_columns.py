@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from annotations.models import Task, TaskSpec
+from annotations.models import Pair, Task, TaskSpec
 from media_pipeline.models import MediaAsset, MediaKind
 
 from .archive_media import LocalFile
 
-# The Pair fields a ReleasePair.media dict is keyed by.
-MEDIA_COLUMNS = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+# The Pair fields a ReleasePair.media dict is keyed by, in the order the archive writes them.
+MEDIA_COLUMNS = Pair.MEDIA_FIELDS
 
 
 class ArchiveError(Exception):

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotations.models import Pair, PairKind, Project, Task
+from annotations.models import Pair, Project, Task
 
 from ..models import AdjudicationRequest
 from ..selectors import TASKS, open_adjudication_requests
@@ -51,9 +51,7 @@ def adjudication_request_send(*, project: Project, user: User, pair_ids: list[in
         errors["reason"] = f"The reason is limited to {MAX_REASON} characters."
     if errors:
         raise ValidationError(errors)
-    found = dict(
-        Pair.objects.filter(project=project, kind=PairKind.PAIR, id__in=wanted).values_list("id", "gold_label")
-    )
+    found = dict(Pair.objects.labelling().filter(project=project, id__in=wanted).values_list("id", "gold_label"))
     missing = [pair_id for pair_id in wanted if pair_id not in found]
     if missing:
         shown = ", ".join(str(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
@@ -138,7 +136,7 @@ def gold_sample_draw(*, project: Project, sizes: dict[str, SampleSize], seed: in
         )
     plans: list[tuple[str, int, list[Pair], int]] = []
     for task in (code for code in TASKS if code in sizes):
-        labelling = Pair.objects.filter(project=project, kind=PairKind.PAIR, task=task)
+        labelling = Pair.objects.labelling().filter(project=project, task=task)
         candidates = list(
             labelling.filter(reference_label__isnull=False)
             .order_by("external_id")

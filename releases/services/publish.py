@@ -46,7 +46,6 @@ from ..stats.agreement import Agreement, Estimate, agreement
 
 log = logging.getLogger(__name__)
 
-MEDIA_COLUMNS = ("input_media", "response1_media", "response2_media", "response1_mesh", "response2_mesh")
 _CHUNK = 10_000
 _SOURCES = {
     Source.VOTES: LabelSource.VOTES,
@@ -198,8 +197,10 @@ def _freeze_sql(*, postgres: bool) -> str:
         pair=Pair._meta.db_table,
         stage=_FREEZE_STAGE,
         votes=_json_object([(label, f"NULLIF(s.{label}, 0)") for label in LABELS], postgres=postgres),
-        media=_json_object([(column, f"m{n}.sha256") for n, column in enumerate(MEDIA_COLUMNS)], postgres=postgres),
-        joins=" ".join(f"LEFT JOIN {asset} m{n} ON m{n}.id = p.{column}_id" for n, column in enumerate(MEDIA_COLUMNS)),
+        media=_json_object([(column, f"m{n}.sha256") for n, column in enumerate(Pair.MEDIA_FIELDS)], postgres=postgres),
+        joins=" ".join(
+            f"LEFT JOIN {asset} m{n} ON m{n}.id = p.{column}_id" for n, column in enumerate(Pair.MEDIA_FIELDS)
+        ),
     )
 
 

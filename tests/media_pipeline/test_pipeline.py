@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
+from annotations.services.media_ready import pairs_media_refresh
 from annotations.services.queue import next_assignment
 from core.jobs import Busy
 from media_pipeline import pipeline
@@ -122,7 +123,7 @@ def test_transient_errors_are_retried_then_fail_with_the_last_error(tmp_path, mo
 def test_pairs_wait_in_the_queue_until_both_sides_are_ready(project, annotator, tmp_path):
     one, two = _asset(tmp_path / "1"), _asset(tmp_path / "2", broken=True)
     pair = _media_pair(project, one, two)
-    pipeline.refresh_pairs([one.id, two.id])
+    pairs_media_refresh([one.id, two.id])
     pair.refresh_from_db()
     assert not pair.media_ready and next_assignment(project, annotator) is None
     pipeline.run(one.id)
