@@ -136,6 +136,19 @@ def test_workspace_vote_and_next_pair(queue, annotator, django_assert_num_querie
     assert Judgment.objects.get(annotator=annotator).pair_id == pair_id
 
 
+def test_a_tie_with_its_kind_costs_what_any_vote_costs(queue, annotator, django_assert_num_queries):
+    # The kind rides on the judgment's INSERT and the tally's upsert; the project's setting came with it.
+    queue.tie_kinds = True
+    queue.save()
+    client = client_for(annotator)
+    pair_id, submission = _shown(client.get(reverse("annotations:annotate", args=[queue.slug])).content.decode())
+    vote = {"pair": pair_id, "tie_kind": "both_bad", "submission_id": submission}
+    with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *VOTE, *NEXT_PAIR)):
+        response = client.post(reverse("annotations:vote", args=[queue.slug]), vote, **HTMX)
+    assert response.status_code == 200
+    assert Judgment.objects.get(annotator=annotator).tie_kind == "both_bad"
+
+
 def test_api_next_pair_then_vote_then_next_pair(queue, annotator, django_assert_num_queries):
     api = api_for(annotator)
     next_url = reverse("annotations-api:queue-next", args=[queue.slug])
