@@ -41,7 +41,7 @@ from annotations.models import (
     Project,
     Task,
 )
-from annotations.services.tallies import LEFT_PICK
+from annotations.services.tallies import LEFT_PICK, TALLY_FIELDS
 
 from .gate import (
     BOTH_BAD,
@@ -129,10 +129,7 @@ def task_code() -> Case:
     return Case(*(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField())
 
 
-_TALLY = (
-    "response1", "response2", "tie", "left", "uncounted_response1", "uncounted_response2", "uncounted_tie",
-    "tie_good", "tie_bad", "uncounted_tie_good", "uncounted_tie_bad",
-)  # fmt: skip
+_TALLY = TALLY_FIELDS
 _WIDTH = 2 + len(_TALLY)  # a tally row: pair id, task index, _TALLY
 
 

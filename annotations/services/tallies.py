@@ -227,10 +227,11 @@ def _shift(project_id: int, annotator_id: int, sign: int) -> None:
 
 # --- rebuilding ------------------------------------------------------------------------------------
 
-_FIELDS = (
+TALLY_FIELDS = (
     "response1", "response2", "tie", "left", "uncounted_response1", "uncounted_response2", "uncounted_tie",
     "tie_good", "tie_bad", "uncounted_tie_good", "uncounted_tie_bad",
 )  # fmt: skip
+_FIELDS = TALLY_FIELDS  # the vote counts of a PairTally, in the order recounts and curator reads use
 Counts = tuple[int, ...]
 
 

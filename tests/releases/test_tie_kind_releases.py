@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
 
-from annotations.models import Label, Role, TieKind
+from annotations.models import Label, TieKind
 from releases.gate import tie_kind_codes
 from releases.models import ReleasePair, ReleaseStatus
 from releases.selectors import dashboard
@@ -24,20 +24,14 @@ from releases.services.publish import release_publish
 from releases.services.quality import adjudication_decide, gate_rule_update, pair_gold_set
 from tests.annotations.test_api import api_for
 from tests.conftest import client_for
-from tests.factories import JudgmentFactory, MembershipFactory, PairFactory, UserFactory
+from tests.factories import JudgmentFactory, PairFactory
+from tests.releases import test_releases
 
 pytestmark = pytest.mark.django_db
 R1, R2, TIE = Label.RESPONSE1, Label.RESPONSE2, Label.TIE
 GOOD, BAD = TieKind.BOTH_GOOD, TieKind.BOTH_BAD
+voters = test_releases.voters  # the fixture: three annotators of the project
 PARQUET = "test-00000-of-00001.parquet"
-
-
-@pytest.fixture
-def voters(project):
-    return [
-        MembershipFactory(project=project, role=Role.ANNOTATOR, user=UserFactory(username=f"voter{i}")).user
-        for i in range(3)
-    ]
 
 
 def _votes(pair, voters, votes):
