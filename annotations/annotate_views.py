@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import selectors
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
-from .models import Pair, Project, SkipReason
+from .models import Pair, Project, SkipReason, TieKind
 from .selectors import Side, pair_sides
 from .services.media_ready import pairs_media_refresh_waiting
 from .services.queue import (
@@ -53,6 +54,7 @@ def _workspace(
         "notice": notice,
         "error": error,
         "skip_reasons": SkipReason.choices,
+        "tie_kinds": TieKind.choices if project.tie_kinds else (),
     }
     if assignment is not None:
         pair = assignment.pair
@@ -114,8 +116,12 @@ def vote(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
                 elapsed_ms=data["elapsed_ms"],
                 rationale=data["rationale"],
                 coverage=data["coverage"],
+                tie_kind=data["tie_kind"],
             ),
         )
+    except ValidationError as exc:  # a tie kind that does not fit the vote or the project: the pair stays
+        refused = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+        return HttpResponse(f"Vote refused: {refused}", status=400, content_type="text/plain")
     except QueueError as exc:
         return _done(request, project, error=str(exc))
     return _done(request, project)
@@ -145,5 +151,5 @@ def undo(request: AuthedHtmxRequest, slug: str) -> HttpResponse:
         undone = undo_last(project, request.user)
     except QueueError as exc:
         return _done(request, project, error=str(exc))
-    earlier = button_name(undone.label, undone.shown_order)
+    earlier = button_name(undone.label, undone.shown_order, undone.tie_kind)
     return _done(request, project, notice=f"Vote withdrawn (you had chosen {earlier}). Vote again on this pair.")

@@ -8,7 +8,7 @@ from core.fields import IdFormField
 from releases.forms import GateRuleForm
 from releases.models import GateRule, TiePolicy
 
-from .models import Project, Role, SkipReason, Task
+from .models import Project, Role, SkipReason, Task, TieKind
 
 
 class ImportForm(forms.Form):
@@ -34,11 +34,22 @@ class VoteForm(forms.Form):
     """What the workspace posts for a vote; the sides are mapped on the server, never by the client."""
 
     pair = IdFormField()
-    choice = forms.ChoiceField(choices=[("A", "A"), ("B", "B"), ("tie", "Tie")])
+    choice = forms.ChoiceField(required=False, choices=[("A", "A"), ("B", "B"), ("tie", "Tie")])
+    # Whether the project asks for it, and that it goes with a tie only, is the queue service's call.
+    tie_kind = forms.ChoiceField(required=False, choices=[("", "none"), *TieKind.choices])
     submission_id = forms.UUIDField()
     elapsed_ms = forms.IntegerField(required=False, min_value=0, max_value=24 * 3600 * 1000)
     rationale = forms.CharField(required=False, max_length=5000, strip=True)
     coverage = forms.JSONField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("choice") and "choice" not in self.errors:
+            if data.get("tie_kind"):
+                data["choice"] = "tie"  # the workspace's tie-kind buttons send the kind alone: a tie of that kind
+            else:
+                self.add_error("choice", "This field is required: A, B or tie.")
+        return data
 
     def clean_coverage(self) -> dict[str, float]:
         raw = self.cleaned_data.get("coverage") or {}
@@ -78,6 +89,12 @@ class ProjectSettingsForm(forms.Form):
         choices=[(task, f"{task} · {label}") for task, label in Task.choices],
         widget=forms.CheckboxSelectMultiple,
         help_text="Imports refuse rows of other tasks; none ticked: any of the nine.",
+    )
+    tie_kinds = forms.BooleanField(
+        required=False,
+        label="Tie kinds",
+        help_text="A tie also says whether both responses are good or both bad (3, then 1 or 2). Releases add a "
+        "tie_kind column; the Agreement page shows the both-bad share of ties per task.",
     )
 
 

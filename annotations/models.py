@@ -68,6 +68,14 @@ class Label(models.TextChoices):
     TIE = "tie", "Tie"
 
 
+class TieKind(models.TextChoices):
+    """What a tie says on projects that ask (`Project.tie_kinds`): both responses meet the criterion, or both
+    fail it."""
+
+    BOTH_GOOD = "both_good", "Both good"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -98,6 +106,12 @@ class Project(models.Model):
         blank=True,
         help_text="The tasks this benchmark holds (codes such as T2I); imports refuse rows of other tasks. "
         "Empty: any of the nine.",
+    )
+    tie_kinds = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="A tie also says whether both responses are good or both bad (a second key after 3); "
+        "releases add a tie_kind column and the Agreement page shows the both-bad share per task.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -433,6 +447,16 @@ class Judgment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments")
     label = models.CharField(max_length=16, choices=Label.choices)
     shown_order = models.CharField(max_length=2, choices=ShownOrder.choices)
+    # Both kinds are symmetric in the two responses, so the side order plays no part in storing them.
+    tie_kind = models.CharField(
+        max_length=10,
+        choices=TieKind.choices,
+        blank=True,
+        default="",
+        db_default="",  # the benches insert judgments with COPY
+        help_text="A tie on a project with tie kinds: both good or both bad. Empty for A/B, and for ties on "
+        "projects without kinds.",
+    )
     time_spent_ms = models.PositiveIntegerField(help_text="Time from the pair appearing to the vote.")
     rationale = models.TextField(blank=True)
     submission_id = models.UUIDField(
@@ -456,6 +480,10 @@ class Judgment(models.Model):
             ),
             models.CheckConstraint(condition=Q(label__in=Label.values), name="judgment_label_valid"),
             models.CheckConstraint(condition=Q(shown_order__in=ShownOrder.values), name="judgment_shown_order_valid"),
+            models.CheckConstraint(
+                condition=Q(tie_kind="") | Q(tie_kind__in=TieKind.values, label=Label.TIE),
+                name="judgment_tie_kind_only_on_ties",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -481,6 +509,12 @@ class PairTally(models.Model):
     uncounted_response1 = models.PositiveIntegerField(default=0)
     uncounted_response2 = models.PositiveIntegerField(default=0)
     uncounted_tie = models.PositiveIntegerField(default=0)
+    # Tie votes by kind (projects with tie kinds; a tie without a kind is in neither), and of those the
+    # uncounted ones: a released tie takes the kind most of its counted tie votes name.
+    tie_good = models.PositiveIntegerField(default=0, db_default=0)
+    tie_bad = models.PositiveIntegerField(default=0, db_default=0)
+    uncounted_tie_good = models.PositiveIntegerField(default=0, db_default=0)
+    uncounted_tie_bad = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [models.Index(fields=["project", "pair"], name="pairtally_project")]

@@ -170,6 +170,10 @@ class TaskReportSerializer(serializers.Serializer):
     states = StatesSerializer(help_text="Gate state counts of the task's pairs.")
     released_labels = LabelCountsField(help_text="Accepted pairs per label.")
     agreement = AgreementField()
+    both_bad = serializers.IntegerField(
+        help_text="Of the accepted ties (released_labels.tie), those whose counted tie votes mostly say both "
+        "responses fail the criterion; 0 on projects without tie kinds."
+    )
 
 
 class AnnotatorSerializer(serializers.Serializer):

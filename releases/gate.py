@@ -18,6 +18,9 @@ LABEL_CODE = {label: code for code, label in enumerate(LABELS)}  # the codes eve
 TIE = 2
 EXCLUDE_DECISION = 3  # an adjudication that leaves the pair out
 DECISION_CODE = {**LABEL_CODE, "exclude": EXCLUDE_DECISION}
+# A released tie's kind (projects with tie kinds), by code; -1: not a tie, or no counted tie vote gave a kind.
+TIE_KINDS = ("both_good", "both_bad", "mixed")
+BOTH_BAD = 1
 
 
 class PairState(IntEnum):
@@ -143,3 +146,19 @@ def explain(rule: Rule, state: PairState, label: int, source: Source, counted: t
             return f"No label leads: the {total} counted votes split {' / '.join(map(str, counted))}; {needs}."
         return f"The leading label has {share:.0%} of the {total} counted votes; {needs}."
     return f"{total} of the {rule.min_votes} counted votes the rule asks for so far."
+
+
+def tie_kind_codes(label: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Each row's tie kind code (TIE_KINDS) from its label and its counted tie votes per kind (n, 2).
+
+    A tie takes the kind most of its counted tie votes name; as many of each is mixed. Tie votes without a
+    kind (cast before the project asked for kinds) name none, and a tie no counted vote named a kind for
+    (a gold answer or an adjudication, say) has none: -1, as have A and B.
+    """
+    good, bad = kinds[:, 0], kinds[:, 1]
+    tie = label == TIE
+    code = np.full(len(label), -1, dtype=np.int8)
+    code[tie & (good > bad)] = 0
+    code[tie & (bad > good)] = BOTH_BAD
+    code[tie & (good == bad) & (good > 0)] = 2
+    return code

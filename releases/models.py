@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Label, Pair, Project, Task
+from annotations.models import Label, Pair, Project, Task, TieKind
 from core.models import LeasedJob
 
 
@@ -168,6 +168,14 @@ class LabelSource(models.TextChoices):
     ADJUDICATION = "adjudication", "Curator adjudication"
 
 
+class ReleaseTieKind(models.TextChoices):
+    """A released tie's kind: the one most of its counted tie votes name (see `services.publish`)."""
+
+    BOTH_GOOD = TieKind.BOTH_GOOD.value, TieKind.BOTH_GOOD.label
+    BOTH_BAD = TieKind.BOTH_BAD.value, TieKind.BOTH_BAD.label
+    MIXED = "mixed", "Mixed: as many tie votes said both good as both bad"
+
+
 class ReleasePair(models.Model):
     """One pair as frozen into a release: enough to list, diff and verify it without the live tables."""
 
@@ -180,12 +188,25 @@ class ReleasePair(models.Model):
     votes = models.JSONField(help_text="Counted votes per label, e.g. {'response1': 3, 'tie': 1}.")
     majority_share = models.FloatField(null=True)
     media = models.JSONField(default=dict, help_text="SHA-256 of every media file, by column.")
+    tie_kind = models.CharField(
+        max_length=10,
+        choices=ReleaseTieKind.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="A tie of a project with tie kinds: the kind most counted tie votes name, mixed when as many "
+        "name each; empty for A/B, and for a tie no counted vote gave a kind.",
+    )
 
     class Meta:
         ordering = ["task", "external_id"]
         constraints = [
             models.UniqueConstraint(fields=["release", "external_id"], name="releasepair_unique_external_id"),
             models.CheckConstraint(condition=Q(label__in=Label.values), name="releasepair_label_valid"),
+            models.CheckConstraint(
+                condition=Q(tie_kind="") | Q(tie_kind__in=ReleaseTieKind.values, label=Label.TIE),
+                name="releasepair_tie_kind_only_on_ties",
+            ),
         ]
 
     def __str__(self) -> str:

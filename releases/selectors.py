@@ -41,9 +41,22 @@ from annotations.models import (
     Task,
     labelling_q,
 )
-from annotations.services.tallies import LEFT_PICK
+from annotations.services.tallies import LEFT_PICK, TALLY_FIELDS
 
-from .gate import DECISION_CODE, LABEL_CODE, LABELS, Outcome, PairState, Rule, Source, decide, explain
+from .gate import (
+    BOTH_BAD,
+    DECISION_CODE,
+    LABEL_CODE,
+    LABELS,
+    TIE,
+    Outcome,
+    PairState,
+    Rule,
+    Source,
+    decide,
+    explain,
+    tie_kind_codes,
+)
 from .models import Adjudication, AdjudicationRequest, GateRule, Release, ReleasePair
 from .selectors_annotators import AnnotatorTable, annotator_table
 from .stats.agreement import Agreement, Estimate, agreement, fleiss_kappa
@@ -95,6 +108,7 @@ class ProjectVotes:
     below: frozenset[int]  # user ids of the annotators below the quality bar
     task_pairs: np.ndarray  # labelling pairs per task (index into TASKS), voted or not
     units: np.ndarray  # pairs per row: 1, or a grouped row's pairs
+    tie_kinds: np.ndarray  # (n, 2) counted tie votes per kind (both good, both bad), per pair
 
     @property
     def grouped(self) -> bool:
@@ -116,7 +130,8 @@ def task_code() -> Case:
     return Case(*(When(task=code, then=Value(i)) for i, code in enumerate(TASKS)), output_field=IntegerField())
 
 
-_TALLY = ("response1", "response2", "tie", "left", "uncounted_response1", "uncounted_response2", "uncounted_tie")
+_TALLY = TALLY_FIELDS
+_WIDTH = 2 + len(_TALLY)  # a tally row: pair id, task index, _TALLY
 
 
 def project_votes(project: Project, pairs: Q | None = None) -> ProjectVotes:
@@ -144,7 +159,7 @@ def tally_rows(tallies: QuerySet[PairTally]) -> np.ndarray:
     try:
         sql, params = query.query.sql_with_params()
     except EmptyResultSet:
-        return np.zeros((0, 9), dtype=np.int64)
+        return np.zeros((0, _WIDTH), dtype=np.int64)
     connection = connections[query.db]
     columns = ", ".join(connection.ops.quote_name(name) for name in ("task_code", *_TALLY))
     packed = f"SELECT {columns}, {_PACKED_IDS[connection.vendor]} FROM ({sql}) AS t GROUP BY {columns}"  # noqa: S608
@@ -158,11 +173,11 @@ def tally_rows(tallies: QuerySet[PairTally]) -> np.ndarray:
         for *_, blob in groups
     ]
     sizes = np.array([len(group) for group in ids], dtype=np.int64)
-    rows = np.zeros((int(sizes.sum()), 9), dtype=np.int64)
+    rows = np.zeros((int(sizes.sum()), _WIDTH), dtype=np.int64)
     if len(rows):
         rows[:, 0] = np.concatenate(ids)
         rows[:, 1:] = np.repeat(
-            np.array([values for *values, _ in groups], dtype=np.int64).reshape(-1, 8), sizes, axis=0
+            np.array([values for *values, _ in groups], dtype=np.int64).reshape(-1, _WIDTH - 1), sizes, axis=0
         )
     return rows[np.argsort(rows[:, 0], kind="stable")]
 
@@ -178,15 +193,17 @@ def _special_pairs(project: Project) -> Q:
 def vote_patterns(project: Project) -> ProjectVotes:
     """The gate's inputs grouped: one row per task and tally shared by pairs with neither a gold answer
     nor a decision (`units` of them; a few dozen rows for 317,000 pairs, counted by the database), then
-    one row per gold or decided pair. For the pages that only count and compute statistics."""
+    one row per gold or decided pair. For the pages that only count and compute statistics.
+    (Tie kinds split the patterns only on projects whose annotators give them.)"""
+    grouped_columns = [f for f in _TALLY if f != "left"]
     grouped = int_rows(
         PairTally.objects.filter(project=project)
         .annotate(task_code=task_code())
-        .values("task_code", *(f for f in _TALLY if f != "left"))
+        .values("task_code", *grouped_columns)
         .annotate(n=Count("pair_id"), picked_left=Sum("left"))
         .order_by()
-        .values_list("task_code", *(f for f in _TALLY if f != "left"), "n", "picked_left"),
-        9,
+        .values_list("task_code", *grouped_columns, "n", "picked_left"),
+        len(grouped_columns) + 3,
     )
     gold = gold_answers(project)
     decisions = latest_decisions(project)
@@ -196,13 +213,14 @@ def vote_patterns(project: Project) -> ProjectVotes:
         .order_by("pair_id")
         .annotate(task_code=task_code())
         .values_list("pair_id", "task_code", *_TALLY),
-        9,
+        _WIDTH,
     )
     # Take the special pairs out of their patterns: the gate decides them by their answer or decision.
-    units, picked_left = grouped[:, 7].copy(), grouped[:, 8].copy()
-    where = {tuple(row): at for at, row in enumerate(grouped[:, :7].tolist())}
+    # A grouped row: task, the tally less `left` (live 1-3, uncounted 4-6, kinds 7-10), n, picked left.
+    units, picked_left = grouped[:, 11].copy(), grouped[:, 12].copy()
+    where = {tuple(row): at for at, row in enumerate(grouped[:, :11].tolist())}
     for row in tally.tolist():
-        at = where[(row[1], *row[2:5], *row[6:9])]
+        at = where[(row[1], *row[2:5], *row[6:])]
         units[at] -= 1
         picked_left[at] -= row[5]
     kept = np.flatnonzero(units > 0)
@@ -219,6 +237,7 @@ def vote_patterns(project: Project) -> ProjectVotes:
         below=per_pair.below,
         task_pairs=per_pair.task_pairs,
         units=np.concatenate([units[kept], per_pair.units]),
+        tie_kinds=np.vstack([grouped[kept, 7:9] - grouped[kept, 9:11], per_pair.tie_kinds]),
     )
 
 
@@ -239,8 +258,10 @@ def _assemble(
     live = np.zeros((n, 3), dtype=np.int64)
     left = np.zeros(n, dtype=np.int64)
     uncounted = np.zeros((n, 3), dtype=np.int64)
+    tie_kinds = np.zeros((n, 2), dtype=np.int64)
     at = np.searchsorted(pair_ids, tally[:, 0])
     task[at], live[at], left[at], uncounted[at] = tally[:, 1], tally[:, 2:5], tally[:, 5], tally[:, 6:9]
+    tie_kinds[at] = tally[:, 9:11] - tally[:, 11:13]
     gold_code = np.full(n, -1, dtype=np.int8)
     at = np.searchsorted(pair_ids, gold[:, 0])
     task[at], gold_code[at] = gold[:, 1], gold[:, 2]
@@ -259,7 +280,7 @@ def _assemble(
     )
     task_pairs = np.array([per_task.get(code, 0) for code in TASKS], dtype=np.int64)
     return ProjectVotes(
-        pair_ids, task, gold_code, adjudication, live, left, uncounted, frozenset(below), task_pairs, units
+        pair_ids, task, gold_code, adjudication, live, left, uncounted, frozenset(below), task_pairs, units, tie_kinds
     )
 
 
@@ -387,6 +408,11 @@ class TaskReport:
     released_labels: tuple[int, int, int]  # accepted pairs per label
     vote_labels: tuple[int, ...]
     agreement: Agreement
+    both_bad: int = 0  # of the accepted ties (released_labels[2]), those whose kind is both bad
+
+    @property
+    def both_bad_share(self) -> float | None:
+        return self.both_bad / self.released_labels[2] if self.released_labels[2] else None
 
 
 @dataclass(frozen=True)
@@ -429,6 +455,7 @@ class Dashboard:
     judgments: int
     prompt_groups: list[PromptGroup] = field(default_factory=list)
     prompt_group_count: int = 0
+    both_bad_pairs: list[Pair] = field(default_factory=list)  # projects with tie kinds: the first of them
 
     @property
     def prompt_groups_computed_at(self) -> datetime | None:
@@ -481,6 +508,7 @@ def dashboard(project: Project, *, bootstrap: int = 1000) -> Dashboard:
     votes, outcome = gate_outcome(project, vote_patterns(project))
     k = project.votes_per_pair
     total_votes = votes.live.sum(axis=1)
+    both_bad = (tie_kind_codes(outcome.label, votes.tie_kinds) == BOTH_BAD) & (outcome.state == PairState.ACCEPTED)
     tasks = []
     for i, code in enumerate(TASKS):
         if not votes.task_pairs[i]:
@@ -498,6 +526,7 @@ def dashboard(project: Project, *, bootstrap: int = 1000) -> Dashboard:
                 released_labels=(int(released[0]), int(released[1]), int(released[2])),
                 vote_labels=tuple(int(n) for n in votes.units[rows] @ votes.live[rows]),
                 agreement=task_agreement(votes, votes.live, k, bootstrap=bootstrap, seed=i, task=i),
+                both_bad=int(votes.units[rows[both_bad[rows]]].sum()),
             )
         )
     sided = int((votes.units @ votes.live[:, :2]).sum())
@@ -515,7 +544,30 @@ def dashboard(project: Project, *, bootstrap: int = 1000) -> Dashboard:
         judgments=judgments,
         prompt_groups=prompt_groups(project, job.prompt_groups) if job else [],
         prompt_group_count=job.prompt_group_count if job else 0,
+        both_bad_pairs=both_bad_ties(project) if project.tie_kinds else [],
     )
+
+
+_BOTH_BAD_CANDIDATES = 500
+
+
+def both_bad_ties(project: Project, *, limit: int = 50) -> list[Pair]:
+    """Accepted ties whose kind is both bad, in task and id order: the pairs where both responses fail the
+    criterion, for a curator's look. Only pairs most of whose counted tie votes say both bad can be one,
+    and those are few: the first of them are read and decided, so the list costs the same in any project."""
+    more_bad = Q(tie_bad__gt=F("tie_good") - F("uncounted_tie_good") + F("uncounted_tie_bad"))
+    candidates = list(
+        PairTally.objects.filter(more_bad, project=project)
+        .order_by("task", "pair_id")
+        .values_list("pair_id", flat=True)[:_BOTH_BAD_CANDIDATES]
+    )
+    if not candidates:
+        return []
+    votes, outcome = gate_outcome(project, project_votes(project, pairs=Q(id__in=candidates)))
+    kinds = tie_kind_codes(outcome.label, votes.tie_kinds)
+    chosen = votes.pair_ids[(kinds == BOTH_BAD) & (outcome.state == PairState.ACCEPTED) & (outcome.label == TIE)]
+    pairs = Pair.objects.filter(project=project, id__in=chosen.tolist()).only("id", "external_id", "task", "criterion")
+    return list(pairs.order_by("task", "id")[:limit])
 
 
 def prompt_groups(project: Project, stored: list[dict[str, Any]]) -> list[PromptGroup]:

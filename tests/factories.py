@@ -87,6 +87,7 @@ class JudgmentFactory(factory.django.DjangoModelFactory):
                     pair_id=judgment.pair_id,
                     label=judgment.label,
                     shown_order=judgment.shown_order,
+                    tie_kind=judgment.tie_kind,
                     delta=1,
                 )
         return judgment

@@ -125,15 +125,23 @@ def test_workspace_next_pair(queue, annotator, django_assert_num_queries):
     assert Reservation.objects.filter(annotator=annotator).count() == 1
 
 
-def test_workspace_vote_and_next_pair(queue, annotator, django_assert_num_queries):
+@pytest.mark.parametrize(
+    ("tie_kinds", "vote"), [(False, {"choice": "A"}), (True, {"tie_kind": "both_bad"})], ids=["A", "tie-both-bad"]
+)
+def test_workspace_vote_and_next_pair(queue, annotator, django_assert_num_queries, tie_kinds, vote):
+    # A tie with its kind costs what any vote costs: the kind rides on the judgment's INSERT and the tally's
+    # upsert, and the project's setting came with the project.
+    queue.tie_kinds = tie_kinds
+    queue.save()
     client = client_for(annotator)
     pair_id, submission = _shown(client.get(reverse("annotations:annotate", args=[queue.slug])).content.decode())
-    vote = {"pair": pair_id, "choice": "A", "submission_id": submission}
+    vote = {**vote, "pair": pair_id, "submission_id": submission}
     with exactly(django_assert_num_queries, (*SESSION, *PROJECT, *VOTE, *NEXT_PAIR)):
         response = client.post(reverse("annotations:vote", args=[queue.slug]), vote, **HTMX)
     assert response.status_code == 200
     assert _shown(response.content.decode())[0] != pair_id
-    assert Judgment.objects.get(annotator=annotator).pair_id == pair_id
+    stored = Judgment.objects.get(annotator=annotator)
+    assert (stored.pair_id, stored.tie_kind) == (pair_id, vote.get("tie_kind", ""))
 
 
 def test_api_next_pair_then_vote_then_next_pair(queue, annotator, django_assert_num_queries):

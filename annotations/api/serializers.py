@@ -40,6 +40,7 @@ from ..models import (
     SkipKind,
     SkipReason,
     Task,
+    TieKind,
     task_spec,
 )
 from ..services.queue import CHOICES, shown_choice
@@ -115,6 +116,9 @@ class ProjectDetailSerializer(serializers.Serializer):
     tasks = serializers.ListField(
         child=serializers.CharField(), source="project.tasks", help_text="Empty: any of the nine tasks."
     )
+    tie_kinds = serializers.BooleanField(
+        source="project.tie_kinds", help_text="A tie vote must say its kind (`tie_kind`: both_good or both_bad)."
+    )
     created_at = serializers.DateTimeField(source="project.created_at")
     curator = CuratorProjectSerializer(allow_null=True, help_text="Curators only; null for annotators.")
 
@@ -134,6 +138,11 @@ class ProjectSettingsSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=Task.choices),
         required=False,
         help_text="The tasks the benchmark holds; imports refuse rows of other tasks. Empty: any of the nine.",
+    )
+    tie_kinds = serializers.BooleanField(
+        required=False,
+        help_text="A tie also says whether both responses are good or both bad; releases add a tie_kind column. "
+        "Default false.",
     )
 
 
@@ -444,6 +453,7 @@ class QueuePairSerializer(serializers.Serializer):
         help_text="Set when votes are gated: send `coverage` with at least this share played (or orbited) per side.",
     )
     sides = ShownSideSerializer(many=True, help_text="A then B, in the order chosen for this annotator.")
+    tie_kinds = serializers.BooleanField(help_text="A tie on this project must send its `tie_kind`.")
 
 
 class QueueProgressSerializer(serializers.Serializer):
@@ -475,9 +485,20 @@ class ShareField(serializers.FloatField):
         return value
 
 
+def tie_kind_field(**kwargs: Any) -> serializers.ChoiceField:
+    """A tie's kind; empty for A/B and for ties on projects without tie kinds."""
+    return serializers.ChoiceField(choices=TieKind.choices, allow_blank=True, **kwargs)
+
+
 class QueueVoteSerializer(serializers.Serializer):
     pair = IdField()
     choice = serializers.ChoiceField(choices=CHOICES, help_text="The side you prefer as shown: A, B or tie.")
+    tie_kind = tie_kind_field(
+        required=False,
+        default="",
+        help_text="With a tie on a project with tie kinds (required there): both_good or both_bad. "
+        "Refused (400) on A or B and on projects without tie kinds.",
+    )
     submission_id = serializers.UUIDField(help_text="From the turn; a repeated request with it stores once.")
     rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     elapsed_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=_MAX_TIME_MS)
@@ -499,10 +520,13 @@ class OwnJudgmentSerializer(serializers.ModelSerializer[Judgment]):
 
     pair = serializers.IntegerField(source="pair_id", read_only=True)
     choice = serializers.SerializerMethodField()
+    tie_kind = tie_kind_field(read_only=True, help_text="A tie's kind; empty otherwise.")
 
     class Meta:
         model = Judgment
-        fields = ("pair", "choice", "rationale", "time_spent_ms", "submission_id", "created_at", "retracted_at")
+        fields = (
+            "pair", "choice", "tie_kind", "rationale", "time_spent_ms", "submission_id", "created_at", "retracted_at",
+        )  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=CHOICES))
     def get_choice(self, judgment: Judgment) -> str:
@@ -573,6 +597,7 @@ class JudgmentSerializer(serializers.ModelSerializer[Judgment]):
     task = serializers.CharField(source="pair.task", read_only=True)
     annotator = serializers.CharField(source="annotator.username", read_only=True)
     choice = serializers.SerializerMethodField(help_text="The side the annotator pressed, as they saw it.")
+    tie_kind = tie_kind_field(read_only=True, help_text="A tie's kind; empty otherwise.")
 
     class Meta:
         model = Judgment
@@ -585,6 +610,7 @@ class JudgmentSerializer(serializers.ModelSerializer[Judgment]):
             "label",
             "shown_order",
             "choice",
+            "tie_kind",
             "time_spent_ms",
             "rationale",
             "view_coverage",

@@ -365,6 +365,7 @@ class ShownPair:
     sides: tuple[Side, Side]
     viewer: str
     must_view_share: float | None
+    tie_kinds: bool
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,8 @@ def _shown(project: Project, assignment: Assignment) -> ShownPair:
     pair = assignment.pair
     viewer = response_viewer(pair)
     gated = project.must_view_share is not None and viewer in GATED_VIEWERS
-    return ShownPair(pair, _sides(pair, assignment), viewer, project.must_view_share if gated else None)
+    share = project.must_view_share if gated else None
+    return ShownPair(pair, _sides(pair, assignment), viewer, share, project.tie_kinds)
 
 
 def _turn(request: Request, project: Project) -> QueueTurn:
@@ -420,8 +422,9 @@ class QueueVoteView(ProjectScoped):
         request=s.QueueVoteSerializer,
         responses={201: s.QueueVoteResultSerializer, 200: s.QueueVoteResultSerializer, 400: _INVALID, 409: _CONFLICT},
         description="Vote on the pair you were shown; 201 stored, 200 when this repeats a stored vote (the same "
-        "submission id). 409 when the pair is not yours to vote on; when you already voted on it with another "
-        "submission (a second tab), the 409 also holds that stored `judgment`.",
+        "submission id). 400 names the field: a `tie_kind` with A or B or on a project without tie kinds, or a tie "
+        "without one on a project with them. 409 when the pair is not yours to vote on; when you already voted on "
+        "it with another submission (a second tab), the 409 also holds that stored `judgment`.",
     )
     def post(self, request: Request, slug: str) -> Response:
         form = s.QueueVoteSerializer(data=request.data)
@@ -434,9 +437,12 @@ class QueueVoteView(ProjectScoped):
             elapsed_ms=data.get("elapsed_ms"),
             rationale=data["rationale"],
             coverage=data.get("coverage"),
+            tie_kind=data["tie_kind"],
         )
         try:
             result = record_vote(self.project, _user(request), vote)
+        except DjangoValidationError as exc:  # the tie kind does not fit the vote or the project
+            raise ValidationError(exc.message_dict) from exc
         except AlreadyJudged as exc:  # another vote on this pair was stored first: say which, as data
             kept = s.OwnJudgmentSerializer(exc.judgment).data
             return Response({"detail": str(exc), "judgment": kept}, status=status.HTTP_409_CONFLICT)
@@ -493,6 +499,7 @@ _JUDGMENT_COLUMNS = (
     "id",
     "label",
     "shown_order",
+    "tie_kind",
     "time_spent_ms",
     "rationale",
     "view_coverage",

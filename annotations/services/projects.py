@@ -22,7 +22,7 @@ SETTINGS_BOUNDS: dict[str, tuple[float, float, str]] = {
     "must_view_share": (0.01, 1, "must-view share"),
     "criteria_per_comparison": (1, 20, "criteria per comparison"),
 }
-EDITABLE = ("name", "description", *SETTINGS_BOUNDS, "writing_guidance", "tasks")
+EDITABLE = ("name", "description", *SETTINGS_BOUNDS, "writing_guidance", "tasks", "tie_kinds")
 # Path segments under /projects/ that are pages, not projects.
 RESERVED_SLUGS = frozenset({"new"})
 _SLUG_LENGTH = Project._meta.get_field("slug").max_length or 80
@@ -47,6 +47,9 @@ def _settings_errors(values: Mapping[str, Any]) -> dict[str, str]:
                 errors[field] = "The tasks are a list of task codes such as T2I."
             elif unknown_tasks := [task for task in value if task not in Task.values]:
                 errors[field] = f"Unknown task {unknown_tasks[0][:20]!r}; the tasks are {', '.join(Task.values)}."
+        elif field == "tie_kinds":
+            if not isinstance(value, bool):
+                errors[field] = "Tie kinds are on or off: true or false."
         elif field in ("name", "description", "writing_guidance"):
             if not isinstance(value, str) or "\x00" in value:
                 errors[field] = "Text without NUL characters, please."

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -42,6 +43,7 @@ from ..models import (
     ShownOrder,
     SkipKind,
     SkipReason,
+    TieKind,
 )
 from .tallies import hold_votes, tally_vote
 
@@ -63,7 +65,7 @@ class AlreadyJudged(QueueError):
 
     def __init__(self, judgment: Judgment) -> None:
         self.judgment = judgment
-        kept = button_name(judgment.label, judgment.shown_order)
+        kept = button_name(judgment.label, judgment.shown_order, judgment.tie_kind)
         super().__init__(
             f"You had already voted on this pair in another tab or window: that vote, {kept}, was kept "
             "and this one was not stored. Use Undo to change it."
@@ -97,9 +99,27 @@ def shown_choice(label: str, shown_order: str) -> str:
     return next(choice for choice in CHOICES if canonical_label(choice, shown_order) == label)
 
 
-def button_name(label: str, shown_order: str) -> str:
-    """The button that stores `label` under `shown_order`, as its page names it: A, B or Tie."""
-    return shown_choice(label, shown_order).replace("tie", "Tie")
+def button_name(label: str, shown_order: str, tie_kind: str = "") -> str:
+    """The button that stores `label` under `shown_order`, as its page names it: A, B or Tie (with its kind)."""
+    name = shown_choice(label, shown_order).replace("tie", "Tie")
+    return f"{name} ({TieKind(tie_kind).label.lower()})" if tie_kind else name
+
+
+def tie_kind_error(project: Project, choice: str, tie_kind: str) -> str | None:
+    """Why this tie kind cannot go with this choice on this project; None when it can.
+
+    A project with tie kinds requires one on every tie: a tie without one would release as a tie of
+    no kind, which is what the curator turned the setting on to avoid. A project without them takes none.
+    """
+    if tie_kind and tie_kind not in TieKind.values:
+        return f"Unknown tie kind {tie_kind[:20]!r}: expected {' or '.join(TieKind.values)}."
+    if tie_kind and choice != "tie":
+        return f"A tie kind goes with a tie only; this vote is {choice}."
+    if tie_kind and not project.tie_kinds:
+        return "This project does not ask what kind a tie is: send the tie without a tie kind."
+    if choice == "tie" and project.tie_kinds and not tie_kind:
+        return "This project asks what kind of tie it is: both good or both bad (3, then 1 or 2)."
+    return None
 
 
 # What the page shows the two responses with; must-view gating watches the time-based and 3D ones.
@@ -371,6 +391,7 @@ class Vote:
     elapsed_ms: int | None = None
     rationale: str = ""
     coverage: dict[str, Any] | None = None
+    tie_kind: str = ""  # both_good / both_bad: a tie on a project with tie kinds
 
 
 @dataclass(frozen=True)
@@ -420,10 +441,13 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
     """Store the vote once. A repeated submission (the same id) returns the stored vote; another vote on
     a pair this annotator has judged (a second tab) raises AlreadyJudged, naming the vote kept.
 
-    The reservation becomes the judgment, so the pair's slot count does not change.
+    The reservation becomes the judgment, so the pair's slot count does not change. A tie kind the
+    project does not take, or a tie without the kind it requires, is a ValidationError on `tie_kind`.
     """
     if vote.choice not in CHOICES:
         raise QueueError(f"Unknown choice {vote.choice!r}: expected A, B or tie.")
+    if error := tie_kind_error(project, vote.choice, vote.tie_kind):
+        raise ValidationError({"tie_kind": error})
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -447,6 +471,7 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
                 annotator=user,
                 label=canonical_label(vote.choice, shown_order),
                 shown_order=shown_order,
+                tie_kind=vote.tie_kind,
                 time_spent_ms=min(elapsed, _MAX_TIME_MS),
                 rationale=vote.rationale.strip()[:5000],
                 submission_id=vote.submission_id,
@@ -458,6 +483,7 @@ def record_vote(project: Project, user: User, vote: Vote) -> VoteResult:
                 pair_id=vote.pair_id,
                 label=judgment.label,
                 shown_order=judgment.shown_order,
+                tie_kind=judgment.tie_kind,
                 delta=1,
             )
     except IntegrityError:
@@ -522,6 +548,7 @@ def undo_last(project: Project, user: User) -> Judgment:
             pair_id=last.pair_id,
             label=last.label,
             shown_order=last.shown_order,
+            tie_kind=last.tie_kind,
             delta=-1,
         )
         _insert_reservation(project, user, last.pair_id, last.shown_order, now)

@@ -3,8 +3,8 @@
 The curator pages decide the gate and compute agreement from these counts instead of reading every
 vote. Invariants, each kept in the transaction that could break it:
 
-- a tally's response1/response2/tie/left count the pair's live judgments (`tally_vote`, called by the
-  queue's vote and undo);
+- a tally's response1/response2/tie/left, and tie_good/tie_bad (ties by kind), count the pair's live
+  judgments (`tally_vote`, called by the queue's vote and undo);
 - a standing's judged/correct count the annotator's live judgments of gold pairs, and `below_bar` is
   the quality bar's verdict on them (`standing_refresh`, after a gold vote, a gold change or a rule edit);
 - a tally's uncounted_* count the live judgments of annotators whose standing is below the bar (the
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
-from ..models import GoldStanding, Judgment, Label, Pair, PairTally, Project, ShownOrder
+from ..models import GoldStanding, Judgment, Label, Pair, PairTally, Project, ShownOrder, TieKind
 
 COLUMNS = (Label.RESPONSE1, Label.RESPONSE2, Label.TIE)  # the tally's vote columns, in label-code order
 _BATCH = 500  # SQLite caps the parameters of one statement
@@ -64,8 +64,10 @@ _BELOW = (
 )
 _ADD = """
 INSERT INTO {tally} (pair_id, project_id, task, response1, response2, tie, "left",
-                     uncounted_response1, uncounted_response2, uncounted_tie)
-SELECT p.id, p.project_id, p.task, %(r1)s, %(r2)s, %(tie)s, %(left)s, %(r1)s * b.n, %(r2)s * b.n, %(tie)s * b.n
+                     uncounted_response1, uncounted_response2, uncounted_tie,
+                     tie_good, tie_bad, uncounted_tie_good, uncounted_tie_bad)
+SELECT p.id, p.project_id, p.task, %(r1)s, %(r2)s, %(tie)s, %(left)s, %(r1)s * b.n, %(r2)s * b.n, %(tie)s * b.n,
+       %(good)s, %(bad)s, %(good)s * b.n, %(bad)s * b.n
 FROM {pair} p, (SELECT {below} AS n) b
 WHERE p.id = %(pair)s
 ON CONFLICT (pair_id) DO UPDATE SET
@@ -73,7 +75,10 @@ ON CONFLICT (pair_id) DO UPDATE SET
   tie = {tally}.tie + excluded.tie, "left" = {tally}."left" + excluded."left",
   uncounted_response1 = {tally}.uncounted_response1 + excluded.uncounted_response1,
   uncounted_response2 = {tally}.uncounted_response2 + excluded.uncounted_response2,
-  uncounted_tie = {tally}.uncounted_tie + excluded.uncounted_tie
+  uncounted_tie = {tally}.uncounted_tie + excluded.uncounted_tie,
+  tie_good = {tally}.tie_good + excluded.tie_good, tie_bad = {tally}.tie_bad + excluded.tie_bad,
+  uncounted_tie_good = {tally}.uncounted_tie_good + excluded.uncounted_tie_good,
+  uncounted_tie_bad = {tally}.uncounted_tie_bad + excluded.uncounted_tie_bad
 RETURNING (SELECT gold_label FROM {pair} WHERE id = %(pair)s)
 """.strip()
 # An undo finds the row its vote made. (A negative count cannot go through the INSERT above: PostgreSQL
@@ -83,7 +88,10 @@ UPDATE {tally} SET
   response1 = response1 + %(r1)s, response2 = response2 + %(r2)s, tie = tie + %(tie)s, "left" = "left" + %(left)s,
   uncounted_response1 = uncounted_response1 + %(r1)s * {below},
   uncounted_response2 = uncounted_response2 + %(r2)s * {below},
-  uncounted_tie = uncounted_tie + %(tie)s * {below}
+  uncounted_tie = uncounted_tie + %(tie)s * {below},
+  tie_good = tie_good + %(good)s, tie_bad = tie_bad + %(bad)s,
+  uncounted_tie_good = uncounted_tie_good + %(good)s * {below},
+  uncounted_tie_bad = uncounted_tie_bad + %(bad)s * {below}
 WHERE pair_id = %(pair)s
 RETURNING (SELECT gold_label FROM {pair} WHERE id = %(pair)s)
 """.strip()
@@ -100,7 +108,9 @@ def picked_left(label: str, shown_order: str) -> bool:
     return (label, shown_order) in _LEFT_PICKS
 
 
-def tally_vote(*, project_id: int, annotator_id: int, pair_id: int, label: str, shown_order: str, delta: int) -> None:
+def tally_vote(
+    *, project_id: int, annotator_id: int, pair_id: int, label: str, shown_order: str, tie_kind: str = "", delta: int
+) -> None:
     """Count a vote (delta 1) or take a retracted one back (delta -1). Call inside the vote's transaction."""
     below = _BELOW.format(standing=_table(GoldStanding))
     sql = (_ADD if delta > 0 else _TAKE_BACK).format(tally=_table(PairTally), pair=_table(Pair), below=below)
@@ -110,6 +120,8 @@ def tally_vote(*, project_id: int, annotator_id: int, pair_id: int, label: str, 
         "r2": r2,
         "tie": tie,
         "left": delta if picked_left(label, shown_order) else 0,
+        "good": delta if tie_kind == TieKind.BOTH_GOOD else 0,
+        "bad": delta if tie_kind == TieKind.BOTH_BAD else 0,
         "project": project_id,
         "annotator": annotator_id,
         "pair": pair_id,
@@ -188,12 +200,16 @@ _SHIFT = """
 UPDATE {tally} SET
   uncounted_response1 = uncounted_response1 + %(sign)s * v.r1,
   uncounted_response2 = uncounted_response2 + %(sign)s * v.r2,
-  uncounted_tie = uncounted_tie + %(sign)s * v.tie
+  uncounted_tie = uncounted_tie + %(sign)s * v.tie,
+  uncounted_tie_good = uncounted_tie_good + %(sign)s * v.good,
+  uncounted_tie_bad = uncounted_tie_bad + %(sign)s * v.bad
 FROM (
   SELECT j.pair_id AS pair_id,
          SUM(CASE WHEN j.label = 'response1' THEN 1 ELSE 0 END) AS r1,
          SUM(CASE WHEN j.label = 'response2' THEN 1 ELSE 0 END) AS r2,
-         SUM(CASE WHEN j.label = 'tie' THEN 1 ELSE 0 END) AS tie
+         SUM(CASE WHEN j.label = 'tie' THEN 1 ELSE 0 END) AS tie,
+         SUM(CASE WHEN j.tie_kind = 'both_good' THEN 1 ELSE 0 END) AS good,
+         SUM(CASE WHEN j.tie_kind = 'both_bad' THEN 1 ELSE 0 END) AS bad
   FROM {judgment} j JOIN {tally} t ON t.pair_id = j.pair_id
   WHERE t.project_id = %(project)s AND j.annotator_id = %(annotator)s AND j.retracted_at IS NULL
   GROUP BY j.pair_id
@@ -211,8 +227,12 @@ def _shift(project_id: int, annotator_id: int, sign: int) -> None:
 
 # --- rebuilding ------------------------------------------------------------------------------------
 
-_FIELDS = ("response1", "response2", "tie", "left", "uncounted_response1", "uncounted_response2", "uncounted_tie")
-Counts = tuple[int, int, int, int, int, int, int]
+TALLY_FIELDS = (
+    "response1", "response2", "tie", "left", "uncounted_response1", "uncounted_response2", "uncounted_tie",
+    "tie_good", "tie_bad", "uncounted_tie_good", "uncounted_tie_bad",
+)  # fmt: skip
+_FIELDS = TALLY_FIELDS  # the vote counts of a PairTally, in the order recounts and curator reads use
+Counts = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -237,8 +257,12 @@ def _live_counts(project: Project, below: set[int]) -> dict[int, Counts]:
             u1=Count("id", filter=Q(label=Label.RESPONSE1) & uncounted),
             u2=Count("id", filter=Q(label=Label.RESPONSE2) & uncounted),
             ut=Count("id", filter=Q(label=Label.TIE) & uncounted),
+            good=Count("id", filter=Q(tie_kind=TieKind.BOTH_GOOD)),
+            bad=Count("id", filter=Q(tie_kind=TieKind.BOTH_BAD)),
+            ugood=Count("id", filter=Q(tie_kind=TieKind.BOTH_GOOD) & uncounted),
+            ubad=Count("id", filter=Q(tie_kind=TieKind.BOTH_BAD) & uncounted),
         )
-        .values_list("pair_id", "r1", "r2", "tie", "left", "u1", "u2", "ut")
+        .values_list("pair_id", "r1", "r2", "tie", "left", "u1", "u2", "ut", "good", "bad", "ugood", "ubad")
     )
     return {pair_id: tuple(counts) for pair_id, *counts in rows}  # type: ignore[misc]
 

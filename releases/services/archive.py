@@ -18,6 +18,11 @@ render keeps it; a response imported as a mesh alone ships the media pipeline's 
 (`<render16>-<mesh16>.<ext>`) and is named in the added `response1_mesh_path` /
 `response2_mesh_path` columns (null when the response has no mesh), so a re-import restores it.
 
+Tie kinds: a release of a project with tie kinds (its summary counts `tie_kinds`) adds a `tie_kind`
+column after the paper's columns, in the parquet files and the paper's records alike (and in each pair's
+manifest entry): `both_good`, `both_bad`, `mixed` or empty on a tie, as `ReleasePair.tie_kind` froze
+it; empty on response1/response2. The label columns stay the paper's.
+
 Video: every video ships with a container duration (the paper's decoder, decord, needs it). An
 original that declares none is remuxed losslessly (stream copy) at build time; `manifest.json`
 lists it under `remuxed` with the original's hash, and its pair entry says so too.
@@ -96,6 +101,7 @@ _LAYOUT_SPECS = {
 
 # Added to the published layout: a T23D response without a mesh has none.
 _NULLABLE = frozenset({"response1_mesh_path", "response2_mesh_path"})
+TIE_KIND_COLUMN = "tie_kind"
 
 
 def _layout(spec: str) -> tuple[tuple[str, str], ...]:
@@ -115,10 +121,20 @@ class ArchiveInfo:
     files: int  # zip entries: parquet files, media files, manifest.json and README.md
 
 
-def parquet_schema(config: str) -> pa.Schema:
+def layout(config: str, *, tie_kinds: bool = False) -> tuple[tuple[str, str], ...]:
+    """A config's columns and features: the paper's, and `tie_kind` last on a release with tie kinds."""
+    return (*LAYOUTS[config], (TIE_KIND_COLUMN, _STRING)) if tie_kinds else LAYOUTS[config]
+
+
+def has_tie_kinds(release: Release) -> bool:
+    """The release was published with tie kinds: its summary counts its ties per kind."""
+    return isinstance(release.summary, dict) and "tie_kinds" in release.summary
+
+
+def parquet_schema(config: str, *, tie_kinds: bool = False) -> pa.Schema:
     """The arrow schema of a config, with the `huggingface` metadata that makes `datasets` decode media."""
     fields, features = [], {}
-    for name, feature in LAYOUTS[config]:
+    for name, feature in layout(config, tie_kinds=tie_kinds):
         if feature == _STRING:
             fields.append(pa.field(name, pa.string()))
             features[name] = {"dtype": "string", "_type": "Value"}
@@ -164,9 +180,10 @@ class _HashingReader:
 class _ConfigWriter:
     """The two parquet files of one config, fed one row group at a time, and its paper-layout records."""
 
-    def __init__(self, config: str, tmp: Path) -> None:
+    def __init__(self, config: str, tmp: Path, *, tie_kinds: bool) -> None:
         self.config = config
-        self.schema = parquet_schema(config)
+        self.layout = layout(config, tie_kinds=tie_kinds)
+        self.schema = parquet_schema(config, tie_kinds=tie_kinds)
         self.paths = {
             f"{config}/{PARQUET_NAME}": tmp / f"{config}.parquet",
             f"without_tie/{config}/{PARQUET_NAME}": tmp / f"{config}-without-tie.parquet",
@@ -178,7 +195,7 @@ class _ConfigWriter:
         # Dictionaries and min/max statistics only for short columns: on prompts, responses and media
         # they are wasted work, and every row group's statistics stay in the writer's memory (the
         # footer) until it closes, so long-text statistics made memory grow with the release.
-        names = {name for name, _ in LAYOUTS[config]}
+        names = {name for name, _ in self.layout}
         dictionary = sorted(names & {"model1", "model2", "source", "criteria_preference"})
         statistics = sorted(names & {"model1", "model2", "source", "criteria_preference", "id"})
         self.writers = [
@@ -188,7 +205,7 @@ class _ConfigWriter:
         self.rows: list[dict[str, Any]] = []
         self.media_bytes = 0
         self.labels: Counter[str] = Counter()
-        embeds = any(feature != _STRING for _, feature in LAYOUTS[config])
+        embeds = any(feature != _STRING for _, feature in self.layout)
         self.group_rows = ROW_GROUP_ROWS if embeds else TEXT_ROW_GROUP_ROWS
 
     def add(self, row: dict[str, Any], media_bytes: int) -> None:
@@ -232,6 +249,7 @@ class _ArchiveBuilder:
         self.renders = MeshRenders(tmp)
         self.counts: dict[str, Counter[str]] = {}
         self.manifest_pairs = tmp / "manifest-pairs.jsonl"
+        self.tie_kinds = has_tie_kinds(release)
 
     def build(self) -> int:
         pairs = 0
@@ -244,10 +262,11 @@ class _ArchiveBuilder:
                         self._close_config(current)
                     if spec.config in self.counts:
                         raise ArchiveError(f"task {spec.task} came twice in the ordered pair stream.")
-                    current = _ConfigWriter(spec.config, self.tmp)
+                    current = _ConfigWriter(spec.config, self.tmp, tie_kinds=self.tie_kinds)
                 row, media, media_bytes = self._pair(release_pair, spec)
                 current.add(row, media_bytes)
-                manifest.write(orjson.dumps(_manifest_entry(release_pair, media)) + b"\n")
+                entry = _manifest_entry(release_pair, media, tie_kinds=self.tie_kinds)
+                manifest.write(orjson.dumps(entry) + b"\n")
                 pairs += 1
         if current is None:
             raise ArchiveError(f"{self.release} holds no pairs; there is nothing to export.")
@@ -293,8 +312,9 @@ class _ArchiveBuilder:
         assets = checked_assets(release_pair, pair)
         renders = self._renders(spec, assets, where)
         paths = media_paths(spec.config, assets, renders, where)
-        layout = dict(LAYOUTS[spec.config])
+        columns = dict(layout(spec.config, tie_kinds=self.tie_kinds))
         values: dict[str, Any] = {
+            TIE_KIND_COLUMN: release_pair.tie_kind,
             "prompt": pair.prompt,
             "response1": pair.response1_text,
             "response2": pair.response2_text,
@@ -311,7 +331,7 @@ class _ArchiveBuilder:
             field = parquet_field(spec, column, where)
             at = f"{where}, column {column}"
             render = renders.get(column)
-            embed = field is not None and layout.get(field) in (_IMAGE, _AUDIO) and render is None
+            embed = field is not None and columns.get(field) in (_IMAGE, _AUDIO) and render is None
             data, media[column] = self._media(asset, paths[column], keep=embed, where=at)
             if field is None:  # a mesh beside its render: a file, named in its own column
                 values[f"{column}_path"] = paths[column]
@@ -323,12 +343,12 @@ class _ArchiveBuilder:
                 media[column]["render"] = {"path": path, "sha256": render.sha256}
                 values[f"{field}_mesh_path"] = paths[column]
             values[f"{field}_path"] = path
-            if layout.get(field) == _STRING:
+            if columns.get(field) == _STRING:
                 values[field] = path
             else:
                 values[field] = {"bytes": data, "path": path}
                 embedded += len(data or b"")
-        row = {name: values.get(name) for name in layout}
+        row = {name: values.get(name) for name in columns}
         for name, value in row.items():
             if value is None and name not in _NULLABLE:
                 raise ArchiveError(f"{where}, column {name}: the live pair has no value for it ({spec.task}).")
@@ -463,6 +483,7 @@ def _release_pairs(release: Release) -> Iterator[Released]:
             "majority_share",
             "media_json",
             "pair_id",
+            "tie_kind",
             *(f"pair__{name}" for name in _LIVE_FIELDS),
             *(f"pair__{column}" for column in MEDIA_COLUMNS),
         )
@@ -473,12 +494,14 @@ def _release_pairs(release: Release) -> Iterator[Released]:
         asset_ids = {pk for row in chunk for pk in row[media:] if pk is not None}
         assets = MediaAsset.objects.in_bulk(asset_ids) if asset_ids else {}
         for row in chunk:
-            external_id, task, label, source, votes, share, frozen, pair_id = row[:8]
+            external_id, task, label, source, votes, share, frozen, pair_id, tie_kind = row[:9]
             pair = None
             if pair_id is not None:  # None once the live pair was deleted
                 columns = zip(MEDIA_COLUMNS, row[media:], strict=True)
-                pair = LivePair({c: assets[pk] for c, pk in columns if pk is not None}, *row[8:media])
-            yield Released(pair, external_id, task, label, source, orjson.loads(votes), share, orjson.loads(frozen))
+                pair = LivePair({c: assets[pk] for c, pk in columns if pk is not None}, *row[9:media])
+            yield Released(
+                pair, external_id, task, label, source, orjson.loads(votes), share, orjson.loads(frozen), tie_kind
+            )
 
 
 def _write_items(out: IO[bytes], lines: Iterable[bytes], *, indent: bytes) -> None:
@@ -500,11 +523,12 @@ def _spec(release_pair: Released) -> TaskSpec:
     return spec
 
 
-def _manifest_entry(release_pair: Released, media: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _manifest_entry(release_pair: Released, media: dict[str, dict[str, Any]], *, tie_kinds: bool) -> dict[str, Any]:
     return {
         "id": release_pair.external_id,
         "task": release_pair.task,
         "label": release_pair.label,
+        **({TIE_KIND_COLUMN: release_pair.tie_kind} if tie_kinds else {}),
         "source": release_pair.source,
         "votes": release_pair.votes,
         "majority_share": release_pair.majority_share,

@@ -50,6 +50,7 @@ class Released:
     votes: dict[str, int]
     majority_share: float | None
     media: Any  # the frozen {column: sha256}, checked before use
+    tie_kind: str = ""  # frozen with the release (projects with tie kinds)
 
 
 def checked_assets(release_pair: Released, pair: LivePair) -> dict[str, MediaAsset]:

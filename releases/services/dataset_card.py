@@ -236,6 +236,33 @@ def _media_lines(remuxed: Sequence[str]) -> list[str]:
     return lines
 
 
+def _tie_kind_lines(summary: Any, counts: Mapping[str, Counter[str]]) -> list[str]:
+    """What the `tie_kind` column means, and the ties per kind per task; nothing on a release without it."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("tie_kinds"), dict):
+        return []
+    lines = [
+        "## Tie kinds",
+        "",
+        "On this project every tie vote also said whether both responses meet the criterion (`both_good`) or "
+        "both fail it (`both_bad`). `criteria_preference` keeps the paper's `tie`; the added `tie_kind` column "
+        "gives the kind most of the pair's counted tie votes named, `mixed` when as many named each, and is "
+        "empty when no counted tie vote named a kind (a tie settled by a gold answer or a curator's "
+        "adjudication, or tie votes cast before the project asked for kinds). It is empty on `response1` and "
+        "`response2` pairs. `manifest.json` repeats it per pair.",
+        "",
+        "| task | ties | both_good | both_bad | mixed | empty |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    tasks = summary.get("tasks")
+    tasks = tasks if isinstance(tasks, dict) else {}
+    for config in counts:
+        code = TASK_BY_CONFIG[config.lower()].task.value
+        kinds = (tasks.get(code) or {}).get("tie_kinds") or {}
+        cells = [int(kinds.get(name) or 0) for name in ("both_good", "both_bad", "mixed", "none")]
+        lines.append(f"| {code} | {sum(cells):,} | " + " | ".join(f"{n:,}" for n in cells) + " |")
+    return [*lines, ""]
+
+
 def _paper_lines(counts: Mapping[str, Counter[str]]) -> list[str]:
     config = next(iter(counts))
     return [
@@ -278,6 +305,7 @@ def render_dataset_card(*, release: Release, counts: Mapping[str, Counter[str]],
         *_gate_lines(release.gate),
         "",
         *_agreement_lines(release.statistics),
+        *_tie_kind_lines(release.summary, counts),
         *_loading_lines(counts),
         *_paper_lines(counts),
         *_media_lines(remuxed),

@@ -1,7 +1,10 @@
 """Publishing version N: freeze what the gate admits, then build the archive in a Celery job.
 
 `release_publish` decides and freezes in one transaction: the Release row and one ReleasePair per
-admitted pair, with its label, counted votes and the SHA-256 of every media file. Nothing writes
+admitted pair, with its label, counted votes and the SHA-256 of every media file. On a project with tie
+kinds, a released tie also freezes its kind (`gate.tie_kind_codes`: the kind most of its counted tie
+votes name, `mixed` on a draw, empty when none named one), and the summary counts ties per kind: the
+archive's `tie_kind` column follows from that. Nothing writes
 those rows afterwards, so later judgments, rule edits or adjudications never change a release.
 
 `release_build` is an idempotent state machine like the media pipeline: it takes the release with
@@ -39,7 +42,7 @@ from core.staging import StagingTable
 from criteria.selectors import flipped_pair_ids
 from media_pipeline.models import MediaAsset
 
-from ..gate import LABELS, Outcome, PairState, Source
+from ..gate import LABELS, TIE, TIE_KINDS, Outcome, PairState, Source, tie_kind_codes
 from ..models import LabelSource, Release, ReleasePair, ReleaseStatus
 from ..selectors import TASKS, ProjectVotes, consensus_from, gate_outcome, gate_rule, task_agreement, with_fleiss_at_k
 from ..stats.agreement import Agreement, Estimate, agreement
@@ -74,19 +77,27 @@ def admitted(outcome: Outcome) -> np.ndarray:
     return np.flatnonzero(outcome.state == PairState.ACCEPTED)
 
 
-def release_summary(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> dict[str, Any]:
-    """Pairs and labels per task for the admitted rows."""
+def release_summary(
+    votes: ProjectVotes, outcome: Outcome, rows: np.ndarray, *, tie_kinds: bool = False
+) -> dict[str, Any]:
+    """Pairs and labels per task for the admitted rows; with `tie_kinds`, the released ties per kind too
+    (`none`: no counted tie vote named a kind)."""
+    kinds = tie_kind_codes(outcome.label, votes.tie_kinds) if tie_kinds else None
 
-    def labels(at: np.ndarray) -> dict[str, int]:
+    def labels(at: np.ndarray) -> dict[str, Any]:
         counts = np.bincount(outcome.label[at], weights=votes.units[at], minlength=3) if len(at) else np.zeros(3)
         return dict(zip(LABELS, (int(n) for n in counts), strict=True))
 
-    tasks: dict[str, Any] = {}
-    for i, code in enumerate(TASKS):
-        mine = rows[votes.task[rows] == i]
-        if len(mine):
-            tasks[code] = {"pairs": int(votes.units[mine].sum()), "labels": labels(mine)}
-    return {"pairs": int(votes.units[rows].sum()), "labels": labels(rows), "tasks": tasks}
+    def summary(at: np.ndarray) -> dict[str, Any]:
+        shown: dict[str, Any] = {"pairs": int(votes.units[at].sum()), "labels": labels(at)}
+        if kinds is not None:
+            ties = at[outcome.label[at] == TIE]
+            per_kind = np.bincount(kinds[ties] + 1, weights=votes.units[ties], minlength=len(TIE_KINDS) + 1)
+            shown["tie_kinds"] = dict(zip(("none", *TIE_KINDS), (int(n) for n in per_kind), strict=True))
+        return shown
+
+    tasks = {code: summary(mine) for i, code in enumerate(TASKS) if len(mine := rows[votes.task[rows] == i])}
+    return {**summary(rows), "tasks": tasks}
 
 
 def release_statistics(
@@ -152,10 +163,10 @@ def release_publish(
             notes=notes.strip(),
             gate={**gate_rule(project).as_dict(), **({"criterion_flips_only": True} if flips_only else {})},
             statistics=release_statistics(votes, outcome, rows, bootstrap=bootstrap, k=project.votes_per_pair),
-            summary=release_summary(votes, outcome, rows),
+            summary=release_summary(votes, outcome, rows, tie_kinds=project.tie_kinds),
             created_by=user,
         )
-        _freeze_pairs(release, votes, outcome, rows)
+        _freeze_pairs(release, votes, outcome, rows, tie_kinds=project.tie_kinds)
         release_id = release.pk
         jobs.send_on_commit(Release, [release_id])
     return release
@@ -170,11 +181,12 @@ def release_publish(
 _FREEZE_STAGE = "release_pair_stage"
 _FREEZE_COLUMNS = (
     ("pair_id", "bigint"), ("label", "text"), ("source", "text"),
-    *((label, "integer") for label in LABELS), ("share", "double precision"),
+    *((label, "integer") for label in LABELS), ("share", "double precision"), ("tie_kind", "text"),
 )  # fmt: skip
 _FREEZE = (
-    "INSERT INTO {release_pair} (release_id, pair_id, external_id, task, label, source, votes, majority_share, media)"
-    " SELECT %s, s.pair_id, p.external_id, p.task, s.label, s.source, {votes}, s.share, {media}"
+    "INSERT INTO {release_pair}"
+    " (release_id, pair_id, external_id, task, label, source, votes, majority_share, media, tie_kind)"
+    " SELECT %s, s.pair_id, p.external_id, p.task, s.label, s.source, {votes}, s.share, {media}, s.tie_kind"
     " FROM {stage} s JOIN {pair} p ON p.id = s.pair_id {joins}"
     " ORDER BY s.pair_id"
 )
@@ -204,9 +216,11 @@ def _freeze_sql(*, postgres: bool) -> str:
     )
 
 
-def _decided(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterator[tuple[Any, ...]]:
+def _decided(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray, *, tie_kinds: bool) -> Iterator[tuple[Any, ...]]:
     """A staging row per admitted pair, made a chunk at a time so memory does not grow with the release."""
     sources = {int(code): source.value for code, source in _SOURCES.items()}
+    kinds = tie_kind_codes(outcome.label, votes.tie_kinds) if tie_kinds else np.full(len(outcome.label), -1)
+    names = {-1: "", **dict(enumerate(TIE_KINDS))}
     for start in range(0, len(rows), _CHUNK):
         at = rows[start : start + _CHUNK]
         # Python's round, not numpy's: the shares must round exactly as they always were (0.6667).
@@ -217,14 +231,17 @@ def _decided(votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> Iterato
             [sources[code] for code in outcome.source[at].tolist()],
             *outcome.counted[at].T.tolist(),
             shares,
+            [names[code] for code in kinds[at].tolist()],
             strict=True,
         )
 
 
-def _freeze_pairs(release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray) -> None:
+def _freeze_pairs(
+    release: Release, votes: ProjectVotes, outcome: Outcome, rows: np.ndarray, *, tie_kinds: bool
+) -> None:
     """Write one ReleasePair per admitted row: a fixed number of statements whatever the release's size."""
     with StagingTable(_FREEZE_STAGE, _FREEZE_COLUMNS) as stage:
-        stage.write(_decided(votes, outcome, rows))
+        stage.write(_decided(votes, outcome, rows, tie_kinds=tie_kinds))
         with connection.cursor() as cursor:
             cursor.execute(_freeze_sql(postgres=stage.postgres), [release.pk])
             written = cursor.rowcount

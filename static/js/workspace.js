@@ -47,6 +47,22 @@
     }, true);
     root.omniCleanup = () => document.removeEventListener("visibilitychange", onVisibility);
 
+    // Projects with tie kinds: Tie opens a second step in the vote bar (its kind buttons are the submit).
+    const step = root.querySelector(".tie-step");
+    const row = root.querySelector(".vote-buttons");
+    const tie = root.querySelector('.vote-btn[value="tie"]');
+    if (step && row && tie) {
+      const show = (asking) => {
+        step.hidden = !asking;
+        row.hidden = asking;
+        tie.setAttribute("aria-expanded", String(asking));
+        (asking ? step.querySelector(".tie-kind") : tie).focus();
+      };
+      root.omniTieStep = { open: () => !step.hidden, show };
+      tie.addEventListener("click", (event) => { event.preventDefault(); show(true); });
+      step.querySelector("[data-action=tie-back]").addEventListener("click", () => show(false));
+    }
+
     root.querySelectorAll("[data-action=close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
     root.querySelector("[data-action=skip]")?.addEventListener("click", () => openSkip(root, false));
     root.querySelector("[data-action=flag]")?.addEventListener("click", () => openSkip(root, true));
@@ -77,6 +93,14 @@
     if (!root || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
     if (typing(event.target) || root.querySelector("dialog[open]")) return;
+    const tieStep = root.omniTieStep;
+    if (tieStep && tieStep.open()) {
+      // Asking a tie's kind: 1 and 2 pick it, Escape goes back; the other vote keys wait.
+      const kind = root.querySelectorAll(".tie-step .tie-kind")[Number(event.key) - 1];
+      if (event.key === "Escape") { event.preventDefault(); tieStep.show(false); return; }
+      if (kind) { event.preventDefault(); if (kind.disabled) nudge(root); else kind.click(); return; }
+      if (KEYS[event.key]) { event.preventDefault(); return; }
+    }
     const choice = KEYS[event.key];
     if (choice) {
       const button = root.querySelector(`.vote-btn[value="${choice}"]`);
