@@ -7,7 +7,6 @@ then redirect back to the workspace).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -17,60 +16,43 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
-from .models import Pair, Project, SkipReason, TieKind
-from .selectors import Side, pair_sides
-from .services.media_ready import pairs_media_refresh_waiting
+from .models import Project, SkipReason, TieKind
 from .services.queue import (
-    GATED_VIEWERS,
-    Assignment,
     QueueError,
     Vote,
     button_name,
-    progress_for,
     record_skip,
     record_vote,
-    response_viewer,
     undo_last,
 )
-from .services.queue import next_assignment as queue_next
+from .services.turns import queue_turn
 from .views import AuthedHtmxRequest
-
-
-def _sides(pair: Pair, assignment: Assignment) -> tuple[Side, Side]:
-    return pair_sides(pair, swapped=assignment.swapped)
 
 
 def _workspace(
     request: AuthedHtmxRequest, project: Project, *, notice: str = "", error: str = "", status: int = 200
 ) -> HttpResponse:
-    progress = progress_for(project, request.user)
-    assignment = queue_next(project, request.user, done=progress.done)
+    turn = queue_turn(project, request.user)
     context: dict[str, Any] = {
         "project": project,
-        "progress": progress,
+        "progress": turn.progress,
         "notice": notice,
         "error": error,
         "skip_reasons": SkipReason.choices,
         "tie_kinds": TieKind.choices if project.tie_kinds else (),
+        "waiting_for_media": turn.waiting_for_media,
     }
-    if assignment is not None:
-        pair = assignment.pair
-        viewer = response_viewer(pair)
+    if turn.shown is not None:
+        shown = turn.shown
         context.update(
-            pair=pair,
-            sides=_sides(pair, assignment),
-            viewer=viewer,
-            gated=project.must_view_share is not None and viewer in GATED_VIEWERS,
-            submission_id=uuid.uuid4(),
+            pair=shown.pair,
+            sides=shown.sides,
+            viewer=shown.viewer,
+            gated=shown.gated,
+            submission_id=turn.submission_id,
         )
-    else:
-        waiting = selectors.waiting_for_media(project)
-        if waiting.exists() and pairs_media_refresh_waiting(waiting):  # a missed refresh: look again
-            return _workspace(request, project, notice=notice, error=error, status=status)
-        context["waiting_for_media"] = waiting.count()
     template = "annotations/annotate.html#workspace" if request.htmx else "annotations/annotate.html"
     return render(request, template, context, status=status)
 

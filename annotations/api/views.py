@@ -9,7 +9,6 @@ the annotator's shapes from `serializers` only.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 from django.contrib.auth.models import User
@@ -29,26 +28,20 @@ from media_pipeline.models import Rendition
 
 from .. import selectors
 from ..access import get_project_for_curator, get_project_for_member, require_project_creator
-from ..annotate_views import Side, _sides
 from ..models import ImportJob, Judgment, Membership, Pair, Project, Role
 from ..services.import_jobs import import_job_create, import_job_resume, import_progress
 from ..services.media_ready import pairs_media_refresh_waiting
 from ..services.members import MembershipError, membership_remove, membership_role_change, membership_set
 from ..services.projects import project_create, project_settings_update
 from ..services.queue import (
-    GATED_VIEWERS,
     AlreadyJudged,
-    Assignment,
-    Progress,
     QueueError,
     Vote,
-    next_assignment,
-    progress_for,
     record_skip,
     record_vote,
-    response_viewer,
     undo_last,
 )
+from ..services.turns import QueueTurn, queue_turn
 from . import serializers as s
 
 
@@ -359,48 +352,8 @@ class MediaRetryView(ProjectScoped):
 # The annotator queue
 
 
-@dataclass(frozen=True)
-class ShownPair:
-    pair: Pair
-    sides: tuple[Side, Side]
-    viewer: str
-    must_view_share: float | None
-    tie_kinds: bool
-
-
-@dataclass(frozen=True)
-class QueueTurn:
-    progress: Progress
-    shown: ShownPair | None = None
-    submission_id: uuid.UUID | None = None
-    waiting_for_media: int = 0
-
-    @property
-    def done(self) -> bool:
-        return self.shown is None
-
-
-def _shown(project: Project, assignment: Assignment) -> ShownPair:
-    pair = assignment.pair
-    viewer = response_viewer(pair)
-    gated = project.must_view_share is not None and viewer in GATED_VIEWERS
-    share = project.must_view_share if gated else None
-    return ShownPair(pair, _sides(pair, assignment), viewer, share, project.tie_kinds)
-
-
 def _turn(request: Request, project: Project) -> QueueTurn:
-    """The annotator's next pair, reserved for them, exactly as the workspace computes it."""
-    user = _user(request)
-    progress = progress_for(project, user)
-    assignment = next_assignment(project, user, done=progress.done)
-    waiting = selectors.waiting_for_media(project)
-    if assignment is None and waiting.exists() and pairs_media_refresh_waiting(waiting):
-        # A missed readiness refresh held pairs back: look again, as the workspace does.
-        progress = progress_for(project, user)
-        assignment = next_assignment(project, user, done=progress.done)
-    if assignment is None:
-        return QueueTurn(progress, waiting_for_media=waiting.count())
-    return QueueTurn(progress, _shown(project, assignment), uuid.uuid4())
+    return queue_turn(project, _user(request))
 
 
 class QueueNextView(ProjectScoped):
