@@ -19,10 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotations.api.serializers import ShownMediaSerializer, ShownSideSerializer, UploadField
-from annotations.api.views import ProjectScoped, _user
+from annotations.api.views import ProjectScoped
 from annotations.models import Pair, ShownOrder, Task
 from annotations.selectors import pair_sides
 from annotations.services.queue import shown_order_for
+from core.api import request_user
 
 from . import selectors
 from .models import MAX_CRITERION_CHARS, Criterion, Expectation
@@ -95,8 +96,8 @@ class WriteNextView(ProjectScoped):
 
     @extend_schema(responses=WritingTurnSerializer, description="Your next comparison to write criteria for.")
     def get(self, request: Request, slug: str) -> Response:
-        comparison = selectors.comparison_next_for_writer(self.project, _user(request))
-        turn = _turn(self.project, _user(request), comparison)
+        comparison = selectors.comparison_next_for_writer(self.project, request_user(request))
+        turn = _turn(self.project, request_user(request), comparison)
         return Response(WritingTurnSerializer(turn, context={"request": request}).data)
 
 
@@ -115,7 +116,7 @@ class DraftCreateView(ProjectScoped):
         data = _valid(DraftSerializer, request.data)
         try:
             criterion = criterion_draft_save(
-                project=self.project, writer=_user(request), comparison_id=comparison_id, **data
+                project=self.project, writer=request_user(request), comparison_id=comparison_id, **data
             )
         except DjangoValidationError as exc:
             raise _refused(exc) from None
@@ -139,7 +140,7 @@ class DraftDetailView(ProjectScoped):
     def put(self, request: Request, slug: str, criterion_id: int) -> Response:
         data = _valid(DraftSerializer, request.data)
         comparison_id = (
-            Criterion.objects.filter(pk=criterion_id, writer=_user(request), comparison__project=self.project)
+            Criterion.objects.filter(pk=criterion_id, writer=request_user(request), comparison__project=self.project)
             .values_list("comparison_id", flat=True)
             .first()
         )
@@ -148,7 +149,7 @@ class DraftDetailView(ProjectScoped):
         try:
             criterion = criterion_draft_save(
                 project=self.project,
-                writer=_user(request),
+                writer=request_user(request),
                 comparison_id=comparison_id,
                 criterion_id=criterion_id,
                 **data,
@@ -160,7 +161,7 @@ class DraftDetailView(ProjectScoped):
     @extend_schema(responses={204: None, 400: _INVALID})
     def delete(self, request: Request, slug: str, criterion_id: int) -> Response:
         try:
-            criterion_draft_delete(project=self.project, writer=_user(request), criterion_id=criterion_id)
+            criterion_draft_delete(project=self.project, writer=request_user(request), criterion_id=criterion_id)
         except DjangoValidationError as exc:
             raise _refused(exc) from None
         return Response(status=204)
@@ -176,7 +177,7 @@ class SubmitView(ProjectScoped):
     )
     def post(self, request: Request, slug: str, comparison_id: int) -> Response:
         try:
-            done = criteria_submit(project=self.project, writer=_user(request), comparison_id=comparison_id)
+            done = criteria_submit(project=self.project, writer=request_user(request), comparison_id=comparison_id)
         except DjangoValidationError as exc:
             raise _refused(exc) from None
         return Response([_own(c) for c in done])
@@ -229,7 +230,7 @@ class ReviewDecideView(ProjectScoped):
         data = _valid(ReviewSerializer, request.data)
         try:
             criterion = criterion_review(
-                project=self.project, reviewer=_user(request), criterion_id=criterion_id, review=Review(**data)
+                project=self.project, reviewer=request_user(request), criterion_id=criterion_id, review=Review(**data)
             )
         except DjangoValidationError as exc:
             raise _refused(exc) from None

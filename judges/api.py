@@ -19,8 +19,9 @@ from rest_framework.response import Response
 
 from annotations.api.serializers import UploadField
 from annotations.models import Project
+from core.api import Conflict
 from core.serializers import LeasedJobFields
-from releases.api import Conflict, CuratorView, curator, refused, valid
+from releases.api import CuratorView, curator, refused, valid
 from releases.gate import LABELS
 
 from . import selectors

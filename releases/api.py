@@ -7,7 +7,7 @@ htmx pages in views.py. Serializers validate requests and shape answers; the ser
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import exceptions, generics, serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from annotations.access import get_project_for_curator
 from annotations.models import Pair, Project, Task
+from core.api import Conflict, request_user
 from core.fields import IdField
 from core.serializers import LeasedJobFields
 
@@ -47,15 +48,9 @@ from .views import archive_response
 # --- shared with judges/api.py -------------------------------------------------------------------
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state; reload and try again."
-    default_code = "conflict"
-
-
 def curator(request: Request, slug: str) -> tuple[Project, User]:
     """The access check every endpoint starts with: 404 for outsiders, 403 for annotators."""
-    user = cast(User, request.user)  # IsAuthenticated ran
+    user = request_user(request)
     return get_project_for_curator(user, slug), user
 
 

@@ -9,20 +9,20 @@ the annotator's shapes from `serializers` only.
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import Conflict, request_user
 from media_pipeline import pipeline
 from media_pipeline.models import Rendition
 
@@ -44,23 +44,11 @@ from ..services.queue import (
 from ..services.turns import QueueTurn, queue_turn
 from . import serializers as s
 
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
 _INVALID = OpenApiResponse(description="Invalid: messages by field name.")
 _FORBIDDEN = OpenApiResponse(description="Refused: you may not do this (see `detail`).")
 _CONFLICT = OpenApiResponse(
     description="Refused in the current state (the queue, or a project's last curator): see `detail`."
 )
-
-
-def _user(request: Request) -> User:
-    # IsAuthenticated ran before any view code, so this is a signed-in user.
-    return cast(User, request.user)
 
 
 def _query(serializer_class: type[s.serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -114,7 +102,7 @@ class ProjectListView(generics.GenericAPIView[Project]):
         data = dict(form.validated_data)
         name, slug, gate = data.pop("name"), data.pop("slug", ""), data.pop("gate", None)
         try:
-            project = project_create(user=_user(request), name=name, slug=slug, settings=data, gate=gate)
+            project = project_create(user=request_user(request), name=name, slug=slug, settings=data, gate=gate)
         except DjangoValidationError as exc:
             # The gate's refusals name its fields: answer under "gate", where the request put them.
             errors = exc.message_dict
@@ -288,7 +276,7 @@ class ImportListView(ProjectScoped, generics.ListAPIView[ImportJob]):
         try:
             job = import_job_create(
                 project=self.project,
-                user=_user(request),
+                user=request_user(request),
                 data_upload=form.validated_data["data_file"],
                 media_upload=form.validated_data.get("media_file"),
                 default_task=form.validated_data["default_task"],
@@ -353,7 +341,7 @@ class MediaRetryView(ProjectScoped):
 
 
 def _turn(request: Request, project: Project) -> QueueTurn:
-    return queue_turn(project, _user(request))
+    return queue_turn(project, request_user(request))
 
 
 class QueueNextView(ProjectScoped):
@@ -393,7 +381,7 @@ class QueueVoteView(ProjectScoped):
             tie_kind=data["tie_kind"],
         )
         try:
-            result = record_vote(self.project, _user(request), vote)
+            result = record_vote(self.project, request_user(request), vote)
         except DjangoValidationError as exc:  # the tie kind does not fit the vote or the project
             raise ValidationError(exc.message_dict) from exc
         except AlreadyJudged as exc:  # another vote on this pair was stored first: say which, as data
@@ -420,7 +408,7 @@ class QueueSkipView(ProjectScoped):
         data = form.validated_data
         try:
             made = record_skip(
-                self.project, _user(request), pair_id=data["pair"], reason=data["reason"], note=data["note"]
+                self.project, request_user(request), pair_id=data["pair"], reason=data["reason"], note=data["note"]
             )
         except QueueError as exc:
             raise Conflict(str(exc)) from exc
@@ -438,7 +426,7 @@ class QueueUndoView(ProjectScoped):
     )
     def post(self, request: Request, slug: str) -> Response:
         try:
-            undone = undo_last(self.project, _user(request))
+            undone = undo_last(self.project, request_user(request))
         except QueueError as exc:
             raise Conflict(str(exc)) from exc
         body = {"undone": undone, "next": _turn(request, self.project)}
