@@ -29,7 +29,7 @@ from tests.factories import PairFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
-MEDIA_COLUMNS = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+MEDIA_COLUMNS = Pair.MEDIA_FIELDS
 PARQUET = "test-00000-of-00001.parquet"
 
 

@@ -49,7 +49,7 @@ pytestmark = pytest.mark.django_db
 
 PARQUET = "test-00000-of-00001.parquet"
 VIDEO_EXTENSIONS = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv", ".avi"}
-MEDIA_COLUMNS = ("input_media", "response1_media", "response1_mesh", "response2_media", "response2_mesh")
+MEDIA_COLUMNS = Pair.MEDIA_FIELDS
 
 
 # --- the pairs ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from annotations.services.tallies import tally_recount
 from releases.gate import LABELS, Source
 from releases.models import Adjudication, GateRule, LabelSource, Release, ReleasePair
 from releases.selectors import gate_outcome
-from releases.services import publish
 from releases.services.publish import admitted, release_publish
 from tests.factories import MembershipFactory, UserFactory
 
@@ -48,7 +47,7 @@ def _previous_rows(release: Release) -> list[ReleasePair]:
     info = {
         r[0]: r[1:]
         for r in Pair.objects.filter(id__in=ids.tolist()).values_list(
-            "id", "external_id", "task", *(f"{c}__sha256" for c in publish.MEDIA_COLUMNS)
+            "id", "external_id", "task", *(f"{c}__sha256" for c in Pair.MEDIA_FIELDS)
         )
     }
     made = []
@@ -65,7 +64,7 @@ def _previous_rows(release: Release) -> list[ReleasePair]:
                 source=sources[Source(int(outcome.source[at]))],
                 votes={label: int(n) for label, n in zip(LABELS, outcome.counted[at], strict=True) if n},
                 majority_share=None if np.isnan(share) else round(share, 4),
-                media={c: h for c, h in zip(publish.MEDIA_COLUMNS, hashes, strict=True) if h},
+                media={c: h for c, h in zip(Pair.MEDIA_FIELDS, hashes, strict=True) if h},
             )
         )
     return made
