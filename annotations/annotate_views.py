@@ -16,6 +16,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from core.http import AuthedHtmxRequest
+
 from .access import get_project_for_member
 from .forms import SkipForm, VoteForm
 from .models import Project, SkipReason, TieKind
@@ -28,7 +30,6 @@ from .services.queue import (
     undo_last,
 )
 from .services.turns import queue_turn
-from .views import AuthedHtmxRequest
 
 
 def _workspace(

@@ -215,13 +215,9 @@ def asset_role(user: User | AnonymousUser, asset_id: int) -> str | None:
         return None
     if user.is_staff:
         return Role.CURATOR
-    uses = (
-        Q(input_media_id=asset_id)
-        | Q(response1_media_id=asset_id)
-        | Q(response2_media_id=asset_id)
-        | Q(response1_mesh_id=asset_id)
-        | Q(response2_mesh_id=asset_id)
-    )
+    uses = Q()
+    for name in Pair.MEDIA_FIELDS:
+        uses |= Q(**{f"{name}_id": asset_id})
     projects = Pair.objects.filter(uses).values("project_id")
     roles = set(Membership.objects.filter(user=user, project_id__in=projects).values_list("role", flat=True))
     if Role.CURATOR in roles:

@@ -3,16 +3,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from core.http import AuthedHtmxRequest
 from media_pipeline import pipeline
 
 from . import selectors
@@ -25,13 +24,6 @@ from .services.members import MembershipError, membership_add, membership_remove
 from .services.projects import EDITABLE, project_create, project_settings_update
 
 _PAIRS_PER_PAGE = 50
-
-
-class AuthedHtmxRequest(HttpRequest):
-    """What our views receive: login_required ran, and django-htmx added `htmx`."""
-
-    htmx: HtmxDetails
-    user: User  # type: ignore[assignment]
 
 
 @login_required

@@ -67,7 +67,7 @@ def near_duplicates(texts: list[str]) -> list[tuple[int, int, float]]:
     """(i, j, similarity) for pairs of texts that nearly repeat each other, i < j."""
     if len(texts) < 2:
         return []
-    from judges.baselines import wordllama_model
+    from core.embeddings import wordllama_model
 
     vectors = np.asarray(wordllama_model().embed(texts, norm=True), dtype=np.float64)
     similarity = vectors @ vectors.T

@@ -21,7 +21,7 @@ from annotations.access import get_project_for_curator, get_project_for_member
 from annotations.models import Pair, Project, Role, ShownOrder
 from annotations.selectors import pair_sides
 from annotations.services.queue import response_viewer, shown_order_for
-from annotations.views import AuthedHtmxRequest
+from core.http import AuthedHtmxRequest
 
 from . import selectors
 from .forms import ComparisonForm

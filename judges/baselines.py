@@ -12,11 +12,9 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
 from annotations.models import Pair, ShownOrder
+from core.embeddings import wordllama_model
 from media_pipeline.models import MediaAsset
 
 TIE_MARGIN = 0.01  # embedding similarity difference under which the with-tie question gets [[C]]
@@ -46,18 +44,6 @@ def _sides(pair: Pair, order: str) -> tuple[tuple[str | None, MediaAsset | None]
     one = (pair.response1_text, pair.response1_media)
     two = (pair.response2_text, pair.response2_media)
     return (one, two) if order == ShownOrder.RESPONSE1_LEFT else (two, one)
-
-
-@lru_cache(maxsize=1)
-def wordllama_model() -> Any:
-    """WordLlama, loaded once per process from the weights inside its wheel (no download)."""
-    import wordllama
-    from wordllama import WordLlama
-
-    package = Path(wordllama.__file__).parent
-    # The wheel ships the default weights and tokenizer; pointing the cache at the package finds them
-    # (its own lookup of the tokenizer misses the packaged folder and would try to download).
-    return WordLlama.load(cache_dir=package, disable_download=True)
 
 
 def answer(kind: str, *, judge_id: int, pair: Pair, order: str, with_tie: bool) -> BaselineAnswer:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotations.access import get_pair_for_curator, get_project_for_curator
 from annotations.models import Project, Task
-from annotations.views import AuthedHtmxRequest
+from core.http import AuthedHtmxRequest
 from releases.services.quality import pair_gold_set
 
 from . import board_export, selectors

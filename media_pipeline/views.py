@@ -17,9 +17,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from annotations.models import Role
-from annotations.selectors import asset_role
-
+from .access import CURATOR, asset_access
 from .models import AssetStatus, MediaAsset, Rendition, RenditionRole
 
 _MAX_RANGE_BYTES = 8 * 1024 * 1024  # browsers ask again for the rest
@@ -47,11 +45,11 @@ def asset_file(request: HttpRequest, asset_id: int, role: str = RenditionRole.WE
     browser-ready file, so they can browse an import at once; annotators get nothing (their queue
     holds such pairs back anyway).
     """
-    access = asset_role(request.user, asset_id)
+    access = asset_access(request.user, asset_id)
     if access is None or (role not in RenditionRole.values and role != "original"):
         raise Http404("No such media.")
     asset = get_object_or_404(MediaAsset, id=asset_id)
-    curator = access == Role.CURATOR
+    curator = access == CURATOR
     if role == "original" or (role == RenditionRole.WEB and curator and asset.status != AssetStatus.READY):
         if not curator:
             raise Http404("No such media.")

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotations.access import get_pair_for_curator, get_project_for_curator
 from annotations.models import Pair, Task
 from annotations.selectors import pair_view_context
-from annotations.views import AuthedHtmxRequest
+from core.http import AuthedHtmxRequest
 from criteria.selectors import consensus_by_pair, flipped_pair_ids, written_criteria_exist
 from criteria.selectors import signals as criteria_signals
 

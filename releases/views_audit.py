@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotations.access import get_project_for_curator
 from annotations.models import Task
-from annotations.views import AuthedHtmxRequest
+from core.http import AuthedHtmxRequest
 
 from . import selectors_audit
 from .forms import GoldSampleForm

@@ -25,6 +25,7 @@ echo "==> database: ${DATABASE_URL:-sqlite (embedded)}; broker: ${CELERY_BROKER_
 .venv/bin/ruff format --check .
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/mypy .
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"
 if [ $# -eq 0 ] && [ -n "${DATABASE_URL:-}" ]; then
   # The queue's SQL runs on both databases: run its tests (and its pinned statement counts) on the
