@@ -13,7 +13,7 @@ install:
 	./scripts/install.sh
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy . && .venv/bin/lint-imports
 
 bench:
 	.venv/bin/python bench/import_bench.py
