@@ -36,7 +36,7 @@
       coverage[side] = Math.max(coverage[side], Math.min(1, value));
       if (unlocked()) {
         buttons.forEach((b) => { b.disabled = false; });
-        if (gateMsg) gateMsg.textContent = "Voting unlocked.";
+        if (gateMsg) { gateMsg.textContent = "Voting unlocked."; delete gateMsg.dataset.progress; } // no stale "(A 50% · B 33%)"
       } else if (gateMsg) {
         gateMsg.dataset.progress = `A ${Math.round(coverage.A * 100)}% · B ${Math.round(coverage.B * 100)}%`;
       }
