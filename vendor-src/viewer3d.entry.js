@@ -3,12 +3,12 @@
 // viewers.js imports lazily (only for mesh pairs). Edit here, then re-run the build script.
 //
 //   const pair = createMeshPair([{side: 'A', el}, {side: 'B', el}], {ready, fail, orbit});
-//   pair.setWire(bool); pair.setSpin(bool); pair.dispose();
+//   pair.setWire(bool); pair.setSpin(bool); pair.orbitBy(radians); pair.dispose();
 //
 // el: <div class="viewer-3d" data-src="URL" data-format="glb|gltf|obj|ply">. Hooks:
 //   ready(el, triangles)  model loaded and one frame rendered
 //   fail(el, error)       WebGL or the model failed
-//   orbit(radians)        accumulated user orbit angle (auto-rotate, zoom and pan do not count)
+//   orbit(radians)        accumulated user orbit angle, by pointer or orbitBy (auto-rotate, zoom and pan do not count)
 import {
   Box3, Color, DirectionalLight, DoubleSide, Group, HemisphereLight, Mesh, MeshStandardMaterial,
   PerspectiveCamera, PMREMGenerator, Points, PointsMaterial, Scene, Vector3, WebGLRenderer,
@@ -201,6 +201,17 @@ export function createMeshPair(items, hooks) {
       wire = on;
       views.forEach((v) => setWireOn(v.scene, on));
       render();
+    },
+    // The keyboard's orbit (viewers.js binds it to keys and buttons): turn both views about the vertical
+    // axis, counted like a drag, so a pair gated on orbiting can be unlocked without a pointer.
+    orbitBy(radians) {
+      const v = views.find((o) => o.fitted);
+      if (!v || dead) return;
+      const offset = v.camera.position.clone().sub(v.controls.target).applyAxisAngle(v.camera.up, radians);
+      v.camera.position.copy(v.controls.target).add(offset);
+      v.controls.update(); // its change event syncs the other view and renders
+      angle += Math.abs(radians);
+      hooks.orbit(angle);
     },
     setSpin(on) {
       spin = on;

@@ -122,6 +122,18 @@
     d.showModal();
   }
 
+  // What a click on an image does (open it full size), also from the keyboard: Tab to it, Enter or Space.
+  function fullSizeControl(ctx, el, img, label) {
+    el.tabIndex = 0;
+    el.setAttribute('role', 'button');
+    el.setAttribute('aria-label', label + ': open full size');
+    el.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      e.preventDefault();
+      openFull(ctx, img, label);
+    });
+  }
+
   function watchImage(img) {
     const ok = () => (img.naturalWidth > 0 ? ready(img, { width: img.naturalWidth, height: img.naturalHeight })
       : fail(img, 'image has no pixels'));
@@ -170,6 +182,7 @@
         f.appendChild(h('span', { class: 'omni-badge', 'aria-hidden': 'true' }, it.side));
       }
       it.frame = f;
+      fullSizeControl(ctx, f, img, 'Response ' + it.side);
       img.draggable = false;
       watchImage(img);
       const local = (e) => [(e.clientX - f.getBoundingClientRect().left - img.offsetLeft) / (img.offsetWidth || 1),
@@ -438,8 +451,14 @@
     let pair = null, wire = false, spin = false, fellBack = false;
     const wb = button(tb, 'Wireframe', 'W', () => ctx.keys.w(), false);
     const rb = button(tb, 'Auto-rotate', 'O', () => ctx.keys.o(), false);
+    // Orbiting from the keyboard (15° a press, held keys repeat) counts for must-view gating like a drag.
+    const turn = (radians) => { if (pair) pair.orbitBy(radians); };
+    const lb = button(tb, '◀ Orbit', ',', () => turn(-Math.PI / 12));
+    const ob = button(tb, 'Orbit ▶', '.', () => turn(Math.PI / 12));
     const hint = tb.appendChild(h('span', { class: 'omni-hint' }, 'Drag to orbit (both sides move together), wheel to zoom, right-drag to pan'));
     Object.assign(ctx.keys, {
+      ',': () => turn(-Math.PI / 12),
+      '.': () => turn(Math.PI / 12),
       w: () => { press(wb, wire = !wire); if (pair) pair.setWire(wire); },
       o: () => { press(rb, spin = !spin); if (pair) pair.setSpin(spin); },
     });
@@ -449,9 +468,8 @@
       fellBack = true;
       if (pair) pair.dispose();
       pair = null;
-      [wb, rb, hint].forEach((el) => el.remove());
-      delete ctx.keys.w;
-      delete ctx.keys.o;
+      [wb, rb, lb, ob, hint].forEach((el) => el.remove());
+      for (const k of ['w', 'o', ',', '.']) delete ctx.keys[k];
       meshViews(ctx, items, tb, why);
     };
     let lib;
@@ -519,7 +537,7 @@
       imgs.forEach((img, i) => {
         if (!img) return;
         img.dataset.index = String(at);
-        img.alt = items[i].el.getAttribute('aria-label') + ', ' + names[at] + ' view';
+        img.alt = names[at] + ' view of ' + items[i].el.getAttribute('aria-label');
         img.src = lists[i][at].url;
       });
     }
@@ -554,6 +572,7 @@
       watchImage(el);
       el.classList.add('omni-zoomable');
       el.addEventListener('click', () => openFull(ctx, el, 'Input'));
+      fullSizeControl(ctx, el, el, 'Input');
     } else if (kind === 'video' || el.tagName === 'VIDEO') {
       el.controls = true;
       watchMedia(el);

@@ -37,7 +37,9 @@
       if (gateMsg) gateMsg.dataset.progress = `A ${Math.round(coverage.A * 100)}% · B ${Math.round(coverage.B * 100)}%`;
       if (unlocked()) {
         buttons.forEach((b) => { b.disabled = false; });
-        if (gateMsg) gateMsg.textContent = "Voting unlocked.";
+        if (gateMsg) { gateMsg.textContent = "Voting unlocked."; delete gateMsg.dataset.progress; } // no stale "(A 50% · B 33%)"
+      } else if (gateMsg) {
+        gateMsg.dataset.progress = `A ${Math.round(coverage.A * 100)}% · B ${Math.round(coverage.B * 100)}%`;
       }
     });
     root.addEventListener("submit", (event) => {

@@ -82,7 +82,7 @@ def test_without_webgl_the_rendered_views_stand_in_and_unlock_the_vote(page_with
     for side in ("A", "B"):
         expect(page.locator(f'.side[data-side="{side}"] .viewer-3d')).to_have_attribute("data-seen", "1")
         expect(page.locator(f'.side[data-side="{side}"] img.mesh-view')).to_have_attribute(
-            "alt", f"Response {side}, front view"
+            "alt", f"front view of Response {side}, 3D model"
         )
     decoded = "(imgs) => imgs.map((img) => img.complete && img.naturalWidth === 512)"
     assert views.evaluate_all(decoded) == [True, True]
@@ -91,8 +91,12 @@ def test_without_webgl_the_rendered_views_stand_in_and_unlock_the_vote(page_with
 
     # Both sides turn to the same camera together; each view counts once it has been shown.
     page.get_by_role("button", name="Top").click()
-    expect(page.locator('.side[data-side="A"] img.mesh-view')).to_have_attribute("alt", "Response A, top view")
-    expect(page.locator('.side[data-side="B"] img.mesh-view')).to_have_attribute("alt", "Response B, top view")
+    expect(page.locator('.side[data-side="A"] img.mesh-view')).to_have_attribute(
+        "alt", "top view of Response A, 3D model"
+    )
+    expect(page.locator('.side[data-side="B"] img.mesh-view')).to_have_attribute(
+        "alt", "top view of Response B, 3D model"
+    )
     expect(page.get_by_role("button", name="Top")).to_have_attribute("aria-pressed", "true")
     seen = page.locator('.side[data-side="B"] .viewer-3d')
     expect(seen).to_have_attribute("data-seen", "2")

@@ -69,6 +69,14 @@ def _open_workspace(page, project: Project, username: str):
     return person
 
 
+def gated_on(project: Project, task: str, share: float) -> Project:
+    """`project` with only its `task` pair left, whose vote waits until `share` of each response was viewed."""
+    Pair.objects.filter(project=project).exclude(task=task).delete()
+    project.must_view_share = share
+    project.save()
+    return project
+
+
 def _side_a_is_response1(page, pair: Pair) -> bool:
     """Decide from what the page shows on the left which response the annotator saw as A."""
     side_a = page.locator('.side[data-side="A"] .viewer-slot')
@@ -235,10 +243,7 @@ def test_a_vote_from_a_second_tab_on_a_judged_pair_is_answered_not_dropped(page)
 
 
 def test_must_view_gating_unlocks_votes_only_after_both_clips_played(page, nine_task_project):
-    project = nine_task_project
-    Pair.objects.filter(project=project).exclude(task=Task.T2A).delete()
-    project.must_view_share = 0.6
-    project.save()
+    project = gated_on(nine_task_project, Task.T2A, 0.6)
     _open_workspace(page, project, "gus")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#workspace .viewer-audio')].every(el => el.dataset.ready === '1')"
