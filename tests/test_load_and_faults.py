@@ -64,7 +64,7 @@ def outage(monkeypatch):
         raise OperationalError("connection failed: server closed the connection unexpectedly")
 
     monkeypatch.setattr(api_views, "_turn", down)
-    monkeypatch.setattr("annotations.annotate_views.queue_next", down)
+    monkeypatch.setattr("annotations.annotate_views.queue_turn", down)
 
 
 def test_a_database_outage_answers_503_with_retry_after_on_the_api_and_the_pages(project, annotator, outage):

@@ -3,6 +3,10 @@
 (function () {
   "use strict";
 
+  // Styles for pages without JavaScript hang on html.no-js (a <noscript> block would not do: htmx
+  // parses swapped-in markup with scripting off, so its content would apply with JavaScript on too).
+  document.documentElement.classList.remove("no-js");
+
   // <select data-autosubmit> (or any field): submit its form as soon as the value changes.
   document.addEventListener("change", (event) => {
     const field = event.target;

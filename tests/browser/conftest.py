@@ -16,26 +16,32 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def pw() -> Iterator[object]:
+    """Playwright's driver, started once: every browser of the session is launched from it."""
     if not Path(CHROMIUM).exists():
         unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                # WebGL (the 3D viewer) on the CPU, and media that may start without a click.
-                "--use-angle=swiftshader",
-                "--enable-unsafe-swiftshader",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        yield instance
-        instance.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(pw) -> Iterator[object]:
+    instance = pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--disable-component-update",
+            # WebGL (the 3D viewer) on the CPU, and media that may start without a click.
+            "--use-angle=swiftshader",
+            "--enable-unsafe-swiftshader",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+    )
+    yield instance
+    instance.close()
 
 
 @pytest.fixture

@@ -52,17 +52,19 @@ def mesh_project() -> Project:
     return project
 
 
-@pytest.fixture
-def page_without_webgl(live_server) -> Iterator[object]:
+@pytest.fixture(scope="module")
+def browser_without_webgl(pw) -> Iterator[object]:
     """A Chromium whose WebGL is switched off, as in a remote desktop or a locked-down browser."""
-    from playwright.sync_api import sync_playwright
+    instance = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-3d-apis"])
+    yield instance
+    instance.close()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-3d-apis"])
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
-        yield context.new_page()
-        context.close()
-        browser.close()
+
+@pytest.fixture
+def page_without_webgl(browser_without_webgl, live_server) -> Iterator[object]:
+    context = browser_without_webgl.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+    yield context.new_page()
+    context.close()
 
 
 def _annotate(page, project: Project, username: str) -> None:
